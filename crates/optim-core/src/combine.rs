@@ -1,0 +1,1 @@
+//! Building blocks that optax's aliases are composed of.

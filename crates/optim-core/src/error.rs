@@ -1,0 +1,55 @@
+//! The one error type of optim-core. Every variant that concerns a leaf names it by path.
+
+/// What went wrong. Errors are returned before any params or state are written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A leaf exists in one tree but not in the other.
+    #[error("leaf `{path}` is missing from the {missing_in}")]
+    MissingLeaf { path: String, missing_in: String },
+    /// Two trees hold the same leaf with different shapes.
+    #[error("leaf `{path}`: shape {got:?} in the {what}, expected {expected:?}")]
+    Shape {
+        path: String,
+        what: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    /// A tree has a different number of leaves than the optimizer state was built for.
+    #[error("the {what} have {got} leaves but the optimizer state was built for {expected}")]
+    LeafCount {
+        what: String,
+        expected: usize,
+        got: usize,
+    },
+    /// A leaf's data does not match its own shape.
+    #[error("leaf `{path}`: shape {shape:?} needs {expected} elements, got {got}")]
+    DataLen {
+        path: String,
+        shape: Vec<usize>,
+        expected: usize,
+        got: usize,
+    },
+    /// The optimizer state is inconsistent (for example deserialized from another optimizer).
+    #[error("leaf `{path}`: optimizer state `{buffer}` is corrupt: {detail}")]
+    State {
+        path: String,
+        buffer: String,
+        detail: String,
+    },
+    /// `update` was called without params for a transformation that reads them.
+    #[error("`{transform}` needs the params: call `update` with `Some(params)`")]
+    NeedsParams { transform: String },
+    /// An extra argument (such as the objective `value`) that the transformation needs is missing.
+    #[error("`{transform}` needs the extra argument `{arg}`")]
+    MissingExtra { transform: String, arg: String },
+    /// A hyperparameter has a value the optimizer cannot use.
+    #[error("`{transform}`: argument `{arg}`: {detail}")]
+    Hyper {
+        transform: String,
+        arg: String,
+        detail: String,
+    },
+    /// A mask or label names a leaf that the params do not have.
+    #[error("mask names leaf `{path}`, which the params do not have")]
+    UnknownMaskLeaf { path: String },
+}

@@ -1,0 +1,265 @@
+//! Element types, storage dtypes and per-leaf state buffers.
+//!
+//! Arithmetic always happens in the params' element type `F` (f32 or f64). A state
+//! buffer may be *stored* in another dtype (the seed's `mu_dtype` / `accumulator_dtype`):
+//! each element is loaded into `F`, updated, and rounded to the storage dtype when written.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fmt::{Debug, Display};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// The element type of params, gradients and updates: `f32` or `f64`.
+pub trait Float:
+    num_traits::Float
+    + sealed::Sealed
+    + Store<Self>
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + Serialize
+    + DeserializeOwned
+    + 'static
+{
+    /// The dtype of this element type.
+    const DTYPE: Dtype;
+    /// Converts from f64, rounding to nearest.
+    fn of(x: f64) -> Self;
+    /// Converts to f64 exactly.
+    fn f64(self) -> f64;
+}
+
+impl Float for f32 {
+    const DTYPE: Dtype = Dtype::F32;
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Float for f64 {
+    const DTYPE: Dtype = Dtype::F64;
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self
+    }
+}
+
+/// A storage dtype for optimizer state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dtype {
+    #[serde(rename = "float32")]
+    F32,
+    #[serde(rename = "float64")]
+    F64,
+    #[serde(rename = "bfloat16")]
+    BF16,
+    #[serde(rename = "float16")]
+    F16,
+}
+
+impl Dtype {
+    /// The name numpy and jax use for this dtype (`"bfloat16"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+            Dtype::BF16 => "bfloat16",
+            Dtype::F16 => "float16",
+        }
+    }
+
+    /// Parses numpy's dtype names (`"float32"`, `"bfloat16"`, ...).
+    pub fn parse(name: &str) -> Option<Dtype> {
+        Some(match name {
+            "float32" | "f32" => Dtype::F32,
+            "float64" | "f64" => Dtype::F64,
+            "bfloat16" | "bf16" => Dtype::BF16,
+            "float16" | "f16" => Dtype::F16,
+            _ => return None,
+        })
+    }
+}
+
+impl Display for Dtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How one element of a state buffer is kept in memory.
+///
+/// `load` widens to the arithmetic type `F`; `store` rounds to nearest (ties to even).
+pub trait Store<F>: Copy + Send + Sync + 'static {
+    fn load(self) -> F;
+    fn store(x: F) -> Self;
+}
+
+impl<F: Float> Store<F> for F {
+    #[inline(always)]
+    fn load(self) -> F {
+        self
+    }
+    #[inline(always)]
+    fn store(x: F) -> Self {
+        x
+    }
+}
+
+impl<F: Float> Store<F> for half::bf16 {
+    #[inline(always)]
+    fn load(self) -> F {
+        F::of(self.to_f64())
+    }
+    #[inline(always)]
+    fn store(x: F) -> Self {
+        half::bf16::from_f64(x.f64())
+    }
+}
+
+impl<F: Float> Store<F> for half::f16 {
+    #[inline(always)]
+    fn load(self) -> F {
+        F::of(self.to_f64())
+    }
+    #[inline(always)]
+    fn store(x: F) -> Self {
+        half::f16::from_f64(x.f64())
+    }
+}
+
+/// An f32 storage slot for state whose arithmetic type is another float.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AsF32(pub f32);
+
+/// An f64 storage slot for state whose arithmetic type is another float.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AsF64(pub f64);
+
+impl<F: Float> Store<F> for AsF32 {
+    #[inline(always)]
+    fn load(self) -> F {
+        F::of(self.0 as f64)
+    }
+    #[inline(always)]
+    fn store(x: F) -> Self {
+        AsF32(x.f64() as f32)
+    }
+}
+
+impl<F: Float> Store<F> for AsF64 {
+    #[inline(always)]
+    fn load(self) -> F {
+        F::of(self.0)
+    }
+    #[inline(always)]
+    fn store(x: F) -> Self {
+        AsF64(x.f64())
+    }
+}
+
+/// The slot of a disabled state buffer (e.g. `sgd` without momentum): zero-sized,
+/// it reads as zero and forgets what is written, so a `Vec<Absent>` costs no memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Absent;
+
+impl<F: Float> Store<F> for Absent {
+    #[inline(always)]
+    fn load(self) -> F {
+        F::zero()
+    }
+    #[inline(always)]
+    fn store(_: F) -> Self {
+        Absent
+    }
+}
+
+/// One leaf's worth of a state buffer, in its storage dtype.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "F: Float")]
+pub enum Buf<F> {
+    /// Stored in the params' own element type.
+    Native(Vec<F>),
+    F32(Vec<AsF32>),
+    F64(Vec<AsF64>),
+    BF16(Vec<half::bf16>),
+    F16(Vec<half::f16>),
+    /// A disabled buffer of this many elements: no memory, reads as zero.
+    Absent(usize),
+}
+
+impl<F: Float> Buf<F> {
+    /// A buffer of `len` elements, all `value`, stored as `dtype` (`None`: the params' dtype).
+    pub fn filled(len: usize, value: F, dtype: Option<Dtype>) -> Self {
+        match dtype {
+            None => Buf::Native(vec![value; len]),
+            Some(d) if d == F::DTYPE => Buf::Native(vec![value; len]),
+            Some(Dtype::F32) => Buf::F32(vec![Store::<F>::store(value); len]),
+            Some(Dtype::F64) => Buf::F64(vec![Store::<F>::store(value); len]),
+            Some(Dtype::BF16) => Buf::BF16(vec![Store::<F>::store(value); len]),
+            Some(Dtype::F16) => Buf::F16(vec![Store::<F>::store(value); len]),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Buf::Native(v) => v.len(),
+            Buf::F32(v) => v.len(),
+            Buf::F64(v) => v.len(),
+            Buf::BF16(v) => v.len(),
+            Buf::F16(v) => v.len(),
+            Buf::Absent(n) => *n,
+        }
+    }
+
+    /// Whether the buffer holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The storage dtype, or `None` for a disabled buffer.
+    pub fn dtype(&self) -> Option<Dtype> {
+        match self {
+            Buf::Native(_) => Some(F::DTYPE),
+            Buf::F32(_) => Some(Dtype::F32),
+            Buf::F64(_) => Some(Dtype::F64),
+            Buf::BF16(_) => Some(Dtype::BF16),
+            Buf::F16(_) => Some(Dtype::F16),
+            Buf::Absent(_) => None,
+        }
+    }
+
+    /// Element `i`, widened to `F` (zero for a disabled buffer).
+    pub fn get(&self, i: usize) -> F {
+        match self {
+            Buf::Native(v) => v[i],
+            Buf::F32(v) => v[i].load(),
+            Buf::F64(v) => v[i].load(),
+            Buf::BF16(v) => v[i].load(),
+            Buf::F16(v) => v[i].load(),
+            Buf::Absent(_) => F::zero(),
+        }
+    }
+
+    /// All elements widened to `F` (allocates; for inspection and tests).
+    pub fn to_vec(&self) -> Vec<F> {
+        (0..self.len()).map(|i| self.get(i)).collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! The optax schedules (filled in by the schedules work).

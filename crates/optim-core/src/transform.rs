@@ -1,0 +1,284 @@
+//! The transformation contract: `init`, `update`, the fused `step`, and `apply_updates`.
+
+use crate::{Error, Float, Path, Tree};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// Extra arguments some transformations need at update time (optax's `extra_args`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Extra {
+    /// The objective's value at the current params (`polyak_sgd` needs it).
+    pub value: Option<f64>,
+}
+
+impl Extra {
+    /// Extra arguments carrying the objective value.
+    pub fn value(value: f64) -> Self {
+        Extra { value: Some(value) }
+    }
+}
+
+/// A gradient transformation, as in optax: `init` builds the state from the params;
+/// `update` turns gradients into updates in place; `step` applies them to the params.
+///
+/// Updates follow optax's sign convention: they are *added* to the params, so a descent
+/// method returns `-lr * direction`. Every method validates the trees against the state
+/// before writing anything: on error, params, updates and state are unchanged.
+pub trait Transformation<F: Float> {
+    /// The state, one per params tree; serde-able so training can be checkpointed.
+    type State: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// The optax name of this transformation (`"adam"`, `"scale_by_adam"`).
+    fn name(&self) -> &'static str;
+
+    /// Builds the initial state for `params`.
+    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error>;
+
+    /// Turns `updates` (the gradients, on entry) into updates, given the state, the
+    /// current params and extra arguments.
+    fn update_with<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error>;
+
+    /// [`update_with`](Self::update_with) without extra arguments.
+    fn update<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+    ) -> Result<(), Error> {
+        self.update_with(updates, state, params, &Extra::default())
+    }
+
+    /// One optimizer step: updates `params` in place from `grads`. Optimizers declared
+    /// with `#[optimizer]` do this in one fused pass with no updates buffer; the default
+    /// clones the gradients into one.
+    fn step_with<P: Tree<F> + Clone>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        state: &mut Self::State,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        let mut updates = grads.clone();
+        self.update_with(&mut updates, state, Some(params), extra)?;
+        apply_updates(params, &updates)
+    }
+
+    /// [`step_with`](Self::step_with) without extra arguments.
+    fn step<P: Tree<F> + Clone>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        state: &mut Self::State,
+    ) -> Result<(), Error> {
+        self.step_with(params, grads, state, &Extra::default())
+    }
+}
+
+/// Adds `updates` to `params` (optax's `apply_updates`). Checks every leaf's shape
+/// before writing any.
+pub fn apply_updates<F: Float, P: Tree<F>>(params: &mut P, updates: &P) -> Result<(), Error> {
+    check_same_shapes(params, updates, "updates")?;
+    params.zip_mut(updates, &Path::ROOT, &mut |_, (p, _), (u, _)| {
+        for (p, u) in p.iter_mut().zip(u) {
+            *p = *p + *u;
+        }
+        Ok(())
+    })
+}
+
+/// Checks that `other` has the same leaves with the same shapes as `tree`.
+pub fn check_same_shapes<F: Float, P: Tree<F>>(
+    tree: &P,
+    other: &P,
+    what: &str,
+) -> Result<(), Error> {
+    tree.zip(other, &Path::ROOT, &mut |path, (a, sa), (b, sb)| {
+        crate::tree::check_shape(path, what, sa, sb)?;
+        check_len(path, a, sa)?;
+        check_len(path, b, sb)
+    })
+}
+
+pub(crate) fn check_len<F>(path: &Path<'_>, data: &[F], shape: &[usize]) -> Result<(), Error> {
+    let expected: usize = shape.iter().product();
+    if expected == data.len() {
+        Ok(())
+    } else {
+        Err(Error::DataLen {
+            path: path.to_string(),
+            shape: shape.to_vec(),
+            expected,
+            got: data.len(),
+        })
+    }
+}
+
+/// Which leaves a transformation applies to: optax's `mask` argument.
+///
+/// `Leaves` maps a path (or a path prefix such as `"encoder"`, covering `"encoder.w"`)
+/// to a flag, like optax's bool tree; every leaf must be covered and every key must name
+/// a leaf or prefix. `Predicate` decides from the leaf's path.
+#[derive(Clone, Default)]
+pub enum Mask {
+    /// Every leaf (optax's `mask=None`).
+    #[default]
+    All,
+    /// A flag per path or path prefix.
+    Leaves(BTreeMap<String, bool>),
+    /// A function of the leaf's path.
+    Predicate(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl Debug for Mask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mask::All => f.write_str("All"),
+            Mask::Leaves(m) => f.debug_tuple("Leaves").field(m).finish(),
+            Mask::Predicate(_) => f.write_str("Predicate(..)"),
+        }
+    }
+}
+
+impl Mask {
+    /// A mask from a path predicate.
+    pub fn by_path(f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        Mask::Predicate(Arc::new(f))
+    }
+
+    /// One flag per leaf of `paths`, in order.
+    pub fn resolve(&self, paths: &[String]) -> Result<Vec<bool>, Error> {
+        match self {
+            Mask::All => Ok(vec![true; paths.len()]),
+            Mask::Predicate(f) => Ok(paths.iter().map(|p| f(p)).collect()),
+            Mask::Leaves(m) => {
+                for key in m.keys() {
+                    let known = paths.iter().any(|p| covers(key, p));
+                    if !known {
+                        return Err(Error::UnknownMaskLeaf { path: key.clone() });
+                    }
+                }
+                paths
+                    .iter()
+                    .map(|p| {
+                        // The longest key that covers the path decides.
+                        m.iter()
+                            .filter(|(k, _)| covers(k, p))
+                            .max_by_key(|(k, _)| k.len())
+                            .map(|(_, &v)| v)
+                            .ok_or_else(|| Error::MissingLeaf {
+                                path: p.clone(),
+                                missing_in: "mask".into(),
+                            })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn covers(key: &str, path: &str) -> bool {
+    key.is_empty()
+        || path == key
+        || (path.starts_with(key) && path.as_bytes().get(key.len()) == Some(&b'.'))
+}
+
+impl From<BTreeMap<String, bool>> for Mask {
+    fn from(m: BTreeMap<String, bool>) -> Self {
+        Mask::Leaves(m)
+    }
+}
+
+impl<const N: usize> From<[(&str, bool); N]> for Mask {
+    fn from(m: [(&str, bool); N]) -> Self {
+        Mask::Leaves(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+
+/// The path and shape of every leaf a state was built for; checked at every update.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeafMeta {
+    pub path: String,
+    pub shape: Vec<usize>,
+}
+
+impl LeafMeta {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// Whether the leaf has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Records the leaves of `params`, checking that each leaf's data fits its shape.
+pub fn leaf_metas<F: Float, P: Tree<F>>(params: &P) -> Result<Vec<LeafMeta>, Error> {
+    let mut v = Vec::new();
+    params.visit(&Path::ROOT, &mut |path, data, shape| {
+        check_len(path, data, shape)?;
+        v.push(LeafMeta {
+            path: path.to_string(),
+            shape: shape.to_vec(),
+        });
+        Ok(())
+    })?;
+    Ok(v)
+}
+
+/// Checks that `tree` has exactly the leaves (paths and shapes) of `metas`.
+pub fn check_against<F: Float, P: Tree<F>>(
+    tree: &P,
+    metas: &[LeafMeta],
+    what: &str,
+) -> Result<(), Error> {
+    let mut i = 0;
+    tree.visit(&Path::ROOT, &mut |path, data, shape| {
+        let Some(m) = metas.get(i) else {
+            return Err(Error::LeafCount {
+                what: what.into(),
+                expected: metas.len(),
+                got: i + 1,
+            });
+        };
+        if !path.matches(&m.path) {
+            return Err(Error::MissingLeaf {
+                path: m.path.clone(),
+                missing_in: what.into(),
+            });
+        }
+        crate::tree::check_shape(path, what, &m.shape, shape)?;
+        check_len(path, data, shape)?;
+        i += 1;
+        Ok(())
+    })?;
+    if i != metas.len() {
+        return Err(Error::LeafCount {
+            what: what.into(),
+            expected: metas.len(),
+            got: i,
+        });
+    }
+    Ok(())
+}
+
+/// Checks `updates` (and `params`, when given) against the leaves a state was built for.
+pub fn check_update_trees<F: Float, P: Tree<F>>(
+    metas: &[LeafMeta],
+    updates: &P,
+    params: Option<&P>,
+) -> Result<(), Error> {
+    check_against(updates, metas, "gradients")?;
+    if let Some(p) = params {
+        check_against(p, metas, "params")?;
+    }
+    Ok(())
+}

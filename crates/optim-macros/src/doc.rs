@@ -1,0 +1,121 @@
+//! The rustdoc generated from a declaration: update equations, arguments with defaults,
+//! and state, all taken from the same tokens the kernel is generated from.
+
+use crate::model::{Kind, Model};
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+
+/// Formats statements as Rust source with prettyplease, without the wrapping function.
+fn pretty(stmts: TokenStream) -> String {
+    let file: syn::File = match syn::parse2(quote!(fn __doc() { #stmts })) {
+        Ok(f) => f,
+        Err(_) => return stmts.to_string(),
+    };
+    let text = prettyplease::unparse(&file);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() < 2 {
+        return text;
+    }
+    lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn one_line(t: impl ToTokens) -> String {
+    let s = t.to_token_stream().to_string();
+    s.replace(" . ", ".")
+        .replace(" (", "(")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
+        .replace(":: ", "::")
+        .replace(" ::", "::")
+        .replace("< ", "<")
+        .replace(" >", ">")
+}
+
+fn doc_text(attrs: &[syn::Attribute]) -> String {
+    attrs
+        .iter()
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn render(m: &Model) -> TokenStream {
+    let mut out = String::new();
+    out.push_str("\n# Update\n\n");
+    if !m.step_stmts.is_empty() {
+        let stmts = &m.step_stmts;
+        out.push_str("Once per step, with `t` the 1-based step count:\n\n```text\n");
+        out.push_str(&pretty(quote!(#(#stmts)*)));
+        out.push_str("\n```\n\n");
+    }
+    let g = one_line(&m.elem.g);
+    let body = &m.elem.body;
+    let body_text = match body {
+        syn::Expr::Block(b) => {
+            let stmts = &b.block.stmts;
+            pretty(quote!(#(#stmts)*))
+        }
+        other => pretty(quote!(#other)),
+    };
+    out.push_str(&format!(
+        "For every element, with `{g}` its gradient{}; the value of the block is the {}:\n\n```text\n{body_text}\n```\n\n",
+        if m.elem.uses_p { format!(" and `{}` its parameter", one_line(&m.elem.p)) } else { String::new() },
+        if m.unscaled {
+            "update"
+        } else {
+            "direction `d`, and the update is `-learning_rate * d`"
+        }
+    ));
+    out.push_str("# Arguments\n\n| argument | type | default | meaning |\n|---|---|---|---|\n");
+    for h in &m.hypers {
+        let default = match (&h.default, h.kind) {
+            (Some(d), _) => format!("`{}`", one_line(d)),
+            (None, Kind::Mask) => "all leaves".into(),
+            (None, Kind::Dtype) => "`None`".into(),
+            (None, _) if one_line(&h.ty).starts_with("Option") => "`None`".into(),
+            (None, _) => "required".into(),
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            h.name,
+            one_line(&h.ty),
+            default,
+            doc_text(&h.docs).replace('|', "\\|")
+        ));
+    }
+    if !m.states.is_empty() {
+        out.push_str("\n# State\n\nPer element, in the params' element type unless a dtype is set:\n\n");
+        for s in &m.states {
+            let init = s.init.as_ref().map_or("0".to_string(), one_line);
+            let mut line = format!("- `{}`, starting at `{}`", s.name, init);
+            if let Some(d) = &s.dtype {
+                line.push_str(&format!(", stored as `{d}`"));
+            }
+            if let Some(e) = &s.enabled {
+                line.push_str(&format!(", kept only when `{}`", one_line(e)));
+            }
+            let d = doc_text(&s.docs);
+            if !d.is_empty() {
+                line.push_str(&format!(": {d}"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    let lines = out.lines().map(|l| format!(" {l}"));
+    quote!(#(#[doc = #lines])*)
+}

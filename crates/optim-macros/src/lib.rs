@@ -1,0 +1,35 @@
+//! Procedural macros of optim: `#[optimizer]` and `#[derive(Tree)]`.
+//!
+//! Entry points only: each parses its input into a model (`model`), checks it, and
+//! expands it (`expand`, `tree`). Errors are collected, spanned on the offending token,
+//! and emitted as `compile_error!` beside a minimal fallback item.
+
+use proc_macro::TokenStream;
+
+mod doc;
+mod errors;
+mod expand;
+mod model;
+mod tree;
+
+/// Declares an optimizer from its update equations. See the `optim` crate docs.
+#[proc_macro_attribute]
+pub fn optimizer(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = proc_macro2::TokenStream::from(attr);
+    let item = proc_macro2::TokenStream::from(item);
+    match model::parse(attr, item.clone()) {
+        Ok(m) => expand::expand(&m).into(),
+        Err((errors, fallback)) => {
+            let mut out = errors;
+            out.extend(fallback);
+            out.into()
+        }
+    }
+}
+
+/// Implements `optim::Tree` for a struct whose fields are trees; leaf paths are the
+/// field names joined with dots (`"encoder.w"`).
+#[proc_macro_derive(Tree, attributes(tree))]
+pub fn derive_tree(item: TokenStream) -> TokenStream {
+    tree::derive(item.into()).into()
+}

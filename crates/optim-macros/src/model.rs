@@ -1,0 +1,490 @@
+//! The model of an `#[optimizer]` declaration, parsed from a function:
+//!
+//! ```text
+//! #[optimizer]                       // or #[optimizer(unscaled)]
+//! /// Docs.
+//! pub fn adam(
+//!     learning_rate: LearningRate,   // required (no default): a constructor argument
+//!     #[default(0.9)] b1: f64,       // hyperparameter with its default
+//!     #[default(Mask::All)] mask: Mask,           // per-leaf flag
+//!     #[state(dtype = mu_dtype)] mu: State,       // per-element state buffer
+//!     #[state(init = 0.1, enabled = momentum.is_some())] acc: State,
+//! ) {
+//!     let bc1 = 1.0 - b1.powf(t);    // per-step scalars (f64), from hyperparams and `t`
+//!     each(|g, p, pos| {             // per-element update: gradient, param, position
+//!         mu = b1 * mu + (1.0 - b1) * g;
+//!         mu / bc1                   // the direction; the update is -lr * direction
+//!     })
+//! }
+//! ```
+
+use crate::errors::Errors;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, ToTokens};
+use std::collections::BTreeSet;
+use syn::visit::Visit;
+use syn::{Attribute, Expr, FnArg, Ident, Pat, Stmt, Type};
+
+pub struct Model {
+    pub vis: syn::Visibility,
+    pub fn_name: Ident,
+    pub struct_name: Ident,
+    pub state_name: Ident,
+    pub docs: Vec<Attribute>,
+    pub unscaled: bool,
+    pub hypers: Vec<Hyper>,
+    pub states: Vec<StateBuf>,
+    pub step_stmts: Vec<Stmt>,
+    pub step_names: Vec<Ident>,
+    pub elem: Elem,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A constant or a schedule, evaluated once per step.
+    Rate,
+    /// An optional rate (`None`: 1).
+    OptRate,
+    /// A per-leaf flag.
+    Mask,
+    /// A plain scalar (f64, bool, integers, their options).
+    Plain,
+    /// A storage dtype generated from `#[state(dtype = ...)]`.
+    Dtype,
+}
+
+pub struct Hyper {
+    pub name: Ident,
+    pub ty: Type,
+    pub kind: Kind,
+    pub default: Option<Expr>,
+    pub docs: Vec<Attribute>,
+}
+
+pub struct StateBuf {
+    pub name: Ident,
+    pub init: Option<Expr>,
+    pub dtype: Option<Ident>,
+    pub enabled: Option<Expr>,
+    pub docs: Vec<Attribute>,
+}
+
+pub struct Elem {
+    pub g: Pat,
+    pub p: Pat,
+    pub pos: Pat,
+    pub uses_p: bool,
+    pub body: Expr,
+}
+
+const PLAIN_TYPES: &[&str] = &[
+    "f64",
+    "f32",
+    "bool",
+    "u64",
+    "usize",
+    "i64",
+    "Option<f64>",
+    "Option<u64>",
+    "Option<usize>",
+];
+const RESERVED: &[&str] = &["t", "lr", "F", "this", "state", "params", "updates"];
+
+fn ty_string(ty: &Type) -> String {
+    ty.to_token_stream().to_string().replace(' ', "")
+}
+
+fn last_ident(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+fn classify(ty: &Type) -> Option<Kind> {
+    let s = ty_string(ty);
+    let last = last_ident(ty);
+    match last.as_deref() {
+        Some("LearningRate") | Some("ScalarOrSchedule") => return Some(Kind::Rate),
+        Some("Mask") => return Some(Kind::Mask),
+        _ => {}
+    }
+    if s.starts_with("Option<") && (s.ends_with("LearningRate>") || s.ends_with("ScalarOrSchedule>"))
+    {
+        return Some(Kind::OptRate);
+    }
+    PLAIN_TYPES.contains(&s.as_str()).then_some(Kind::Plain)
+}
+
+fn is_doc(a: &Attribute) -> bool {
+    a.path().is_ident("doc")
+}
+
+fn camel(name: &str) -> String {
+    name.split('_')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut c = s.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Parses and checks a declaration; on error returns the errors and a fallback item.
+pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream, TokenStream)> {
+    let mut errs = Errors::default();
+    let func: syn::ItemFn = match syn::parse2(item) {
+        Ok(f) => f,
+        Err(e) => {
+            let mut errs = Errors::default();
+            errs.push(syn::Error::new(
+                e.span(),
+                "#[optimizer] goes on a function: `fn name(hyperparameters, state) { ... each(|g| ...) }`",
+            ));
+            return Err((errs.into_tokens(), TokenStream::new()));
+        }
+    };
+    let fn_name = func.sig.ident.clone();
+    let struct_name = format_ident!("{}", camel(&fn_name.to_string()), span = fn_name.span());
+    let state_name = format_ident!("{}State", struct_name);
+    let fallback = {
+        let vis = &func.vis;
+        quote!(#[allow(dead_code)] #vis struct #struct_name;)
+    };
+
+    // #[optimizer(...)] arguments.
+    let mut unscaled = false;
+    if !attr.is_empty() {
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("unscaled") {
+                unscaled = true;
+                Ok(())
+            } else {
+                Err(meta.error(format!(
+                    "unknown #[optimizer] argument `{}`; expected `unscaled`",
+                    meta.path.to_token_stream().to_string().replace(' ', "")
+                )))
+            }
+        });
+        if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+            errs.push(e);
+        }
+    }
+    for a in &func.attrs {
+        if !is_doc(a) {
+            errs.at(a, "only doc comments may accompany #[optimizer]");
+        }
+    }
+    if !func.sig.generics.params.is_empty() {
+        errs.at(&func.sig.generics, "an optimizer declaration takes no generics: the element type is generic already");
+    }
+    if let Some(r) = &func.sig.output.to_token_stream().into_iter().next() {
+        errs.at(r, "an optimizer declaration has no return type");
+    }
+
+    let mut hypers = Vec::new();
+    let mut states = Vec::new();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut claim = |errs: &mut Errors, id: &Ident| {
+        let s = id.to_string();
+        if RESERVED.contains(&s.as_str()) {
+            errs.at(id, format!("`{s}` is reserved in optimizer declarations"));
+        } else if !names.insert(s.clone()) {
+            errs.at(id, format!("duplicate name `{s}`"));
+        }
+    };
+
+    for arg in &func.sig.inputs {
+        let FnArg::Typed(pt) = arg else {
+            errs.at(arg, "an optimizer declaration takes no `self`");
+            continue;
+        };
+        let Pat::Ident(pi) = &*pt.pat else {
+            errs.at(&pt.pat, "expected a plain argument name");
+            continue;
+        };
+        let name = pi.ident.clone();
+        let docs: Vec<Attribute> = pt.attrs.iter().filter(|a| is_doc(a)).cloned().collect();
+        let mut default = None;
+        let mut state_attr: Option<&Attribute> = None;
+        for a in pt.attrs.iter().filter(|a| !is_doc(a)) {
+            if a.path().is_ident("default") {
+                match &a.meta {
+                    syn::Meta::List(l) => match syn::parse2::<Expr>(l.tokens.clone()) {
+                        Ok(e) => default = Some(e),
+                        Err(e) => errs.push(e),
+                    },
+                    syn::Meta::NameValue(nv) => default = Some(nv.value.clone()),
+                    syn::Meta::Path(_) => errs.at(a, "expected `#[default(value)]`"),
+                }
+            } else if a.path().is_ident("state") {
+                state_attr = Some(a);
+            } else {
+                errs.at(
+                    a,
+                    format!(
+                        "unknown attribute `#[{}]`; expected `#[default(...)]` or `#[state(...)]`",
+                        a.path().to_token_stream().to_string().replace(' ', "")
+                    ),
+                );
+            }
+        }
+        if let Some(sa) = state_attr {
+            claim(&mut errs, &name);
+            if last_ident(&pt.ty).as_deref() != Some("State") {
+                errs.at(&pt.ty, format!("state buffer `{name}` must have type `State`"));
+            }
+            if let Some(d) = &default {
+                errs.at(d, "a state buffer takes `#[state(init = ...)]`, not `#[default]`");
+            }
+            let mut sb = StateBuf {
+                name: name.clone(),
+                init: None,
+                dtype: None,
+                enabled: None,
+                docs,
+            };
+            if let syn::Meta::List(_) = &sa.meta {
+                let r = sa.parse_nested_meta(|meta| {
+                    if meta.path.is_ident("init") {
+                        sb.init = Some(meta.value()?.parse()?);
+                    } else if meta.path.is_ident("dtype") {
+                        sb.dtype = Some(meta.value()?.parse()?);
+                    } else if meta.path.is_ident("enabled") {
+                        sb.enabled = Some(meta.value()?.parse()?);
+                    } else {
+                        return Err(meta.error(format!(
+                            "unknown state option `{}`; expected `init`, `dtype` or `enabled`",
+                            meta.path.to_token_stream().to_string().replace(' ', "")
+                        )));
+                    }
+                    Ok(())
+                });
+                if let Err(e) = r {
+                    errs.push(e);
+                }
+            }
+            if let Some(d) = &sb.dtype {
+                claim(&mut errs, d);
+            }
+            states.push(sb);
+            continue;
+        }
+        claim(&mut errs, &name);
+        let Some(kind) = classify(&pt.ty) else {
+            errs.at(
+                &pt.ty,
+                format!(
+                    "unsupported hyperparameter type `{}`; expected LearningRate, Option<LearningRate>, Mask, {}",
+                    ty_string(&pt.ty),
+                    PLAIN_TYPES.join(", ")
+                ),
+            );
+            continue;
+        };
+        hypers.push(Hyper {
+            name,
+            ty: (*pt.ty).clone(),
+            kind,
+            default,
+            docs,
+        });
+    }
+    for s in &states {
+        if let Some(d) = &s.dtype {
+            hypers.push(Hyper {
+                name: d.clone(),
+                ty: syn::parse_quote!(Option<::optim_core::Dtype>),
+                kind: Kind::Dtype,
+                default: None,
+                docs: vec![],
+            });
+        }
+    }
+    // Fix the generated docs (the stringify above names the buffer).
+    for h in hypers.iter_mut().filter(|h| h.kind == Kind::Dtype) {
+        let buf = states
+            .iter()
+            .find(|s| s.dtype.as_ref() == Some(&h.name))
+            .map(|s| s.name.to_string())
+            .unwrap_or_default();
+        let text = format!(" Storage dtype of the `{buf}` state; `None` stores it in the params' dtype.");
+        h.docs = vec![syn::parse_quote!(#[doc = #text])];
+    }
+
+    if !unscaled {
+        match hypers.iter().find(|h| h.name == "learning_rate") {
+            Some(h) if matches!(h.kind, Kind::Rate | Kind::OptRate) => {}
+            Some(h) => errs.at(&h.ty, "`learning_rate` must have type `LearningRate` or `Option<LearningRate>`"),
+            None => errs.at(
+                &fn_name,
+                "missing learning rate: add `learning_rate: LearningRate`, or write #[optimizer(unscaled)] for a transformation whose update is the element expression itself",
+            ),
+        }
+    }
+
+    // The body: `let` statements, then `each(|g, p, pos| ...)`.
+    let mut step_stmts = Vec::new();
+    let mut step_names = Vec::new();
+    let mut elem = None;
+    let n = func.block.stmts.len();
+    for (i, stmt) in func.block.stmts.iter().enumerate() {
+        let last = i + 1 == n;
+        match stmt {
+            Stmt::Local(l) if !last => {
+                let mut ids = Vec::new();
+                collect_pat_idents(&l.pat, &mut ids);
+                if ids.is_empty() {
+                    errs.at(&l.pat, "expected a named per-step scalar");
+                }
+                for id in ids {
+                    claim(&mut errs, &id);
+                    step_names.push(id);
+                }
+                step_stmts.push(stmt.clone());
+            }
+            Stmt::Expr(e, _) if last => match parse_each(e, &mut errs) {
+                Some(el) => elem = Some(el),
+                None => {}
+            },
+            _ if last => errs.at(stmt, "the body must end with `each(|g| ...)`, the per-element update"),
+            _ => errs.at(stmt, "only `let` statements (per-step scalars) may precede `each(...)`"),
+        }
+    }
+    if n == 0 {
+        errs.at(&func.block, "missing `each(|g| ...)`: the per-element update");
+    }
+
+    if let Some(el) = &elem {
+        check_assignments(el, &states, &mut errs);
+    }
+    if !errs.is_empty() {
+        return Err((errs.into_tokens(), fallback));
+    }
+    let Some(elem) = elem else {
+        let mut e = Errors::default();
+        e.at(&func.block, "missing `each(|g| ...)`: the per-element update");
+        return Err((e.into_tokens(), fallback));
+    };
+    Ok(Model {
+        vis: func.vis.clone(),
+        fn_name,
+        struct_name,
+        state_name,
+        docs: func.attrs.iter().filter(|a| is_doc(a)).cloned().collect(),
+        unscaled,
+        hypers,
+        states,
+        step_stmts,
+        step_names,
+        elem,
+    })
+}
+
+fn collect_pat_idents(p: &Pat, out: &mut Vec<Ident>) {
+    match p {
+        Pat::Ident(pi) => out.push(pi.ident.clone()),
+        Pat::Type(pt) => collect_pat_idents(&pt.pat, out),
+        Pat::Tuple(t) => t.elems.iter().for_each(|p| collect_pat_idents(p, out)),
+        _ => {}
+    }
+}
+
+fn parse_each(e: &Expr, errs: &mut Errors) -> Option<Elem> {
+    let Expr::Call(call) = e else {
+        errs.at(e, "the body must end with `each(|g| ...)`, the per-element update");
+        return None;
+    };
+    let is_each = matches!(&*call.func, Expr::Path(p) if p.path.is_ident("each"));
+    if !is_each || call.args.len() != 1 {
+        errs.at(e, "the body must end with `each(|g| ...)`, the per-element update");
+        return None;
+    }
+    let Expr::Closure(c) = &call.args[0] else {
+        errs.at(&call.args[0], "`each` takes a closure: `each(|g, p, pos| ...)`");
+        return None;
+    };
+    if c.inputs.is_empty() || c.inputs.len() > 3 {
+        errs.at(&c.inputs, "the element closure takes `|g|`, `|g, p|` or `|g, p, pos|`");
+        return None;
+    }
+    let mut pats = Vec::new();
+    for inp in &c.inputs {
+        match inp {
+            Pat::Ident(_) | Pat::Wild(_) => pats.push(inp.clone()),
+            other => {
+                errs.at(other, "expected a plain name (no type: elements have the params' type)");
+                return None;
+            }
+        }
+    }
+    let wild: Pat = Pat::Wild(syn::PatWild {
+        attrs: vec![],
+        underscore_token: Default::default(),
+    });
+    let uses_p = matches!(pats.get(1), Some(Pat::Ident(pi)) if !pi.ident.to_string().starts_with('_'));
+    Some(Elem {
+        g: pats[0].clone(),
+        p: pats.get(1).cloned().unwrap_or_else(|| wild.clone()),
+        pos: pats.get(2).cloned().unwrap_or(wild),
+        uses_p,
+        body: (*c.body).clone(),
+    })
+}
+
+/// Every assignment in the element code targets a declared state buffer or a local.
+fn check_assignments(el: &Elem, states: &[StateBuf], errs: &mut Errors) {
+    struct V<'a> {
+        locals: BTreeSet<String>,
+        states: &'a [StateBuf],
+        bad: Vec<(Expr, String)>,
+    }
+    impl<'ast> Visit<'ast> for V<'_> {
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            let mut ids = Vec::new();
+            collect_pat_idents(&l.pat, &mut ids);
+            self.locals.extend(ids.iter().map(|i| i.to_string()));
+            syn::visit::visit_local(self, l);
+        }
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            self.check(&a.left);
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            use syn::BinOp::*;
+            if matches!(
+                b.op,
+                AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_)
+            ) {
+                self.check(&b.left);
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+    }
+    impl V<'_> {
+        fn check(&mut self, lhs: &Expr) {
+            if let Expr::Path(p) = lhs {
+                if let Some(id) = p.path.get_ident() {
+                    let s = id.to_string();
+                    if !self.locals.contains(&s) && !self.states.iter().any(|st| st.name == s) {
+                        self.bad.push((lhs.clone(), s));
+                    }
+                }
+            }
+        }
+    }
+    let mut v = V {
+        locals: BTreeSet::new(),
+        states,
+        bad: vec![],
+    };
+    v.visit_expr(&el.body);
+    for (e, s) in v.bad {
+        errs.at(
+            e,
+            format!("assignment to undeclared state `{s}`; declare it as `#[state] {s}: State`"),
+        );
+    }
+}
