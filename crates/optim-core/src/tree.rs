@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-
 /// The path of a node, as a chain of segments on the stack.
 #[derive(Clone, Copy)]
 pub struct Path<'a> {
@@ -136,8 +135,12 @@ pub trait Tree<F: Float> {
     fn visit(&self, path: &Path<'_>, f: &mut Visit<'_, F>) -> Result<(), Error>;
     fn visit_mut(&mut self, path: &Path<'_>, f: &mut VisitMut<'_, F>) -> Result<(), Error>;
     fn zip(&self, other: &Self, path: &Path<'_>, f: &mut Zip<'_, F>) -> Result<(), Error>;
-    fn zip_mut(&mut self, other: &Self, path: &Path<'_>, f: &mut ZipMut<'_, F>)
-        -> Result<(), Error>;
+    fn zip_mut(
+        &mut self,
+        other: &Self,
+        path: &Path<'_>,
+        f: &mut ZipMut<'_, F>,
+    ) -> Result<(), Error>;
 }
 
 /// Convenience methods on every tree.

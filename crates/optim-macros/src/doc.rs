@@ -98,7 +98,9 @@ pub fn render(m: &Model) -> TokenStream {
         ));
     }
     if !m.states.is_empty() {
-        out.push_str("\n# State\n\nPer element, in the params' element type unless a dtype is set:\n\n");
+        out.push_str(
+            "\n# State\n\nPer element, in the params' element type unless a dtype is set:\n\n",
+        );
         for s in &m.states {
             let init = s.init.as_ref().map_or("0".to_string(), one_line);
             let mut line = format!("- `{}`, starting at `{}`", s.name, init);

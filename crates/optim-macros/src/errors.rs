@@ -23,6 +23,9 @@ impl Errors {
     }
 
     pub fn into_tokens(self) -> TokenStream {
-        self.errors.into_iter().map(|e| e.to_compile_error()).collect()
+        self.errors
+            .into_iter()
+            .map(|e| e.to_compile_error())
+            .collect()
     }
 }

@@ -45,7 +45,9 @@ pub fn expand(m: &Model) -> TokenStream {
     let required: Vec<_> = m
         .hypers
         .iter()
-        .filter(|h| h.default.is_none() && matches!(h.kind, Kind::Rate | Kind::Plain) && !is_option(&h.ty))
+        .filter(|h| {
+            h.default.is_none() && matches!(h.kind, Kind::Rate | Kind::Plain) && !is_option(&h.ty)
+        })
         .collect();
     let req_params = required.iter().map(|h| {
         let (n, t) = (&h.name, &h.ty);
@@ -57,6 +59,19 @@ pub fn expand(m: &Model) -> TokenStream {
         let n = &h.name;
         if required.iter().any(|r| r.name == *n) {
             quote!(#n: ::core::convert::Into::into(#n),)
+        } else if let Some(d) = &h.default {
+            quote!(#n: ::core::convert::Into::into(#d),)
+        } else {
+            quote!(#n: ::core::default::Default::default(),)
+        }
+    });
+    let all_names: Vec<String> = m.hypers.iter().map(|h| h.name.to_string()).collect();
+    let all_idents: Vec<_> = m.hypers.iter().map(|h| &h.name).collect();
+    let req_strs: Vec<String> = required.iter().map(|h| h.name.to_string()).collect();
+    let blank_fields = m.hypers.iter().map(|h| {
+        let n = &h.name;
+        if required.iter().any(|r| r.name == *n) {
+            quote!(#n: ::core::convert::Into::into(<f64 as ::core::default::Default>::default()),)
         } else if let Some(d) = &h.default {
             quote!(#n: ::core::convert::Into::into(#d),)
         } else {
@@ -88,7 +103,12 @@ pub fn expand(m: &Model) -> TokenStream {
     // ---- state struct ----
     let bufs: Vec<_> = m.states.iter().map(|s| &s.name).collect();
     let buf_names: Vec<String> = bufs.iter().map(|b| b.to_string()).collect();
-    let masks: Vec<_> = m.hypers.iter().filter(|h| h.kind == Kind::Mask).map(|h| &h.name).collect();
+    let masks: Vec<_> = m
+        .hypers
+        .iter()
+        .filter(|h| h.kind == Kind::Mask)
+        .map(|h| &h.name)
+        .collect();
     let mask_names: Vec<String> = masks.iter().map(|b| b.to_string()).collect();
     let n_masks = masks.len();
     let state_doc = format!("The state of [`{name}`]: the step count, the leaves it was built for, and one buffer per leaf for each state variable.");
@@ -123,7 +143,9 @@ pub fn expand(m: &Model) -> TokenStream {
             };
         }
     });
-    let init_masks = masks.iter().map(|n| quote!(let #n = self.#n.resolve(&__paths)?;));
+    let init_masks = masks
+        .iter()
+        .map(|n| quote!(let #n = self.#n.resolve(&__paths)?;));
 
     // ---- per-step scope ----
     let bind_step = m.hypers.iter().filter_map(|h| {
@@ -131,8 +153,10 @@ pub fn expand(m: &Model) -> TokenStream {
         let t = &h.ty;
         match h.kind {
             Kind::Plain => Some(quote!(let #n: #t = this.#n;)),
-            Kind::Rate => Some(quote!(let #n: f64 = this.#n.at(__count - 1);)),
-            Kind::OptRate => Some(quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.at(__count - 1));)),
+            Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value(__count - 1);)),
+            Kind::OptRate => Some(
+                quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value(__count - 1));),
+            ),
             _ => None,
         }
     });
@@ -140,7 +164,11 @@ pub fn expand(m: &Model) -> TokenStream {
     let scale = if m.unscaled {
         quote!()
     } else {
-        let lr = m.hypers.iter().find(|h| h.name == "learning_rate").expect("checked in model");
+        let lr = m
+            .hypers
+            .iter()
+            .find(|h| h.name == "learning_rate")
+            .expect("checked in model");
         if lr.kind == Kind::OptRate {
             quote!(let __scale: F = F::of(-learning_rate.unwrap_or(1.0));)
         } else {
@@ -225,6 +253,21 @@ pub fn expand(m: &Model) -> TokenStream {
         }
 
         #default_impl
+
+        impl ::optim_core::Hyperparams for #name {
+            const NAMES: &'static [&'static str] = &[#(#all_names),*];
+            const REQUIRED: &'static [&'static str] = &[#(#req_strs),*];
+            fn blank() -> Self {
+                Self { #(#blank_fields)* }
+            }
+            fn set(&mut self, name: &str, value: ::optim_core::Value) -> ::core::result::Result<(), ::optim_core::Error> {
+                match name {
+                    #(#all_names => self.#all_idents = ::optim_core::config::convert(#opt_name, name, value)?,)*
+                    _ => return Err(::optim_core::config::unknown(#opt_name, name, Self::NAMES)),
+                }
+                Ok(())
+            }
+        }
 
         #(#user_docs)*
         #[doc = ""]
@@ -350,7 +393,12 @@ fn is_option(ty: &syn::Type) -> bool {
 }
 
 /// Nested matches over each buffer's storage variant; the innermost arm runs the loop.
-fn dispatch(m: &Model, loop_fn: &syn::Ident, i: usize, bound: &mut Vec<TokenStream>) -> TokenStream {
+fn dispatch(
+    m: &Model,
+    loop_fn: &syn::Ident,
+    i: usize,
+    bound: &mut Vec<TokenStream>,
+) -> TokenStream {
     if i == m.states.len() {
         return quote!(#loop_fn(__k, __io, __leaf, __masks, #(#bound),*););
     }
@@ -359,18 +407,44 @@ fn dispatch(m: &Model, loop_fn: &syn::Ident, i: usize, bound: &mut Vec<TokenStre
     let bname = b.to_string();
     let v = format_ident!("__v{}", i);
     let mut arms = Vec::new();
-    let mut arm = |pat: TokenStream, setup: TokenStream, slice: TokenStream, bound: &mut Vec<TokenStream>| {
-        bound.push(slice);
-        let inner = dispatch(m, loop_fn, i + 1, bound);
-        bound.pop();
-        arms.push(quote!(#pat => { #setup #inner }));
-    };
-    arm(quote!(::optim_core::Buf::Native(#v)), quote!(), quote!(#v.as_mut_slice()), bound);
+    let mut arm =
+        |pat: TokenStream, setup: TokenStream, slice: TokenStream, bound: &mut Vec<TokenStream>| {
+            bound.push(slice);
+            let inner = dispatch(m, loop_fn, i + 1, bound);
+            bound.pop();
+            arms.push(quote!(#pat => { #setup #inner }));
+        };
+    arm(
+        quote!(::optim_core::Buf::Native(#v)),
+        quote!(),
+        quote!(#v.as_mut_slice()),
+        bound,
+    );
     if s.dtype.is_some() {
-        arm(quote!(::optim_core::Buf::F32(#v)), quote!(), quote!(#v.as_mut_slice()), bound);
-        arm(quote!(::optim_core::Buf::F64(#v)), quote!(), quote!(#v.as_mut_slice()), bound);
-        arm(quote!(::optim_core::Buf::BF16(#v)), quote!(), quote!(#v.as_mut_slice()), bound);
-        arm(quote!(::optim_core::Buf::F16(#v)), quote!(), quote!(#v.as_mut_slice()), bound);
+        arm(
+            quote!(::optim_core::Buf::F32(#v)),
+            quote!(),
+            quote!(#v.as_mut_slice()),
+            bound,
+        );
+        arm(
+            quote!(::optim_core::Buf::F64(#v)),
+            quote!(),
+            quote!(#v.as_mut_slice()),
+            bound,
+        );
+        arm(
+            quote!(::optim_core::Buf::BF16(#v)),
+            quote!(),
+            quote!(#v.as_mut_slice()),
+            bound,
+        );
+        arm(
+            quote!(::optim_core::Buf::F16(#v)),
+            quote!(),
+            quote!(#v.as_mut_slice()),
+            bound,
+        );
     }
     if s.enabled.is_some() {
         // A Vec of a zero-sized type never allocates.

@@ -18,7 +18,13 @@ pub fn optimizer(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
     let item = proc_macro2::TokenStream::from(item);
     match model::parse(attr, item.clone()) {
-        Ok(m) => expand::expand(&m).into(),
+        Ok(m) => {
+            let mut out = expand::expand(&m);
+            if let Some(p) = m.primitive_model() {
+                out.extend(expand::expand(&p));
+            }
+            out.into()
+        }
         Err((errors, fallback)) => {
             let mut out = errors;
             out.extend(fallback);

@@ -32,6 +32,9 @@ pub struct Model {
     pub state_name: Ident,
     pub docs: Vec<Attribute>,
     pub unscaled: bool,
+    /// `#[optimizer(primitive = scale_by_x)]`: also generate the learning-rate-free
+    /// transformation `scale_by_x`, whose update is the direction itself.
+    pub primitive: Option<Ident>,
     pub hypers: Vec<Hyper>,
     pub states: Vec<StateBuf>,
     pub step_stmts: Vec<Stmt>,
@@ -109,7 +112,8 @@ fn classify(ty: &Type) -> Option<Kind> {
         Some("Mask") => return Some(Kind::Mask),
         _ => {}
     }
-    if s.starts_with("Option<") && (s.ends_with("LearningRate>") || s.ends_with("ScalarOrSchedule>"))
+    if s.starts_with("Option<")
+        && (s.ends_with("LearningRate>") || s.ends_with("ScalarOrSchedule>"))
     {
         return Some(Kind::OptRate);
     }
@@ -156,14 +160,18 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
 
     // #[optimizer(...)] arguments.
     let mut unscaled = false;
+    let mut primitive: Option<Ident> = None;
     if !attr.is_empty() {
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("unscaled") {
                 unscaled = true;
                 Ok(())
+            } else if meta.path.is_ident("primitive") {
+                primitive = Some(meta.value()?.parse()?);
+                Ok(())
             } else {
                 Err(meta.error(format!(
-                    "unknown #[optimizer] argument `{}`; expected `unscaled`",
+                    "unknown #[optimizer] argument `{}`; expected `unscaled` or `primitive = name`",
                     meta.path.to_token_stream().to_string().replace(' ', "")
                 )))
             }
@@ -178,7 +186,10 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         }
     }
     if !func.sig.generics.params.is_empty() {
-        errs.at(&func.sig.generics, "an optimizer declaration takes no generics: the element type is generic already");
+        errs.at(
+            &func.sig.generics,
+            "an optimizer declaration takes no generics: the element type is generic already",
+        );
     }
     if let Some(r) = &func.sig.output.to_token_stream().into_iter().next() {
         errs.at(r, "an optimizer declaration has no return type");
@@ -234,10 +245,16 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         if let Some(sa) = state_attr {
             claim(&mut errs, &name);
             if last_ident(&pt.ty).as_deref() != Some("State") {
-                errs.at(&pt.ty, format!("state buffer `{name}` must have type `State`"));
+                errs.at(
+                    &pt.ty,
+                    format!("state buffer `{name}` must have type `State`"),
+                );
             }
             if let Some(d) = &default {
-                errs.at(d, "a state buffer takes `#[state(init = ...)]`, not `#[default]`");
+                errs.at(
+                    d,
+                    "a state buffer takes `#[state(init = ...)]`, not `#[default]`",
+                );
             }
             let mut sb = StateBuf {
                 name: name.clone(),
@@ -310,10 +327,17 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
             .find(|s| s.dtype.as_ref() == Some(&h.name))
             .map(|s| s.name.to_string())
             .unwrap_or_default();
-        let text = format!(" Storage dtype of the `{buf}` state; `None` stores it in the params' dtype.");
+        let text =
+            format!(" Storage dtype of the `{buf}` state; `None` stores it in the params' dtype.");
         h.docs = vec![syn::parse_quote!(#[doc = #text])];
     }
 
+    if let (true, Some(p)) = (unscaled, &primitive) {
+        errs.at(
+            p,
+            "`primitive` needs a learning rate to remove; this declaration is `unscaled` already",
+        );
+    }
     if !unscaled {
         match hypers.iter().find(|h| h.name == "learning_rate") {
             Some(h) if matches!(h.kind, Kind::Rate | Kind::OptRate) => {}
@@ -349,12 +373,21 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
                 Some(el) => elem = Some(el),
                 None => {}
             },
-            _ if last => errs.at(stmt, "the body must end with `each(|g| ...)`, the per-element update"),
-            _ => errs.at(stmt, "only `let` statements (per-step scalars) may precede `each(...)`"),
+            _ if last => errs.at(
+                stmt,
+                "the body must end with `each(|g| ...)`, the per-element update",
+            ),
+            _ => errs.at(
+                stmt,
+                "only `let` statements (per-step scalars) may precede `each(...)`",
+            ),
         }
     }
     if n == 0 {
-        errs.at(&func.block, "missing `each(|g| ...)`: the per-element update");
+        errs.at(
+            &func.block,
+            "missing `each(|g| ...)`: the per-element update",
+        );
     }
 
     if let Some(el) = &elem {
@@ -365,7 +398,10 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
     }
     let Some(elem) = elem else {
         let mut e = Errors::default();
-        e.at(&func.block, "missing `each(|g| ...)`: the per-element update");
+        e.at(
+            &func.block,
+            "missing `each(|g| ...)`: the per-element update",
+        );
         return Err((e.into_tokens(), fallback));
     };
     Ok(Model {
@@ -375,12 +411,66 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         state_name,
         docs: func.attrs.iter().filter(|a| is_doc(a)).cloned().collect(),
         unscaled,
+        primitive,
         hypers,
         states,
         step_stmts,
         step_names,
         elem,
     })
+}
+
+impl Model {
+    /// The learning-rate-free twin of a declaration (`adam` -> `scale_by_adam`).
+    pub fn primitive_model(&self) -> Option<Model> {
+        let name = self.primitive.clone()?;
+        let struct_name = format_ident!("{}", camel(&name.to_string()), span = name.span());
+        let doc = format!(
+            " The transformation behind [`{}`] without its learning rate: its update is the direction `d` itself (optax's `{}`).",
+            self.struct_name, name
+        );
+        Some(Model {
+            vis: self.vis.clone(),
+            fn_name: name,
+            state_name: format_ident!("{}State", struct_name),
+            struct_name,
+            docs: vec![syn::parse_quote!(#[doc = #doc])],
+            unscaled: true,
+            primitive: None,
+            hypers: self
+                .hypers
+                .iter()
+                .filter(|h| h.name != "learning_rate")
+                .map(|h| Hyper {
+                    name: h.name.clone(),
+                    ty: h.ty.clone(),
+                    kind: h.kind,
+                    default: h.default.clone(),
+                    docs: h.docs.clone(),
+                })
+                .collect(),
+            states: self
+                .states
+                .iter()
+                .map(|s| StateBuf {
+                    name: s.name.clone(),
+                    init: s.init.clone(),
+                    dtype: s.dtype.clone(),
+                    enabled: s.enabled.clone(),
+                    docs: s.docs.clone(),
+                })
+                .collect(),
+            step_stmts: self.step_stmts.clone(),
+            step_names: self.step_names.clone(),
+            elem: Elem {
+                g: self.elem.g.clone(),
+                p: self.elem.p.clone(),
+                pos: self.elem.pos.clone(),
+                uses_p: self.elem.uses_p,
+                body: self.elem.body.clone(),
+            },
+        })
+    }
 }
 
 fn collect_pat_idents(p: &Pat, out: &mut Vec<Ident>) {
@@ -394,20 +484,32 @@ fn collect_pat_idents(p: &Pat, out: &mut Vec<Ident>) {
 
 fn parse_each(e: &Expr, errs: &mut Errors) -> Option<Elem> {
     let Expr::Call(call) = e else {
-        errs.at(e, "the body must end with `each(|g| ...)`, the per-element update");
+        errs.at(
+            e,
+            "the body must end with `each(|g| ...)`, the per-element update",
+        );
         return None;
     };
     let is_each = matches!(&*call.func, Expr::Path(p) if p.path.is_ident("each"));
     if !is_each || call.args.len() != 1 {
-        errs.at(e, "the body must end with `each(|g| ...)`, the per-element update");
+        errs.at(
+            e,
+            "the body must end with `each(|g| ...)`, the per-element update",
+        );
         return None;
     }
     let Expr::Closure(c) = &call.args[0] else {
-        errs.at(&call.args[0], "`each` takes a closure: `each(|g, p, pos| ...)`");
+        errs.at(
+            &call.args[0],
+            "`each` takes a closure: `each(|g, p, pos| ...)`",
+        );
         return None;
     };
     if c.inputs.is_empty() || c.inputs.len() > 3 {
-        errs.at(&c.inputs, "the element closure takes `|g|`, `|g, p|` or `|g, p, pos|`");
+        errs.at(
+            &c.inputs,
+            "the element closure takes `|g|`, `|g, p|` or `|g, p, pos|`",
+        );
         return None;
     }
     let mut pats = Vec::new();
@@ -415,7 +517,10 @@ fn parse_each(e: &Expr, errs: &mut Errors) -> Option<Elem> {
         match inp {
             Pat::Ident(_) | Pat::Wild(_) => pats.push(inp.clone()),
             other => {
-                errs.at(other, "expected a plain name (no type: elements have the params' type)");
+                errs.at(
+                    other,
+                    "expected a plain name (no type: elements have the params' type)",
+                );
                 return None;
             }
         }
@@ -424,7 +529,8 @@ fn parse_each(e: &Expr, errs: &mut Errors) -> Option<Elem> {
         attrs: vec![],
         underscore_token: Default::default(),
     });
-    let uses_p = matches!(pats.get(1), Some(Pat::Ident(pi)) if !pi.ident.to_string().starts_with('_'));
+    let uses_p =
+        matches!(pats.get(1), Some(Pat::Ident(pi)) if !pi.ident.to_string().starts_with('_'));
     Some(Elem {
         g: pats[0].clone(),
         p: pats.get(1).cloned().unwrap_or_else(|| wild.clone()),

@@ -11,7 +11,7 @@ use crate::{optimizer, LearningRate, Mask};
 ///
 /// References: Kingma et al, 2014, *Adam: A Method for Stochastic Optimization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
-#[optimizer]
+#[optimizer(primitive = scale_by_adam)]
 pub fn adam(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -107,4 +107,9 @@ pub fn adamw(
             d
         }
     })
+}
+
+crate::family! {
+    "adam" => Adam,
+    "adamw" => Adamw,
 }

@@ -1,6 +1,14 @@
 //! The built-in optimizers, each declared from its update equations with `#[optimizer]`,
 //! one file per family. The optax aliases (`adam`, `sgd`, ...) and the primitives they are
-//! composed of (`scale_by_adam`, ...) live side by side.
+//! composed of (`scale_by_adam`, ...) live side by side. Each file ends with its
+//! [`family!`](crate::family) table of optax names.
 
-mod adam;
+pub mod adam;
+pub mod lion;
+pub mod rms;
+pub mod sgd;
+
 pub use adam::*;
+pub use lion::*;
+pub use rms::*;
+pub use sgd::*;

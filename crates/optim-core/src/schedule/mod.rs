@@ -32,6 +32,20 @@ impl LearningRate {
     }
 }
 
+impl LearningRate {
+    /// The value an optimizer uses at 0-based step `step`, as optax computes it: optax
+    /// evaluates a schedule on its int32 step counter, which makes the result float32
+    /// even when the params are float64 (the reference traces show it). A constant
+    /// keeps its full precision.
+    #[inline]
+    pub fn optax_value(&self, step: u64) -> f64 {
+        match self {
+            LearningRate::Constant(v) => *v,
+            LearningRate::Schedule(s) => s.at(step) as f32 as f64,
+        }
+    }
+}
+
 impl From<f64> for LearningRate {
     fn from(v: f64) -> Self {
         LearningRate::Constant(v)

@@ -1,0 +1,106 @@
+//! Checking a trace against a case's expected one, with the reference set's tolerances:
+//! per element `|ours − ref| ≤ rtol·|ref| + atol·scale`, `scale` = max(1, max |ref| in
+//! that leaf at that step); for objective values `scale` = max(1, |ref|).
+
+use crate::case::Case;
+use crate::replay::Trace;
+
+/// `(rtol, atol)` for a case dtype.
+pub fn tolerance(dtype: &str) -> (f64, f64) {
+    match dtype {
+        "float64" => (1e-9, 1e-12),
+        _ => (2e-4, 5e-5),
+    }
+}
+
+fn close(a: f64, b: f64, rtol: f64, atol: f64, scale: f64) -> bool {
+    if b.is_nan() {
+        return a.is_nan();
+    }
+    if b.is_infinite() {
+        return a == b;
+    }
+    !a.is_nan() && (a - b).abs() <= atol * scale + rtol * b.abs()
+}
+
+/// Compares `got` with the case's expected trace; the error names the step and leaf.
+pub fn check(case: &Case, got: &Trace) -> Result<(), String> {
+    let exp = case
+        .expected
+        .as_ref()
+        .ok_or_else(|| format!("{}: no expected trace", case.id))?;
+    let (rtol, atol) = tolerance(&case.dtype);
+    if got.values.len() != exp.values.len() {
+        return Err(format!(
+            "values: {} numbers, expected {}",
+            got.values.len(),
+            exp.values.len()
+        ));
+    }
+    for (i, (&a, &b)) in got.values.iter().zip(&exp.values).enumerate() {
+        let scale = if b.is_finite() { b.abs().max(1.0) } else { 1.0 };
+        if !close(a, b, rtol, atol, scale) {
+            return Err(format!("value at step {i}: {a:e}, expected {b:e}"));
+        }
+    }
+    if got.params.len() != exp.params.len() {
+        return Err(format!(
+            "params: {} steps, expected {}",
+            got.params.len(),
+            exp.params.len()
+        ));
+    }
+    for (step, (ps, es)) in got.params.iter().zip(&exp.params).enumerate() {
+        for (leaf, ev) in es {
+            let pv = ps
+                .get(leaf)
+                .filter(|pv| pv.len() == ev.len())
+                .ok_or_else(|| format!("step {} leaf {leaf}: missing or wrong length", step + 1))?;
+            let scale = ev
+                .iter()
+                .filter(|x| x.is_finite())
+                .fold(1.0f64, |m, x| m.max(x.abs()));
+            for (j, (&a, &b)) in pv.iter().zip(ev).enumerate() {
+                if !close(a, b, rtol, atol, scale) {
+                    return Err(format!(
+                        "step {} leaf {leaf}[{j}]: {a:e}, expected {b:e}",
+                        step + 1
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Formats a value as Python's `'{:.2E}'.format(x)` does (`1.40E+01`).
+pub fn python_2e(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "NAN".into()
+        } else if x > 0.0 {
+            "INF".into()
+        } else {
+            "-INF".into()
+        };
+    }
+    let s = format!("{x:.2E}");
+    // Rust writes `1.40E1`; Python writes `1.40E+01`.
+    let (mant, exp) = s.split_once('E').unwrap_or((&s, "0"));
+    let e: i32 = exp.parse().unwrap_or(0);
+    format!("{mant}E{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_exponent_format() {
+        assert_eq!(python_2e(14.0), "1.40E+01");
+        assert_eq!(python_2e(0.385), "3.85E-01");
+        assert_eq!(python_2e(5.006), "5.01E+00");
+        assert_eq!(python_2e(1.2345e-12), "1.23E-12");
+        assert_eq!(python_2e(-2.5e100), "-2.50E+100");
+    }
+}

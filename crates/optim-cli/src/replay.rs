@@ -1,0 +1,235 @@
+//! `optim replay`: runs case files with optim's optimizers and reports the traces.
+
+use crate::case::{Case, Problem, RawTree};
+use optim_core::registry::{self, Visitor};
+use optim_core::schedule::ScheduleSpec;
+use optim_core::{
+    Extra, Float, Hyperparams, LearningRate, Mask, Tensor, TensorMap, Transformation, Value,
+};
+use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
+
+/// The trace of one case: f at the initial params and after each step, and the params
+/// after each step (row-major, by leaf name).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    pub values: Vec<f64>,
+    pub params: Vec<BTreeMap<String, Vec<f64>>>,
+}
+
+/// Runs one case; the error names the problem.
+pub fn run_case(case: &Case) -> Result<Trace, String> {
+    match case.dtype.as_str() {
+        "float64" => run_typed::<f64>(case),
+        "float32" => run_typed::<f32>(case),
+        other => Err(format!(
+            "dtype {other:?}: expected \"float32\" or \"float64\""
+        )),
+    }
+}
+
+/// One output entry: `{"id", "values", "params"}` or `{"id", "error"}`.
+pub fn replay_entry(id: &str, result: Result<Trace, String>) -> Json {
+    match result {
+        Ok(t) => json!({"id": id, "values": t.values, "params": t.params}),
+        Err(e) => json!({"id": id, "error": e}),
+    }
+}
+
+/// Converts one optax-style argument from JSON.
+pub fn arg_value(name: &str, v: &Json) -> Result<Value, String> {
+    Ok(match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => Value::Num(
+            n.as_f64()
+                .ok_or_else(|| format!("argument `{name}`: number out of range"))?,
+        ),
+        Json::String(s) => Value::Str(s.clone()),
+        Json::Object(o) if o.contains_key("schedule") => {
+            let spec: ScheduleSpec = serde_json::from_value(v.clone())
+                .map_err(|e| format!("argument `{name}`: bad schedule: {e}"))?;
+            let s = spec
+                .build()
+                .map_err(|e| format!("argument `{name}`: bad schedule: {e}"))?;
+            Value::Rate(LearningRate::Schedule(s))
+        }
+        Json::Object(o) => {
+            let mut m = BTreeMap::new();
+            for (k, b) in o {
+                let b = b.as_bool().ok_or_else(|| {
+                    format!("argument `{name}`: mask entry `{k}` must be true or false")
+                })?;
+                m.insert(k.clone(), b);
+            }
+            Value::Mask(Mask::Leaves(m))
+        }
+        Json::Array(_) => return Err(format!("argument `{name}`: unexpected array")),
+    })
+}
+
+fn to_tree<F: Float>(raw: &RawTree, what: &str) -> Result<TensorMap<F>, String> {
+    raw.iter()
+        .map(|(k, leaf)| {
+            let data: Vec<F> = leaf.data.iter().map(|&x| F::of(x)).collect();
+            Tensor::new(leaf.shape.clone(), data)
+                .map(|t| (k.clone(), t))
+                .map_err(|_| {
+                    format!(
+                        "{what} leaf `{k}`: shape {:?} needs {} numbers, got {}",
+                        leaf.shape,
+                        leaf.shape.iter().product::<usize>(),
+                        leaf.data.len()
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The objective, in the params' element type, as optax evaluates it.
+enum Objective<F: Float> {
+    SumSquares,
+    Quadratic { w: TensorMap<F>, c: TensorMap<F> },
+    Rosenbrock,
+}
+
+impl<F: Float> Objective<F> {
+    fn new(p: &Problem, init: &TensorMap<F>) -> Result<Self, String> {
+        Ok(match p {
+            Problem::SumSquares => Objective::SumSquares,
+            Problem::Rosenbrock => {
+                let mut leaves = init.values();
+                match (leaves.next(), leaves.next()) {
+                    (Some(x), None) if x.shape().len() == 1 => Objective::Rosenbrock,
+                    _ => return Err("rosenbrock needs exactly one 1-d leaf in `init`".to_string()),
+                }
+            }
+            Problem::Quadratic { weight, center } => {
+                let w = to_tree::<F>(weight, "problem.weight")?;
+                let c = to_tree::<F>(center, "problem.center")?;
+                for (what, t) in [("problem.weight", &w), ("problem.center", &c)] {
+                    for (k, x) in init {
+                        match t.get(k) {
+                            None => return Err(format!("{what} has no leaf `{k}`")),
+                            Some(y) if y.shape() != x.shape() => {
+                                return Err(format!(
+                                    "{what} leaf `{k}`: shape {:?}, init has {:?}",
+                                    y.shape(),
+                                    x.shape()
+                                ))
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some(k) = t.keys().find(|k| !init.contains_key(*k)) {
+                        return Err(format!("{what} leaf `{k}` is not in init"));
+                    }
+                }
+                Objective::Quadratic { w, c }
+            }
+        })
+    }
+
+    fn value_and_grad(&self, x: &TensorMap<F>) -> (F, TensorMap<F>) {
+        let mut g = x.clone();
+        let mut f = F::zero();
+        match self {
+            Objective::SumSquares => {
+                for (xl, gl) in x.values().zip(g.values_mut()) {
+                    for (&xi, gi) in xl.data().iter().zip(gl.data_mut()) {
+                        f = f + xi * xi;
+                        *gi = F::of(2.0) * xi;
+                    }
+                }
+            }
+            Objective::Quadratic { w, c } => {
+                let half = F::of(0.5);
+                for ((k, xl), gl) in x.iter().zip(g.values_mut()) {
+                    let (wl, cl) = (&w[k], &c[k]);
+                    for (i, gi) in gl.data_mut().iter_mut().enumerate() {
+                        let d = xl.data()[i] - cl.data()[i];
+                        f = f + half * wl.data()[i] * d * d;
+                        *gi = wl.data()[i] * d;
+                    }
+                }
+            }
+            Objective::Rosenbrock => {
+                let (xl, gl) = (x.values().next(), g.values_mut().next());
+                if let (Some(xl), Some(gl)) = (xl, gl) {
+                    let xs = xl.data();
+                    let gs = gl.data_mut();
+                    gs.fill(F::zero());
+                    let (h, one, two) = (F::of(100.0), F::one(), F::of(2.0));
+                    for i in 0..xs.len().saturating_sub(1) {
+                        let a = xs[i + 1] - xs[i] * xs[i];
+                        let b = one - xs[i];
+                        f = f + h * a * a + b * b;
+                        gs[i] = gs[i] - F::of(400.0) * xs[i] * a - two * b;
+                        gs[i + 1] = gs[i + 1] + F::of(200.0) * a;
+                    }
+                }
+            }
+        }
+        (f, g)
+    }
+}
+
+fn snapshot<F: Float>(x: &TensorMap<F>) -> BTreeMap<String, Vec<f64>> {
+    x.iter()
+        .map(|(k, t)| (k.clone(), t.data().iter().map(|v| v.f64()).collect()))
+        .collect()
+}
+
+struct Run<'a, F: Float> {
+    case: &'a Case,
+    params: TensorMap<F>,
+    objective: Objective<F>,
+}
+
+impl<F: Float> Visitor<F> for Run<'_, F> {
+    type Out = Result<Trace, String>;
+
+    fn visit<T: Transformation<F> + Hyperparams>(self, opt: T) -> Self::Out {
+        let Run {
+            case,
+            mut params,
+            objective,
+        } = self;
+        let mut state = opt.init(&params).map_err(|e| e.to_string())?;
+        let mut values = Vec::with_capacity(case.steps + 1);
+        let mut trace = Vec::with_capacity(case.steps);
+        let (mut f, mut g) = objective.value_and_grad(&params);
+        values.push(f.f64());
+        for _ in 0..case.steps {
+            opt.step_with(&mut params, &g, &mut state, &Extra::value(f.f64()))
+                .map_err(|e| e.to_string())?;
+            (f, g) = objective.value_and_grad(&params);
+            values.push(f.f64());
+            trace.push(snapshot(&params));
+        }
+        Ok(Trace {
+            values,
+            params: trace,
+        })
+    }
+}
+
+fn run_typed<F: Float>(case: &Case) -> Result<Trace, String> {
+    let params = to_tree::<F>(&case.init, "init")?;
+    let objective = Objective::new(&case.problem, &params)?;
+    let args = case
+        .args
+        .iter()
+        .map(|(k, v)| arg_value(k, v).map(|v| (k.clone(), v)))
+        .collect::<Result<Vec<_>, _>>()?;
+    registry::by_name::<F, _>(
+        &case.optimizer,
+        args,
+        Run {
+            case,
+            params,
+            objective,
+        },
+    )
+    .map_err(|e| e.to_string())?
+}

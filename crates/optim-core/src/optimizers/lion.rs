@@ -1,0 +1,3 @@
+//! The lion family.
+
+crate::family! {}

@@ -1,0 +1,3 @@
+//! The rms family.
+
+crate::family! {}

@@ -1,0 +1,3 @@
+//! The sgd family.
+
+crate::family! {}
