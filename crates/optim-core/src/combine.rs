@@ -1,1 +1,294 @@
-//! Building blocks that optax's aliases are composed of.
+//! Building blocks that optax's aliases are composed of: `chain`, `identity`, `masked`,
+//! and the per-element primitives `scale`, `scale_by_learning_rate`,
+//! `add_decayed_weights` and `ema` (declared with `#[optimizer]` like the optimizers).
+//!
+//! A chain runs its members one after the other over an updates buffer; only a single
+//! `#[optimizer]` declaration runs as one fused pass.
+
+use crate::tree::{Visit, VisitMut, Zip, ZipMut};
+use crate::{optimizer, Error, Extra, Float, LeafMeta, LearningRate, Mask, Path, Transformation, Tree};
+use serde::{Deserialize, Serialize};
+
+/// The identity transformation: updates pass through unchanged.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity;
+
+/// The identity transformation (optax's `identity`).
+pub fn identity() -> Identity {
+    Identity
+}
+
+impl<F: Float> Transformation<F> for Identity {
+    type State = ();
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+    fn init<P: Tree<F>>(&self, _: &P) -> Result<(), Error> {
+        Ok(())
+    }
+    fn update_with<P: Tree<F>>(
+        &self,
+        _: &mut P,
+        _: &mut (),
+        _: Option<&P>,
+        _: &Extra,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Two transformations applied in sequence (optax's `chain`); nest for more, or use
+/// the [`chain!`](crate::chain!) macro.
+#[derive(Clone, Debug)]
+pub struct Chain<A, B>(pub A, pub B);
+
+/// `a` then `b`.
+pub fn chain<A, B>(a: A, b: B) -> Chain<A, B> {
+    Chain(a, b)
+}
+
+/// Chains any number of transformations: `chain!(clip, scale_by_adam(), scale(-0.1))`.
+#[macro_export]
+macro_rules! chain {
+    ($a:expr $(,)?) => { $a };
+    ($a:expr, $($rest:expr),+ $(,)?) => { $crate::Chain($a, $crate::chain!($($rest),+)) };
+}
+
+impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for Chain<A, B> {
+    type State = (A::State, B::State);
+    fn name(&self) -> &'static str {
+        "chain"
+    }
+    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        Ok((self.0.init(params)?, self.1.init(params)?))
+    }
+    fn update_with<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        // Both members validate the same trees, so a tree error stops the first one
+        // before it writes. Only a second state that is itself corrupt (a hand-made
+        // state tuple) can fail after the first member has run.
+        self.0.update_with(updates, &mut state.0, params, extra)?;
+        self.1.update_with(updates, &mut state.1, params, extra)
+    }
+}
+
+/// Applies `inner` only to the leaves `mask` selects (optax's `masked`); the other
+/// leaves' updates pass through unchanged, and `inner` keeps state only for the
+/// selected leaves.
+#[derive(Clone, Debug)]
+pub struct Masked<T> {
+    pub inner: T,
+    pub mask: Mask,
+}
+
+/// `inner` on the leaves `mask` selects.
+pub fn masked<T>(inner: T, mask: impl Into<Mask>) -> Masked<T> {
+    Masked {
+        inner,
+        mask: mask.into(),
+    }
+}
+
+/// The state of [`Masked`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaskedState<S> {
+    /// Every leaf of the params, selected or not.
+    pub leaves: Vec<LeafMeta>,
+    /// Whether each leaf is selected.
+    pub flags: Vec<bool>,
+    /// The inner transformation's state, over the selected leaves.
+    pub inner: S,
+}
+
+enum Ref<'a, P> {
+    Shared(&'a P),
+    Mut(&'a mut P),
+}
+
+/// The selected leaves of a tree, as a tree: what a masked inner transformation sees.
+pub struct Selected<'a, P> {
+    tree: Ref<'a, P>,
+    flags: &'a [bool],
+}
+
+impl<P> Selected<'_, P> {
+    fn get(&self) -> &P {
+        match &self.tree {
+            Ref::Shared(p) => p,
+            Ref::Mut(p) => p,
+        }
+    }
+}
+
+fn read_only() -> Error {
+    Error::State {
+        path: "<root>".into(),
+        buffer: "masked".into(),
+        detail: "the params of a masked transformation are read-only".into(),
+    }
+}
+
+impl<F: Float, P: Tree<F>> Tree<F> for Selected<'_, P> {
+    fn visit(&self, path: &Path<'_>, f: &mut Visit<'_, F>) -> Result<(), Error> {
+        let mut i = 0;
+        let flags = self.flags;
+        self.get().visit(path, &mut |p, d, s| {
+            let on = flags.get(i).copied().unwrap_or(false);
+            i += 1;
+            if on {
+                f(p, d, s)
+            } else {
+                Ok(())
+            }
+        })
+    }
+    fn visit_mut(&mut self, path: &Path<'_>, f: &mut VisitMut<'_, F>) -> Result<(), Error> {
+        let flags = self.flags;
+        let Ref::Mut(t) = &mut self.tree else {
+            return Err(read_only());
+        };
+        let mut i = 0;
+        t.visit_mut(path, &mut |p, d, s| {
+            let on = flags.get(i).copied().unwrap_or(false);
+            i += 1;
+            if on {
+                f(p, d, s)
+            } else {
+                Ok(())
+            }
+        })
+    }
+    fn zip(&self, other: &Self, path: &Path<'_>, f: &mut Zip<'_, F>) -> Result<(), Error> {
+        let mut i = 0;
+        let flags = self.flags;
+        self.get().zip(other.get(), path, &mut |p, a, b| {
+            let on = flags.get(i).copied().unwrap_or(false);
+            i += 1;
+            if on {
+                f(p, a, b)
+            } else {
+                Ok(())
+            }
+        })
+    }
+    fn zip_mut(&mut self, other: &Self, path: &Path<'_>, f: &mut ZipMut<'_, F>) -> Result<(), Error> {
+        let flags = self.flags;
+        let other = other.get();
+        let Ref::Mut(t) = &mut self.tree else {
+            return Err(read_only());
+        };
+        let mut i = 0;
+        t.zip_mut(other, path, &mut |p, a, b| {
+            let on = flags.get(i).copied().unwrap_or(false);
+            i += 1;
+            if on {
+                f(p, a, b)
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+impl<F: Float, T: Transformation<F>> Transformation<F> for Masked<T> {
+    type State = MaskedState<T::State>;
+    fn name(&self) -> &'static str {
+        "masked"
+    }
+    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        let leaves = crate::leaf_metas(params)?;
+        let paths: Vec<String> = leaves.iter().map(|m| m.path.clone()).collect();
+        let flags = self.mask.resolve(&paths)?;
+        let view = Selected {
+            tree: Ref::Shared(params),
+            flags: &flags,
+        };
+        let inner = self.inner.init(&view)?;
+        Ok(MaskedState {
+            leaves,
+            flags,
+            inner,
+        })
+    }
+    fn update_with<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        crate::check_update_trees(&state.leaves, updates, params)?;
+        crate::__private::check_flags(&state.leaves, "mask", &state.flags)?;
+        let flags = &state.flags;
+        let mut view = Selected {
+            tree: Ref::Mut(updates),
+            flags,
+        };
+        let pview = params.map(|p| Selected {
+            tree: Ref::Shared(p),
+            flags,
+        });
+        self.inner
+            .update_with(&mut view, &mut state.inner, pview.as_ref(), extra)
+    }
+}
+
+/// Multiplies updates by a constant (optax's `scale`).
+#[optimizer(unscaled)]
+pub fn scale(
+    /// The factor.
+    step_size: f64,
+) {
+    each(|g| step_size * g)
+}
+
+/// Multiplies updates by the learning rate, negated by default so the result descends
+/// (optax's `scale_by_learning_rate`).
+#[optimizer(unscaled)]
+pub fn scale_by_learning_rate(
+    /// The learning rate, constant or scheduled.
+    learning_rate: LearningRate,
+    /// Whether to multiply by `-learning_rate` rather than `learning_rate`.
+    #[default(true)]
+    flip_sign: bool,
+) {
+    let s = if flip_sign { -learning_rate } else { learning_rate };
+    each(|g| s * g)
+}
+
+/// Adds `weight_decay * p` to the updates of the leaves `mask` selects (optax's
+/// `add_decayed_weights`).
+#[optimizer(unscaled)]
+pub fn add_decayed_weights(
+    /// Strength of the decay.
+    #[default(0.0)]
+    weight_decay: f64,
+    /// The leaves to decay.
+    mask: Mask,
+) {
+    each(|g, p| if mask { g + weight_decay * p } else { g })
+}
+
+/// An exponential moving average of the updates, optionally debiased (optax's `ema`).
+#[optimizer(unscaled)]
+pub fn ema(
+    /// Decay rate of the average.
+    decay: f64,
+    /// Whether to divide by `1 - decay^t`.
+    #[default(true)]
+    debias: bool,
+    /// The running average.
+    #[state(dtype = accumulator_dtype)]
+    ema: State,
+) {
+    let correction = if debias { 1.0 - decay.powf(t) } else { 1.0 };
+    each(|g| {
+        ema = (1.0 - decay) * g + decay * ema;
+        ema / correction
+    })
+}

@@ -74,8 +74,12 @@ impl<'a> Path<'a> {
         matches!(self.seg, Seg::Root) && self.parent.map_or(true, |p| p.is_root())
     }
 
-    /// Whether this path spells `s`, without allocating.
+    /// Whether this path spells `s` (its `Display` form, `<root>` for the root),
+    /// without allocating.
     pub fn matches(&self, s: &str) -> bool {
+        if self.is_root() {
+            return s == "<root>" || s.is_empty();
+        }
         struct Cmp<'s> {
             rest: &'s str,
         }
@@ -459,7 +463,7 @@ mod tests {
         assert!(!b.matches("encoder.wx"));
         assert!(!b.matches("encoder"));
         assert_eq!(root.to_string(), "<root>");
-        assert!(root.matches(""));
+        assert!(root.matches("<root>"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use quote::{format_ident, quote};
 use syn::visit_mut::VisitMut;
 
 /// Rewrites float literals of the element code into the element type `F`.
-struct Literals;
+struct Literals(TokenStream);
 impl VisitMut for Literals {
     fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
         if let syn::Expr::Lit(syn::ExprLit {
@@ -18,7 +18,8 @@ impl VisitMut for Literals {
         {
             let v: f64 = f.base10_parse().unwrap_or(f64::NAN);
             let lit = proc_macro2::Literal::f64_suffixed(v);
-            *e = syn::parse_quote!(::optim_core::__private::lit::<F>(#lit));
+            let krate = &self.0;
+            *e = syn::parse_quote!(#krate::__private::lit::<F>(#lit));
             return;
         }
         syn::visit_mut::visit_expr_mut(self, e);
@@ -26,6 +27,10 @@ impl VisitMut for Literals {
 }
 
 pub fn expand(m: &Model) -> TokenStream {
+    let krate = crate::krate();
+    let krate_str = krate.to_string().replace(' ', "");
+    let serde_bound = format!("F: {krate_str}::Float");
+    let serde_crate = format!("{krate_str}::__private::serde");
     let vis = &m.vis;
     let name = &m.struct_name;
     let state_name = &m.state_name;
@@ -132,13 +137,13 @@ pub fn expand(m: &Model) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         quote! {
-            let #n: ::std::vec::Vec<::optim_core::Buf<F>> = {
+            let #n: ::std::vec::Vec<#krate::Buf<F>> = {
                 let __enabled: bool = #enabled;
                 let __init: F = F::of(#init);
                 __leaves.iter().map(|__m| if __enabled {
-                    ::optim_core::Buf::filled(__m.len(), __init, #dtype)
+                    #krate::Buf::filled(__m.len(), __init, #dtype)
                 } else {
-                    ::optim_core::Buf::Absent(__m.len())
+                    #krate::Buf::Absent(__m.len())
                 }).collect()
             };
         }
@@ -185,14 +190,14 @@ pub fn expand(m: &Model) -> TokenStream {
         .collect();
     let (g, p, pos) = (&m.elem.g, &m.elem.p, &m.elem.pos);
     let mut body = m.elem.body.clone();
-    Literals.visit_expr_mut(&mut body);
+    Literals(krate.clone()).visit_expr_mut(&mut body);
     let finish = if m.unscaled {
         quote!(__d)
     } else {
         quote!(__scale * __d)
     };
     let state_tys: Vec<_> = bufs.iter().map(|_| quote!(F)).collect();
-    let kernel_sig = quote!(Fn(F, F, ::optim_core::__private::Pos, [bool; #n_masks], #(#state_tys),*) -> (F, #(#state_tys),*) + Copy);
+    let kernel_sig = quote!(Fn(F, F, #krate::__private::Pos, [bool; #n_masks], #(#state_tys),*) -> (F, #(#state_tys),*) + Copy);
 
     // ---- per-leaf loop and storage dispatch ----
     let s_generics: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__S{}", i)).collect();
@@ -202,7 +207,7 @@ pub fn expand(m: &Model) -> TokenStream {
         quote! {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
-            fn #loop_fn<F: ::optim_core::Float, __IO: ::optim_core::__private::Io<F>, #(#s_generics: ::optim_core::__private::Store<F>,)* __K: #kernel_sig>(
+            fn #loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __K: #kernel_sig>(
                 __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], #(#s_args: &mut [#s_generics],)*
             ) {
                 let __n = __io.len();
@@ -210,18 +215,18 @@ pub fn expand(m: &Model) -> TokenStream {
                 for __i in 0..__n {
                     let (__u, #(#s_args_new,)*) = __k(
                         __io.g(__i), __io.p(__i),
-                        ::optim_core::__private::Pos { leaf: __leaf, index: __i },
+                        #krate::__private::Pos { leaf: __leaf, index: __i },
                         __masks,
-                        #(::optim_core::__private::Store::<F>::load(#s_args[__i]),)*
+                        #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
                     );
-                    #(#s_args[__i] = <#s_generics as ::optim_core::__private::Store<F>>::store(#s_args_new);)*
+                    #(#s_args[__i] = <#s_generics as #krate::__private::Store<F>>::store(#s_args_new);)*
                     __io.put(__i, __u);
                 }
             }
         }
     };
     let dispatch_body = dispatch(m, &loop_fn, 0, &mut Vec::new());
-    let buf_params = bufs.iter().map(|b| quote!(#b: &mut ::optim_core::Buf<F>));
+    let buf_params = bufs.iter().map(|b| quote!(#b: &mut #krate::Buf<F>));
 
     // ---- per-leaf driver shared by update and step ----
     let leaf_call = quote! {
@@ -231,8 +236,8 @@ pub fn expand(m: &Model) -> TokenStream {
         Ok(())
     };
     let checks = quote! {
-        #(::optim_core::__private::check_bufs(&state.leaves, #buf_names, &state.#bufs)?;)*
-        #(::optim_core::__private::check_flags(&state.leaves, #mask_names, &state.#masks)?;)*
+        #(#krate::__private::check_bufs(&state.leaves, #buf_names, &state.#bufs)?;)*
+        #(#krate::__private::check_flags(&state.leaves, #mask_names, &state.#masks)?;)*
     };
     let uses_p = m.elem.uses_p;
 
@@ -254,16 +259,16 @@ pub fn expand(m: &Model) -> TokenStream {
 
         #default_impl
 
-        impl ::optim_core::Hyperparams for #name {
+        impl #krate::Hyperparams for #name {
             const NAMES: &'static [&'static str] = &[#(#all_names),*];
             const REQUIRED: &'static [&'static str] = &[#(#req_strs),*];
             fn blank() -> Self {
                 Self { #(#blank_fields)* }
             }
-            fn set(&mut self, name: &str, value: ::optim_core::Value) -> ::core::result::Result<(), ::optim_core::Error> {
+            fn set(&mut self, name: &str, value: #krate::Value) -> ::core::result::Result<(), #krate::Error> {
                 match name {
-                    #(#all_names => self.#all_idents = ::optim_core::config::convert(#opt_name, name, value)?,)*
-                    _ => return Err(::optim_core::config::unknown(#opt_name, name, Self::NAMES)),
+                    #(#all_names => self.#all_idents = #krate::config::convert(#opt_name, name, value)?,)*
+                    _ => return Err(#krate::config::unknown(#opt_name, name, Self::NAMES)),
                 }
                 Ok(())
             }
@@ -277,30 +282,33 @@ pub fn expand(m: &Model) -> TokenStream {
         }
 
         #[doc = #state_doc]
-        #[derive(Clone, Debug, PartialEq, ::optim_core::__private::serde::Serialize, ::optim_core::__private::serde::Deserialize)]
-        #[serde(bound = "F: ::optim_core::Float", crate = "::optim_core::__private::serde")]
+        #[derive(Clone, Debug, PartialEq, #krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
+        #[serde(bound = #serde_bound, crate = #serde_crate)]
         #vis struct #state_name<F> {
             /// Number of updates done so far.
             pub count: u64,
             /// The leaves (paths and shapes) this state was built for.
-            pub leaves: ::std::vec::Vec<::optim_core::LeafMeta>,
-            #(#[doc = concat!("The `", stringify!(#bufs), "` buffer of each leaf.")] pub #bufs: ::std::vec::Vec<::optim_core::Buf<F>>,)*
+            pub leaves: ::std::vec::Vec<#krate::LeafMeta>,
+            #(#[doc = concat!("The `", stringify!(#bufs), "` buffer of each leaf.")] pub #bufs: ::std::vec::Vec<#krate::Buf<F>>,)*
             #(#[doc = concat!("The resolved `", stringify!(#masks), "` flag of each leaf.")] pub #masks: ::std::vec::Vec<bool>,)*
+            #[doc(hidden)]
+            #[serde(skip)]
+            pub _elem: ::core::marker::PhantomData<F>,
         }
 
         #[allow(unused_variables, unused_mut, unused_parens, non_snake_case, clippy::all)]
         #[inline]
-        fn #kernel_fn<F: ::optim_core::Float>(this: &#name, __count: u64) -> impl #kernel_sig {
+        fn #kernel_fn<F: #krate::Float>(this: &#name, __count: u64) -> impl #kernel_sig {
             #[allow(unused_imports)]
-            use ::optim_core::dsl::*;
+            use #krate::dsl::*;
             let t: f64 = __count as f64;
             #(#bind_step)*
             #(#step_stmts)*
             #scale
-            #(let #to_elem_names = ::optim_core::__private::elem::<F, _>(#to_elem_names);)*
-            move |#g: F, #p: F, #pos: ::optim_core::__private::Pos, __masks: [bool; #n_masks], #(mut #bufs: F),*| {
+            #(let #to_elem_names = #krate::__private::elem::<F, _>(#to_elem_names);)*
+            move |#g: F, #p: F, #pos: #krate::__private::Pos, __masks: [bool; #n_masks], #(mut #bufs: F),*| {
                 #[allow(unused_imports)]
-                use ::optim_core::__private::num_traits::Float as _;
+                use #krate::__private::num_traits::Float as _;
                 let [#(#masks),*] = __masks;
                 let __d: F = #body;
                 (#finish, #(#bufs),*)
@@ -310,14 +318,14 @@ pub fn expand(m: &Model) -> TokenStream {
         #loop_fn_def
 
         #[allow(clippy::too_many_arguments, unused_variables)]
-        fn #dispatch_fn<F: ::optim_core::Float, __IO: ::optim_core::__private::Io<F>, __K: #kernel_sig>(
+        fn #dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __K: #kernel_sig>(
             __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], __path: &str, #(#buf_params),*
-        ) -> ::core::result::Result<(), ::optim_core::Error> {
+        ) -> ::core::result::Result<(), #krate::Error> {
             #dispatch_body
             Ok(())
         }
 
-        impl<F: ::optim_core::Float> ::optim_core::Transformation<F> for #name {
+        impl<F: #krate::Float> #krate::Transformation<F> for #name {
             type State = #state_name<F>;
 
             fn name(&self) -> &'static str {
@@ -325,38 +333,38 @@ pub fn expand(m: &Model) -> TokenStream {
             }
 
             #[allow(unused_variables)]
-            fn init<__P: ::optim_core::Tree<F>>(&self, params: &__P) -> ::core::result::Result<Self::State, ::optim_core::Error> {
-                let __leaves = ::optim_core::leaf_metas(params)?;
+            fn init<__P: #krate::Tree<F>>(&self, params: &__P) -> ::core::result::Result<Self::State, #krate::Error> {
+                let __leaves = #krate::leaf_metas(params)?;
                 let __paths: ::std::vec::Vec<::std::string::String> = __leaves.iter().map(|m| m.path.clone()).collect();
                 #(#bind_for_init)*
                 #(#init_masks)*
                 #(#init_bufs)*
-                Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* })
+                Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* _elem: ::core::marker::PhantomData })
             }
 
-            fn update_with<__P: ::optim_core::Tree<F>>(
+            fn update_with<__P: #krate::Tree<F>>(
                 &self,
                 updates: &mut __P,
                 state: &mut Self::State,
                 params: ::core::option::Option<&__P>,
-                _extra: &::optim_core::Extra,
-            ) -> ::core::result::Result<(), ::optim_core::Error> {
-                ::optim_core::check_update_trees(&state.leaves, updates, params)?;
+                _extra: &#krate::Extra,
+            ) -> ::core::result::Result<(), #krate::Error> {
+                #krate::check_update_trees(&state.leaves, updates, params)?;
                 #checks
                 if #uses_p && params.is_none() {
-                    return Err(::optim_core::Error::NeedsParams { transform: #opt_name.into() });
+                    return Err(#krate::Error::NeedsParams { transform: #opt_name.into() });
                 }
                 let __count = state.count + 1;
                 let __k = #kernel_fn::<F>(self, __count);
                 let __state = &mut *state;
                 let mut __leaf = 0usize;
                 match params {
-                    Some(__p) => updates.zip_mut(__p, &::optim_core::Path::ROOT, &mut |_, (__u, _), (__pp, _)| {
-                        let mut __io = ::optim_core::__private::UpdateIo::new(__u, __pp);
+                    Some(__p) => updates.zip_mut(__p, &#krate::Path::ROOT, &mut |_, (__u, _), (__pp, _)| {
+                        let mut __io = #krate::__private::UpdateIo::new(__u, __pp);
                         #leaf_call
                     })?,
-                    None => updates.visit_mut(&::optim_core::Path::ROOT, &mut |_, __u, _| {
-                        let mut __io = ::optim_core::__private::UpdateNoParamsIo::new(__u);
+                    None => updates.visit_mut(&#krate::Path::ROOT, &mut |_, __u, _| {
+                        let mut __io = #krate::__private::UpdateNoParamsIo::new(__u);
                         #leaf_call
                     })?,
                 }
@@ -364,21 +372,21 @@ pub fn expand(m: &Model) -> TokenStream {
                 Ok(())
             }
 
-            fn step_with<__P: ::optim_core::Tree<F> + Clone>(
+            fn step_with<__P: #krate::Tree<F> + Clone>(
                 &self,
                 params: &mut __P,
                 grads: &__P,
                 state: &mut Self::State,
-                _extra: &::optim_core::Extra,
-            ) -> ::core::result::Result<(), ::optim_core::Error> {
-                ::optim_core::check_update_trees(&state.leaves, grads, Some(&*params))?;
+                _extra: &#krate::Extra,
+            ) -> ::core::result::Result<(), #krate::Error> {
+                #krate::check_update_trees(&state.leaves, grads, Some(&*params))?;
                 #checks
                 let __count = state.count + 1;
                 let __k = #kernel_fn::<F>(self, __count);
                 let __state = &mut *state;
                 let mut __leaf = 0usize;
-                params.zip_mut(grads, &::optim_core::Path::ROOT, &mut |_, (__p, _), (__g, _)| {
-                    let mut __io = ::optim_core::__private::StepIo::new(__p, __g);
+                params.zip_mut(grads, &#krate::Path::ROOT, &mut |_, (__p, _), (__g, _)| {
+                    let mut __io = #krate::__private::StepIo::new(__p, __g);
                     #leaf_call
                 })?;
                 state.count = __count;
@@ -399,6 +407,7 @@ fn dispatch(
     i: usize,
     bound: &mut Vec<TokenStream>,
 ) -> TokenStream {
+    let krate = crate::krate();
     if i == m.states.len() {
         return quote!(#loop_fn(__k, __io, __leaf, __masks, #(#bound),*););
     }
@@ -415,32 +424,32 @@ fn dispatch(
             arms.push(quote!(#pat => { #setup #inner }));
         };
     arm(
-        quote!(::optim_core::Buf::Native(#v)),
+        quote!(#krate::Buf::Native(#v)),
         quote!(),
         quote!(#v.as_mut_slice()),
         bound,
     );
     if s.dtype.is_some() {
         arm(
-            quote!(::optim_core::Buf::F32(#v)),
+            quote!(#krate::Buf::F32(#v)),
             quote!(),
             quote!(#v.as_mut_slice()),
             bound,
         );
         arm(
-            quote!(::optim_core::Buf::F64(#v)),
+            quote!(#krate::Buf::F64(#v)),
             quote!(),
             quote!(#v.as_mut_slice()),
             bound,
         );
         arm(
-            quote!(::optim_core::Buf::BF16(#v)),
+            quote!(#krate::Buf::BF16(#v)),
             quote!(),
             quote!(#v.as_mut_slice()),
             bound,
         );
         arm(
-            quote!(::optim_core::Buf::F16(#v)),
+            quote!(#krate::Buf::F16(#v)),
             quote!(),
             quote!(#v.as_mut_slice()),
             bound,
@@ -449,15 +458,15 @@ fn dispatch(
     if s.enabled.is_some() {
         // A Vec of a zero-sized type never allocates.
         arm(
-            quote!(::optim_core::Buf::Absent(#v)),
-            quote!(let mut #v = ::std::vec![::optim_core::__private::Absent; *#v];),
+            quote!(#krate::Buf::Absent(#v)),
+            quote!(let mut #v = ::std::vec![#krate::__private::Absent; *#v];),
             quote!(#v.as_mut_slice()),
             bound,
         );
     }
     let total = 1 + if s.dtype.is_some() { 4 } else { 0 } + usize::from(s.enabled.is_some());
     let fallback = if total < 6 {
-        quote!(_ => return Err(::optim_core::__private::bad_buf(__path, #bname)),)
+        quote!(_ => return Err(#krate::__private::bad_buf(__path, #bname)),)
     } else {
         quote!()
     };

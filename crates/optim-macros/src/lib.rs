@@ -12,6 +12,25 @@ mod expand;
 mod model;
 mod tree;
 
+/// The path generated code uses to reach optim-core's runtime: `::optim_core` when the
+/// user depends on optim-core (or is optim-core), else the `optim` facade, which
+/// re-exports all of it.
+pub(crate) fn krate() -> proc_macro2::TokenStream {
+    use proc_macro_crate::{crate_name, FoundCrate};
+    let ident = |n: &str| {
+        let id = proc_macro2::Ident::new(&n.replace('-', "_"), proc_macro2::Span::call_site());
+        quote::quote!(::#id)
+    };
+    match crate_name("optim-core") {
+        Ok(FoundCrate::Itself) => quote::quote!(::optim_core),
+        Ok(FoundCrate::Name(n)) => ident(&n),
+        Err(_) => match crate_name("optim") {
+            Ok(FoundCrate::Name(n)) => ident(&n),
+            _ => quote::quote!(::optim),
+        },
+    }
+}
+
 /// Declares an optimizer from its update equations. See the `optim` crate docs.
 #[proc_macro_attribute]
 pub fn optimizer(attr: TokenStream, item: TokenStream) -> TokenStream {

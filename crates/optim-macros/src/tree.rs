@@ -40,36 +40,37 @@ pub fn derive(input: TokenStream) -> TokenStream {
         }
         Fields::Unit => (vec![], vec![], vec![]),
     };
+    let krate = crate::krate();
     let name = &di.ident;
     let elem = format_ident!("__F");
     let mut generics = di.generics.clone();
     generics
         .params
-        .push(syn::parse_quote!(#elem: ::optim_core::Float));
+        .push(syn::parse_quote!(#elem: #krate::Float));
     let (impl_g, _, _) = generics.split_for_impl();
     let (_, ty_g, where_c) = di.generics.split_for_impl();
     let mut preds: Vec<TokenStream> = where_c
         .map(|w| w.predicates.iter().map(|p| quote!(#p)).collect())
         .unwrap_or_default();
     for t in &tys {
-        preds.push(quote!(#t: ::optim_core::Tree<#elem>));
+        preds.push(quote!(#t: #krate::Tree<#elem>));
     }
     quote! {
-        impl #impl_g ::optim_core::Tree<#elem> for #name #ty_g where #(#preds),* {
-            fn visit(&self, path: &::optim_core::Path<'_>, f: &mut ::optim_core::tree::Visit<'_, #elem>) -> ::core::result::Result<(), ::optim_core::Error> {
-                #( ::optim_core::Tree::<#elem>::visit(&self.#idents, &path.field(#names), f)?; )*
+        impl #impl_g #krate::Tree<#elem> for #name #ty_g where #(#preds),* {
+            fn visit(&self, path: &#krate::Path<'_>, f: &mut #krate::tree::Visit<'_, #elem>) -> ::core::result::Result<(), #krate::Error> {
+                #( #krate::Tree::<#elem>::visit(&self.#idents, &path.field(#names), f)?; )*
                 Ok(())
             }
-            fn visit_mut(&mut self, path: &::optim_core::Path<'_>, f: &mut ::optim_core::tree::VisitMut<'_, #elem>) -> ::core::result::Result<(), ::optim_core::Error> {
-                #( ::optim_core::Tree::<#elem>::visit_mut(&mut self.#idents, &path.field(#names), f)?; )*
+            fn visit_mut(&mut self, path: &#krate::Path<'_>, f: &mut #krate::tree::VisitMut<'_, #elem>) -> ::core::result::Result<(), #krate::Error> {
+                #( #krate::Tree::<#elem>::visit_mut(&mut self.#idents, &path.field(#names), f)?; )*
                 Ok(())
             }
-            fn zip(&self, other: &Self, path: &::optim_core::Path<'_>, f: &mut ::optim_core::tree::Zip<'_, #elem>) -> ::core::result::Result<(), ::optim_core::Error> {
-                #( ::optim_core::Tree::<#elem>::zip(&self.#idents, &other.#idents, &path.field(#names), f)?; )*
+            fn zip(&self, other: &Self, path: &#krate::Path<'_>, f: &mut #krate::tree::Zip<'_, #elem>) -> ::core::result::Result<(), #krate::Error> {
+                #( #krate::Tree::<#elem>::zip(&self.#idents, &other.#idents, &path.field(#names), f)?; )*
                 Ok(())
             }
-            fn zip_mut(&mut self, other: &Self, path: &::optim_core::Path<'_>, f: &mut ::optim_core::tree::ZipMut<'_, #elem>) -> ::core::result::Result<(), ::optim_core::Error> {
-                #( ::optim_core::Tree::<#elem>::zip_mut(&mut self.#idents, &other.#idents, &path.field(#names), f)?; )*
+            fn zip_mut(&mut self, other: &Self, path: &#krate::Path<'_>, f: &mut #krate::tree::ZipMut<'_, #elem>) -> ::core::result::Result<(), #krate::Error> {
+                #( #krate::Tree::<#elem>::zip_mut(&mut self.#idents, &other.#idents, &path.field(#names), f)?; )*
                 Ok(())
             }
         }

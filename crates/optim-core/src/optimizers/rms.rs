@@ -1,3 +1,292 @@
-//! The rms family.
+//! The rms family: optimizers that rescale the gradient by a running magnitude of past
+//! gradients (RMSProp, Adagrad, Adadelta), with the primitives optax composes them from
+//! (`scale_by_rms`, `scale_by_stddev`, `scale_by_rss`, `scale_by_adadelta`).
 
-crate::family! {}
+use crate::{optimizer, LearningRate, Mask};
+
+/// A flexible RMSProp optimizer.
+///
+/// RMSProp is an SGD variant with learning rate adaptation: each parameter's step is
+/// scaled by an exponential moving average of the magnitude of its past gradients. This
+/// alias switches between the variants found in the literature: `centered` divides by an
+/// estimate of the variance instead of the second moment, `eps_in_sqrt = false` adds `eps`
+/// outside the square root (as PyTorch does), `bias_correction` debiases the moving
+/// averages, and `momentum` adds a trace of the (learning-rate scaled) updates, optionally
+/// with Nesterov acceleration. optax's default (`eps_in_sqrt = true`) uses
+/// `sqrt(nu + eps)` in the denominator, where PyTorch uses `sqrt(nu) + eps`.
+///
+/// References: Hinton, 2012, *Overview of mini-batch gradient descent*; Graves, 2013,
+/// *Generating Sequences With Recurrent Neural Networks*; Ziyin, 2021, *LaProp:
+/// Separating Momentum and Adaptivity in Adam*.
+#[optimizer(unscaled)]
+pub fn rmsprop(
+    /// A global scaling factor, constant or scheduled.
+    learning_rate: LearningRate,
+    /// Decay rate of the moving averages of the gradients' magnitude.
+    #[default(0.9)]
+    decay: f64,
+    /// A small constant avoiding division by zero.
+    #[default(1e-8)]
+    eps: f64,
+    /// Initial value of the second moment (PyTorch uses 0, TF1 uses 1).
+    #[default(0.0)]
+    initial_scale: f64,
+    /// Whether `eps` is added inside the square root of the denominator.
+    #[default(true)]
+    eps_in_sqrt: bool,
+    /// Whether to rescale by the variance (centered) instead of the second moment.
+    #[default(false)]
+    centered: bool,
+    /// Decay rate of the momentum trace; `None` disables momentum (and its memory).
+    momentum: Option<f64>,
+    /// Whether to use Nesterov momentum.
+    #[default(false)]
+    nesterov: bool,
+    /// Whether to debias the moving averages.
+    #[default(false)]
+    bias_correction: bool,
+    /// First moment (only when `centered`).
+    #[state(enabled = centered)]
+    mu: State,
+    /// Second moment.
+    #[state(init = initial_scale)]
+    nu: State,
+    /// The momentum trace of the scaled updates (only with `momentum`).
+    #[state(enabled = momentum.is_some())]
+    trace: State,
+) {
+    let bc = 1.0 - decay.powf(t);
+    let has_momentum = momentum.is_some();
+    let m = momentum.unwrap_or(0.0);
+    let step_size = -learning_rate;
+    each(|g| {
+        if centered {
+            mu = (1.0 - decay) * g + decay * mu;
+        }
+        nu = (1.0 - decay) * (g * g) + decay * nu;
+        let (mu_hat, nu_hat) = if bias_correction {
+            (mu / bc, nu / bc)
+        } else {
+            (mu, nu)
+        };
+        let v = if centered {
+            nu_hat - mu_hat * mu_hat
+        } else {
+            nu_hat
+        };
+        let scaling = if eps_in_sqrt {
+            (v + eps).sqrt().recip()
+        } else {
+            1.0 / (v.sqrt() + eps)
+        };
+        let u = step_size * (scaling * g);
+        if has_momentum {
+            trace = u + m * trace;
+            if nesterov {
+                u + m * trace
+            } else {
+                trace
+            }
+        } else {
+            u
+        }
+    })
+}
+
+/// Rescales updates by the root of the exponential moving average of their squares
+/// (optax's `scale_by_rms`): the core of [`rmsprop`].
+///
+/// References: Hinton, 2012, *Overview of mini-batch gradient descent*.
+#[optimizer(unscaled)]
+pub fn scale_by_rms(
+    /// Decay rate of the moving average of squared gradients.
+    #[default(0.9)]
+    decay: f64,
+    /// A small constant avoiding division by zero.
+    #[default(1e-8)]
+    eps: f64,
+    /// Initial value of the second moment.
+    #[default(0.0)]
+    initial_scale: f64,
+    /// Whether `eps` is added inside the square root of the denominator.
+    #[default(true)]
+    eps_in_sqrt: bool,
+    /// Whether to debias the moving average.
+    #[default(false)]
+    bias_correction: bool,
+    /// Second moment.
+    #[state(init = initial_scale)]
+    nu: State,
+) {
+    let bc = 1.0 - decay.powf(t);
+    each(|g| {
+        nu = (1.0 - decay) * (g * g) + decay * nu;
+        let nu_hat = if bias_correction { nu / bc } else { nu };
+        let scaling = if eps_in_sqrt {
+            (nu_hat + eps).sqrt().recip()
+        } else {
+            1.0 / (nu_hat.sqrt() + eps)
+        };
+        scaling * g
+    })
+}
+
+/// Rescales updates by the root of the centered exponential moving average of their
+/// squares, an estimate of their standard deviation (optax's `scale_by_stddev`): the core
+/// of the centered [`rmsprop`].
+///
+/// References: Graves, 2013, *Generating Sequences With Recurrent Neural Networks*.
+#[optimizer(unscaled)]
+pub fn scale_by_stddev(
+    /// Decay rate of the moving averages.
+    #[default(0.9)]
+    decay: f64,
+    /// A small constant avoiding division by zero.
+    #[default(1e-8)]
+    eps: f64,
+    /// Initial value of the second moment.
+    #[default(0.0)]
+    initial_scale: f64,
+    /// Whether `eps` is added inside the square root of the denominator.
+    #[default(true)]
+    eps_in_sqrt: bool,
+    /// Whether to debias the moving averages.
+    #[default(false)]
+    bias_correction: bool,
+    /// First moment.
+    #[state]
+    mu: State,
+    /// Second moment.
+    #[state(init = initial_scale)]
+    nu: State,
+) {
+    let bc = 1.0 - decay.powf(t);
+    each(|g| {
+        mu = (1.0 - decay) * g + decay * mu;
+        nu = (1.0 - decay) * (g * g) + decay * nu;
+        let (mu_hat, nu_hat) = if bias_correction {
+            (mu / bc, nu / bc)
+        } else {
+            (mu, nu)
+        };
+        let v = nu_hat - mu_hat * mu_hat;
+        let scaling = if eps_in_sqrt {
+            (v + eps).sqrt().recip()
+        } else {
+            1.0 / (v.sqrt() + eps)
+        };
+        scaling * g
+    })
+}
+
+/// The Adagrad optimizer.
+///
+/// Adagrad anneals the learning rate of each parameter individually: the gradient is
+/// divided by the root of the sum of all its squares to date. Its main limit is that
+/// monotonic accumulation: since all terms are positive, the sum keeps growing during
+/// training and the effective learning rate eventually becomes vanishingly small.
+///
+/// References: Duchi et al, 2011, *Adaptive Subgradient Methods for Online Learning and
+/// Stochastic Optimization*.
+#[optimizer(primitive = scale_by_rss)]
+pub fn adagrad(
+    /// A global scaling factor, constant or scheduled.
+    learning_rate: LearningRate,
+    /// Initial value of the accumulator.
+    #[default(0.1)]
+    initial_accumulator_value: f64,
+    /// A small constant added inside the square root to avoid dividing by zero.
+    #[default(1e-7)]
+    eps: f64,
+    /// Sum of the squared gradients.
+    #[state(init = initial_accumulator_value)]
+    sum_of_squares: State,
+) {
+    each(|g| {
+        sum_of_squares = g * g + sum_of_squares;
+        select(
+            sum_of_squares > 0.0,
+            (sum_of_squares + eps).sqrt().recip(),
+            0.0,
+        ) * g
+    })
+}
+
+/// The Adadelta optimizer.
+///
+/// Adadelta adapts learning rates from a moving window of gradient updates: the gradient
+/// is scaled by the ratio of the root mean squares of past updates and of past gradients,
+/// so it needs no learning rate; a modification of Adagrad. The optional weight decay
+/// `weight_decay * p` is added to the gradient before the rescaling, on the leaves
+/// `weight_decay_mask` selects. Without a learning rate the step is the unscaled descent
+/// direction (lr = 1), where optax 0.2.8 would skip its sign flip and ascend.
+///
+/// References: Zeiler, 2012, *ADADELTA: An Adaptive Learning Rate Method*.
+#[optimizer]
+pub fn adadelta(
+    /// A global scaling factor, constant or scheduled; `None` means 1.
+    learning_rate: Option<LearningRate>,
+    /// Decay rate of the running averages of squared gradients and updates.
+    #[default(0.9)]
+    rho: f64,
+    /// A small constant added to the denominator for numerical stability.
+    #[default(1e-6)]
+    eps: f64,
+    /// Rate of the weight decay added to the gradient.
+    #[default(0.0)]
+    weight_decay: f64,
+    /// The leaves weight decay applies to.
+    weight_decay_mask: Mask,
+    /// Running average of the squared gradients.
+    #[state]
+    e_g: State,
+    /// Running average of the squared updates.
+    #[state]
+    e_x: State,
+) {
+    each(|g, p| {
+        let g = if weight_decay_mask {
+            g + weight_decay * p
+        } else {
+            g
+        };
+        e_g = (1.0 - rho) * (g * g) + rho * e_g;
+        let d = ((e_x + eps).sqrt() / (e_g + eps).sqrt()) * g;
+        e_x = (1.0 - rho) * (d * d) + rho * e_x;
+        d
+    })
+}
+
+/// Adadelta's rescaling (optax's `scale_by_adadelta`): the gradient times the ratio of
+/// the root mean squares of past updates and of past gradients, without [`adadelta`]'s
+/// weight decay and learning rate.
+///
+/// References: Zeiler, 2012, *ADADELTA: An Adaptive Learning Rate Method*.
+#[optimizer(unscaled)]
+pub fn scale_by_adadelta(
+    /// Decay rate of the running averages of squared gradients and updates.
+    #[default(0.9)]
+    rho: f64,
+    /// A small constant added to the denominator for numerical stability.
+    #[default(1e-6)]
+    eps: f64,
+    /// Running average of the squared gradients.
+    #[state]
+    e_g: State,
+    /// Running average of the squared updates.
+    #[state]
+    e_x: State,
+) {
+    each(|g| {
+        e_g = (1.0 - rho) * (g * g) + rho * e_g;
+        let d = ((e_x + eps).sqrt() / (e_g + eps).sqrt()) * g;
+        e_x = (1.0 - rho) * (d * d) + rho * e_x;
+        d
+    })
+}
+
+crate::family! {
+    "rmsprop" => Rmsprop,
+    "adagrad" => Adagrad,
+    "adadelta" => Adadelta,
+}
