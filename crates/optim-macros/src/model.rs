@@ -153,9 +153,25 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
     let fn_name = func.sig.ident.clone();
     let struct_name = format_ident!("{}", camel(&fn_name.to_string()), span = fn_name.span());
     let state_name = format_ident!("{}State", struct_name);
+    // On error, still emit the config struct with the arguments' own types, so the
+    // user's other code (and imports) keep type-checking.
     let fallback = {
         let vis = &func.vis;
-        quote!(#[allow(dead_code)] #vis struct #struct_name;)
+        let mut seen = BTreeSet::new();
+        let fields = func.sig.inputs.iter().filter_map(|a| match a {
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi)
+                    if last_ident(&pt.ty).as_deref() != Some("State")
+                        && seen.insert(pi.ident.to_string()) =>
+                {
+                    let (n, t) = (&pi.ident, &pt.ty);
+                    Some(quote!(pub #n: #t,))
+                }
+                _ => None,
+            },
+            _ => None,
+        });
+        quote!(#[allow(dead_code)] #vis struct #struct_name { #(#fields)* })
     };
 
     // #[optimizer(...)] arguments.
