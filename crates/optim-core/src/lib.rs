@@ -7,6 +7,7 @@ extern crate self as optim_core;
 pub mod config;
 mod error;
 mod float;
+mod fmt;
 pub mod schedule;
 mod transform;
 pub mod tree;
@@ -19,6 +20,7 @@ pub mod registry;
 
 pub use config::{FromValue, Hyperparams, Value};
 pub use error::Error;
+pub use fmt::python_e2;
 pub use float::{Absent, AsF32, AsF64, Buf, Dtype, Float, Store};
 pub use optim_macros::{optimizer, Tree};
 pub use schedule::{LearningRate, ScalarOrSchedule, Schedule};

@@ -86,6 +86,17 @@ pub fn expand(m: &Model) -> TokenStream {
     let setters = m.hypers.iter().map(|h| {
         let (n, t) = (&h.name, &h.ty);
         let doc = format!("Sets `{n}`.");
+        if h.kind == Kind::OptRate {
+            // `Some(rate)`: a constant or a schedule; assign the field for `None`.
+            return quote! {
+                #[doc = #doc]
+                #[must_use]
+                pub fn #n(mut self, #n: impl ::core::convert::Into<#krate::LearningRate>) -> Self {
+                    self.#n = ::core::option::Option::Some(::core::convert::Into::into(#n));
+                    self
+                }
+            };
+        }
         quote! {
             #[doc = #doc]
             #[must_use]
