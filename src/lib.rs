@@ -1,6 +1,3 @@
-//! # optim
-//!
-//! Gradient-transformation optimizers with optax's API and numbers, in Rust.
-//! See the README for an overview.
+#![doc = include_str!("../README.md")]
 
 pub use optim_core::*;
