@@ -1,3 +1,193 @@
-//! The lion family.
+//! The Lion family: `lion` and its learning-rate- and weight-decay-free transformation
+//! `scale_by_lion`.
+//!
+//! As in the Adam family, `1 - b` is a per-step scalar computed in f64, as optax computes
+//! it in Python before the element type sees it.
 
-crate::family! {}
+use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
+
+/// The Lion optimizer.
+///
+/// Lion was discovered by symbolic program search. Unlike most adaptive optimizers such
+/// as AdamW, it only tracks momentum, which makes it more memory-efficient. Its update is
+/// the sign of an interpolation between the momentum and the current gradient, so it has
+/// a larger norm than the updates of SGD or AdamW: a suitable learning rate is typically
+/// 3-10x smaller than AdamW's, and the weight decay 3-10x larger, for a similar
+/// `learning_rate * weight_decay`.
+///
+/// References: Chen et al, 2023, *Symbolic Discovery of Optimization Algorithms*.
+#[optimizer]
+pub fn lion(
+    /// A global scaling factor, constant or scheduled.
+    learning_rate: LearningRate,
+    /// Rate to combine the momentum and the current gradient.
+    #[default(0.9)]
+    b1: f64,
+    /// Exponential decay rate of the momentum.
+    #[default(0.99)]
+    b2: f64,
+    /// Strength of the weight decay, constant or scheduled; it is multiplied by the
+    /// learning rate too.
+    #[default(1e-3)]
+    weight_decay: ScalarOrSchedule,
+    /// The leaves weight decay applies to.
+    mask: Mask,
+    /// Momentum.
+    #[state(dtype = mu_dtype)]
+    mu: State,
+) {
+    let one_minus_b1 = 1.0 - b1;
+    let one_minus_b2 = 1.0 - b2;
+    each(|g, p| {
+        let d = sign(one_minus_b1 * g + b1 * mu);
+        mu = one_minus_b2 * g + b2 * mu;
+        if mask {
+            d + weight_decay * p
+        } else {
+            d
+        }
+    })
+}
+
+/// The transformation behind [`lion`] without its weight decay and learning rate: its
+/// update is the sign of the interpolated momentum itself (optax's `scale_by_lion`, in
+/// its default `"hard"` mode).
+///
+/// References: Chen et al, 2023, *Symbolic Discovery of Optimization Algorithms*.
+#[optimizer(unscaled)]
+pub fn scale_by_lion(
+    /// Rate to combine the momentum and the current gradient.
+    #[default(0.9)]
+    b1: f64,
+    /// Exponential decay rate of the momentum.
+    #[default(0.99)]
+    b2: f64,
+    /// Momentum.
+    #[state(dtype = mu_dtype)]
+    mu: State,
+) {
+    let one_minus_b1 = 1.0 - b1;
+    let one_minus_b2 = 1.0 - b2;
+    each(|g| {
+        let d = sign(one_minus_b1 * g + b1 * mu);
+        mu = one_minus_b2 * g + b2 * mu;
+        d
+    })
+}
+
+crate::family! {
+    "lion" => Lion,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{apply_updates, Buf, Dtype, Tensor, TensorMap, Transformation};
+    use half::bf16;
+
+    fn params() -> TensorMap<f32> {
+        let mut m = TensorMap::new();
+        m.insert("b".into(), Tensor::vector(vec![0.5f32, -1.0, 0.0]));
+        m.insert("w".into(), Tensor::vector(vec![1.0f32, 2.0, -3.0, 0.25]));
+        m
+    }
+
+    fn grads(p: &TensorMap<f32>) -> TensorMap<f32> {
+        p.iter()
+            .map(|(k, t)| {
+                let d: Vec<f32> = t.data().iter().map(|&x| 1.5 * (x - 0.3)).collect();
+                (k.clone(), Tensor::vector(d))
+            })
+            .collect()
+    }
+
+    fn flat(m: &TensorMap<f32>) -> Vec<f32> {
+        m.values().flat_map(|t| t.data().to_vec()).collect()
+    }
+
+    #[test]
+    fn first_update_is_the_sign_plus_decay_on_masked_leaves() {
+        let (lr, wd) = (0.01, 0.3);
+        let opt = lion(lr).weight_decay(wd).mask([("b", false), ("w", true)]);
+        let p = params();
+        let mut st = opt.init(&p).unwrap();
+        let mut u = grads(&p);
+        opt.update(&mut u, &mut st, Some(&p)).unwrap();
+        let g = flat(&grads(&p));
+        let want: Vec<f32> = flat(&p)
+            .iter()
+            .zip(&g)
+            .enumerate()
+            .map(|(i, (&p, &g))| {
+                let s = if g > 0.0 {
+                    1.0f32
+                } else if g < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                let d = if i < 3 { s } else { s + wd as f32 * p };
+                -(lr as f32) * d
+            })
+            .collect();
+        assert_eq!(flat(&u), want);
+    }
+
+    #[test]
+    fn bf16_mu_is_stored_rounded_while_arithmetic_stays_f32() {
+        let opt = lion(0.01).mu_dtype(Dtype::BF16);
+        let mut p = params();
+        let mut st = opt.init(&p).unwrap();
+        assert!(st.mu.iter().all(|b| matches!(b, Buf::BF16(_))));
+        // Shadow the momentum in f32, rounding it to bf16 when stored, as the state does.
+        let mut mu = vec![0.0f32; 7];
+        for _ in 0..4 {
+            let g = grads(&p);
+            for (m, &g) in mu.iter_mut().zip(&flat(&g)) {
+                *m = bf16::from_f32((1.0f64 - 0.99) as f32 * g + 0.99 * *m).to_f32();
+            }
+            let mut u = g.clone();
+            opt.update(&mut u, &mut st, Some(&p)).unwrap();
+            apply_updates(&mut p, &u).unwrap();
+        }
+        let stored: Vec<f32> = st
+            .mu
+            .iter()
+            .flat_map(|b| match b {
+                Buf::BF16(v) => v.iter().map(|x| x.to_f32()).collect::<Vec<_>>(),
+                other => panic!("mu stored as {other:?}"),
+            })
+            .collect();
+        assert_eq!(stored, mu);
+        // Without mu_dtype, the momentum is kept in full f32 and the trajectories differ.
+        let plain = Transformation::<f32>::init(&lion(0.01), &params()).unwrap();
+        assert!(plain.mu.iter().all(|b| matches!(b, Buf::Native(_))));
+    }
+
+    #[test]
+    fn scale_by_lion_is_lion_without_decay_and_learning_rate() {
+        let lr = 0.02;
+        let (alias, prim) = (lion(lr).weight_decay(0.0), scale_by_lion());
+        let mut p = params();
+        let (mut sa, mut sp) = (alias.init(&p).unwrap(), prim.init(&p).unwrap());
+        for _ in 0..6 {
+            let g = grads(&p);
+            let (mut ua, mut up) = (g.clone(), g);
+            alias.update(&mut ua, &mut sa, Some(&p)).unwrap();
+            prim.update(&mut up, &mut sp, None).unwrap();
+            let scaled: Vec<f32> = flat(&up).iter().map(|d| -(lr as f32) * d).collect();
+            assert_eq!(flat(&ua), scaled);
+            assert!(flat(&up).iter().all(|d| [-1.0, 0.0, 1.0].contains(d)));
+            apply_updates(&mut p, &ua).unwrap();
+        }
+        assert_eq!(sa.mu, sp.mu);
+    }
+
+    #[test]
+    fn defaults_match_optax() {
+        let l = lion(0.1);
+        assert_eq!((l.b1, l.b2, l.weight_decay.at(0)), (0.9, 0.99, 1e-3));
+        assert!(l.mu_dtype.is_none());
+        assert!(crate::registry::names().contains(&"lion"));
+    }
+}

@@ -1,0 +1,87 @@
+//! After `init`, a step allocates nothing: state and update run in the memory `init`
+//! made. Measured with a counting global allocator, per optimizer and storage dtype.
+
+use optim::{Dtype, Tensor, TensorMap, Transformation, TreeExt};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // Only the measuring thread counts: the test harness's own threads allocate too.
+    static MEASURING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count() {
+    if MEASURING.with(|m| m.get()) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn tree() -> TensorMap<f32> {
+    let mut m = TensorMap::new();
+    m.insert("b".into(), Tensor::full([64], 0.5));
+    m.insert("w".into(), Tensor::full([32, 64], -0.25));
+    m
+}
+
+/// Allocations during `steps` fused steps and `steps` updates after init.
+fn allocations<T: Transformation<f32>>(opt: &T) -> (usize, usize) {
+    let mut p = tree();
+    let g = tree();
+    let mut s = opt.init(&p).expect("init");
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        opt.step(&mut p, &g, &mut s).expect("step");
+    }
+    let step = ALLOCS.load(Ordering::Relaxed) - before;
+    let mut u = g.clone();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        opt.update(&mut u, &mut s, Some(&p)).expect("update");
+    }
+    let update = ALLOCS.load(Ordering::Relaxed) - before;
+    (step, update)
+}
+
+#[test]
+fn generated_steps_and_updates_allocate_nothing() {
+    MEASURING.with(|m| m.set(true));
+    let cases: Vec<(&str, (usize, usize))> = vec![
+        ("adam", allocations(&optim::adam(1e-3))),
+        ("adam bf16 mu", allocations(&optim::adam(1e-3).mu_dtype(Dtype::BF16))),
+        ("adamw", allocations(&optim::adamw(1e-3))),
+        ("lion", allocations(&optim::lion(1e-3))),
+        ("sgd", allocations(&optim::sgd(1e-3))),
+        ("sgd momentum", allocations(&optim::sgd(1e-3).momentum(0.9))),
+        ("rmsprop centered", allocations(&optim::rmsprop(1e-3).centered(true).momentum(0.9))),
+        ("adagrad", allocations(&optim::adagrad(1e-3))),
+        ("noisy_sgd", allocations(&optim::noisy_sgd(1e-3))),
+    ];
+    for (name, (step, update)) in &cases {
+        assert_eq!((*step, *update), (0, 0), "{name}: allocations in (step, update)");
+    }
+    // The counter works: a clone of the tree allocates.
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let t = tree();
+    assert!(ALLOCS.load(Ordering::Relaxed) > before);
+    assert_eq!(t.paths().len(), 2);
+}
