@@ -1,6 +1,13 @@
 //! Learning-rate schedules: pure functions of the step count, as in optax.
 //!
 //! A schedule is evaluated at the 0-based step: the first update uses `at(0)`.
+//!
+//! [`Schedule::at`] is the exact value of optax's formula in f64 (what optax computes
+//! for a Python-int or int64 step with `jax_enable_x64`). An optax optimizer, though,
+//! evaluates its schedule on an int32 step counter, and jax's type promotion then runs
+//! parts of the formula in float32: [`Schedule::at_count`] reproduces that bit for bit,
+//! with the value's jax dtype, and [`LearningRate::optax_value`] is what an optimizer
+//! uses.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -10,8 +17,119 @@ pub use optax::*;
 
 /// A learning-rate (or any hyperparameter) schedule: a pure function of the step.
 pub trait Schedule: Debug + Send + Sync {
-    /// The value at 0-based step `step`.
+    /// The value at 0-based step `step`, in f64.
     fn at(&self, step: u64) -> f64;
+
+    /// The value optax computes when it calls the schedule on its int32 step counter
+    /// holding `step`, in jax precision mode `mode`, as a value of jax's result dtype.
+    ///
+    /// optax's counter saturates at `i32::MAX`; `step` is taken as given (callers clamp,
+    /// as [`LearningRate::optax_value_in`] does). The default, for schedules defined
+    /// outside this crate, treats the schedule like a Python function returning a Python
+    /// float: `at(step)`, weakly typed, in the mode's default float type.
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        JaxScalar::python_float(self.at(step), mode)
+    }
+}
+
+/// jax's two precision modes: which float type a Python float (or an integer array
+/// meeting one) becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JaxMode {
+    /// `jax_enable_x64` on: the default float is float64 (the reference traces' float64
+    /// cases were computed this way).
+    X64,
+    /// jax's default, `jax_enable_x64` off: the default float is float32 (the reference
+    /// traces' float32 cases were computed this way).
+    X32,
+}
+
+impl JaxMode {
+    /// The default float type of the mode.
+    pub fn default_float(self) -> JaxDtype {
+        match self {
+            JaxMode::X64 => JaxDtype::Float64,
+            JaxMode::X32 => JaxDtype::Float32,
+        }
+    }
+}
+
+/// A jax floating-point dtype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JaxDtype {
+    /// `float32`.
+    Float32,
+    /// `float64`.
+    Float64,
+}
+
+impl JaxDtype {
+    /// jax's name of the dtype.
+    pub fn name(self) -> &'static str {
+        match self {
+            JaxDtype::Float32 => "float32",
+            JaxDtype::Float64 => "float64",
+        }
+    }
+
+    /// `x` converted to this dtype (round to nearest, ties to even), widened back.
+    #[inline]
+    pub fn round(self, x: f64) -> f64 {
+        match self {
+            JaxDtype::Float32 => x as f32 as f64,
+            JaxDtype::Float64 => x,
+        }
+    }
+}
+
+/// A scalar as jax holds it: a value of a float dtype, possibly weakly typed.
+///
+/// A weakly typed value (a Python float, or arithmetic between a Python float and an
+/// integer array) takes the dtype of a strongly typed float it meets: that decides the
+/// dtype of optax's `jnp.where` in `join_schedules`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JaxScalar {
+    /// The value; exactly representable in `dtype`.
+    pub value: f64,
+    /// The dtype.
+    pub dtype: JaxDtype,
+    /// Whether jax marks the value weakly typed.
+    pub weak: bool,
+}
+
+impl JaxScalar {
+    /// A value of `dtype` (rounded to it).
+    pub fn new(value: f64, dtype: JaxDtype, weak: bool) -> Self {
+        JaxScalar {
+            value: dtype.round(value),
+            dtype,
+            weak,
+        }
+    }
+
+    /// A Python float as jax sees it in mode `mode`: weakly typed, of the default float
+    /// type.
+    pub fn python_float(value: f64, mode: JaxMode) -> Self {
+        JaxScalar::new(value, mode.default_float(), true)
+    }
+
+    /// The dtype and weak type of a binary jax operation on `self` and `other` (between
+    /// floats): a strongly typed operand decides the dtype over a weakly typed one;
+    /// otherwise the wider dtype wins.
+    pub fn promote(self, other: JaxScalar) -> (JaxDtype, bool) {
+        match (self.weak, other.weak) {
+            (false, true) => (self.dtype, false),
+            (true, false) => (other.dtype, false),
+            (weak, _) => (self.dtype.max(other.dtype), weak),
+        }
+    }
+
+    /// `jnp.where(pick_self, self, other)`: the picked value in the promoted dtype.
+    pub fn select(self, pick_self: bool, other: JaxScalar) -> JaxScalar {
+        let (dtype, weak) = self.promote(other);
+        let picked = if pick_self { self } else { other };
+        JaxScalar::new(picked.value, dtype, weak)
+    }
 }
 
 /// A hyperparameter that is either a constant or a schedule (optax's `ScalarOrSchedule`).
@@ -33,15 +151,25 @@ impl LearningRate {
 }
 
 impl LearningRate {
-    /// The value an optimizer uses at 0-based step `step`, as optax computes it: optax
-    /// evaluates a schedule on its int32 step counter, which makes the result float32
-    /// even when the params are float64 (the reference traces show it). A constant
-    /// keeps its full precision.
+    /// The value an optimizer uses at 0-based step `step`, as optax computes it with
+    /// `jax_enable_x64` (the float64 reference cases): a schedule evaluated on optax's
+    /// int32 step counter (see [`Schedule::at_count`]), whose result is float32 for some
+    /// schedules and float64 for others. A constant keeps its full precision.
     #[inline]
     pub fn optax_value(&self, step: u64) -> f64 {
+        self.optax_value_in(step, JaxMode::X64)
+    }
+
+    /// The value an optimizer uses at 0-based step `step`, as optax computes it in jax
+    /// mode `mode` ([`JaxMode::X32`] reproduces the float32 reference cases, which ran
+    /// without `jax_enable_x64`). A constant keeps its full precision (an optimizer casts
+    /// it to the params' dtype, as optax does). Steps beyond `i32::MAX` are evaluated at
+    /// `i32::MAX`, where optax's counter saturates.
+    #[inline]
+    pub fn optax_value_in(&self, step: u64, mode: JaxMode) -> f64 {
         match self {
             LearningRate::Constant(v) => *v,
-            LearningRate::Schedule(s) => s.at(step) as f32 as f64,
+            LearningRate::Schedule(s) => s.at_count(step.min(i32::MAX as u64), mode).value,
         }
     }
 }

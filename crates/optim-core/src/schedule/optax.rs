@@ -6,9 +6,13 @@
 //! them the way optax's functions of the same names do, and [`ScheduleSpec`] is the
 //! serde form used by configuration files (`{"schedule": "<optax name>", ...kwargs}`).
 //!
-//! The arithmetic follows optax's formulas in the same order, in f64, so values
-//! agree with optax (with `jax_enable_x64`) to a few ulps. Step counts, boundaries
-//! and durations are `u64`. Where optax only logs a message for an odd argument
+//! The arithmetic follows optax's formulas in the same order, each written once and
+//! generic over the float type. [`Schedule::at`] runs them in f64, so values agree with
+//! optax (with `jax_enable_x64`, on a Python-int step) to a few ulps.
+//! [`Schedule::at_count`] runs every intermediate in the dtype jax gives it when an
+//! optimizer calls the schedule on its int32 step counter (see "Dtypes on an int32
+//! count" below), and reproduces optax 0.2.8 bit for bit. Step counts, boundaries and
+//! durations are `u64`. Where optax only logs a message for an odd argument
 //! (a `transition_steps` of zero, a zero `decay_rate`, ...) the schedule behaves as
 //! optax's does; where optax raises an error, the constructor returns `Err`.
 //! Evaluating a schedule never panics: a struct filled in by hand with arguments
@@ -22,50 +26,154 @@
 //! assert!((s.at(5) - 1.0).abs() < 1e-15);
 //! assert!((s.at(20) - 0.05).abs() < 1e-15);
 //! ```
+//!
+//! # Dtypes on an int32 count
+//!
+//! jax's promotion rules, for an int32 array `count`: `count - int` is int32;
+//! `count / int` (true division) converts both sides to float32 and divides in float32,
+//! in both modes; `count` meeting a Python float gives the mode's default float (float64
+//! with `jax_enable_x64`, float32 without), weakly typed; a Python float meeting a
+//! strongly typed float32 array is rounded to float32. optax's schedules therefore give,
+//! on an int32 count ("weak" = weakly typed):
+//!
+//! | schedule | with `jax_enable_x64` | without |
+//! |---|---|---|
+//! | `constant_schedule` | the Python float (weak float64) | weak float32 |
+//! | `linear_schedule`, `polynomial_schedule`, `warmup_constant_schedule` | float32 throughout; `init - end` is taken in f64 and rounded | the same |
+//! | `exponential_decay` | float32 throughout (`decay_rate ** p` is a float32 `pow`) | the same |
+//! | `cosine_decay_schedule` | weak float64 throughout | weak float32 throughout |
+//! | `piecewise_constant_schedule` | weak float64 | weak float32 |
+//! | `piecewise_interpolate_schedule`, `*_onecycle_schedule` | float64 values, but the fraction `pct` and, for `'cosine'`, `cos(pi * pct) + 1` are float32 | float32 throughout |
+//! | `join_schedules` and the warmup/SGDR schedules built on it | `jnp.where` promotes: a float32 part rounds a weak float64 part to float32 | the same |
+//!
+//! A schedule whose `transition_steps` is zero (or `decay_rate` zero) returns the
+//! Python float `init_value`. The values are the eager ones (each jax operation run on
+//! its own), as the reference traces were computed: under `jax.jit` XLA rewrites
+//! `x / c` as `x * (1 / c)` and fuses multiply-adds, which changes last bits.
 
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
 use std::fmt;
 use std::sync::Arc;
 
+use num_traits::Float;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::Schedule;
+use super::{JaxDtype, JaxMode, JaxScalar, Schedule};
 
 // ---------------------------------------------------------------------------
 // Numeric helpers that mirror jax.numpy's semantics.
 // ---------------------------------------------------------------------------
 
+/// The float type a piece of optax's arithmetic runs in: `f64` for [`Schedule::at`],
+/// and the dtype jax gives it on an int32 count for [`Schedule::at_count`]. Every
+/// formula below is written once, generic over it.
+trait Real: Float {
+    /// The jax dtype of this type.
+    const DTYPE: JaxDtype;
+    /// A Python float (or a value optax computed in Python) as jax converts it to this
+    /// type: rounded to nearest, ties to even.
+    fn of(x: f64) -> Self;
+    /// An integer (a step count) converted to this type, as jax converts an int32.
+    fn of_int(n: i128) -> Self;
+    /// The value as an f64 (exact).
+    fn widen(self) -> f64;
+    /// This value as a jax scalar.
+    fn scalar(self, weak: bool) -> JaxScalar {
+        JaxScalar::new(self.widen(), Self::DTYPE, weak)
+    }
+}
+
+impl Real for f32 {
+    const DTYPE: JaxDtype = JaxDtype::Float32;
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    fn of_int(n: i128) -> Self {
+        n as f32
+    }
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Real for f64 {
+    const DTYPE: JaxDtype = JaxDtype::Float64;
+    fn of(x: f64) -> Self {
+        x
+    }
+    fn of_int(n: i128) -> Self {
+        n as f64
+    }
+    fn widen(self) -> f64 {
+        self
+    }
+}
+
+/// Runs `$f::<T>` with `T` the default float type of jax mode `$mode` and makes the
+/// result a jax scalar (weakly typed if `$weak`): for the parts of optax's arithmetic
+/// whose dtype jax takes from a Python float.
+macro_rules! in_default_float {
+    ($mode:expr, $weak:expr, $f:ident ( $($arg:expr),* $(,)? )) => {
+        match $mode {
+            JaxMode::X64 => $f::<f64>($($arg),*).scalar($weak),
+            JaxMode::X32 => $f::<f32>($($arg),*).scalar($weak),
+        }
+    };
+}
+
 /// `jnp.maximum`: propagates NaN (unlike `f64::max`).
-fn nan_max(a: f64, b: f64) -> f64 {
+fn nan_max<T: Real>(a: T, b: T) -> T {
     if a.is_nan() || b.is_nan() {
-        f64::NAN
+        T::nan()
     } else {
         a.max(b)
     }
 }
 
 /// `jnp.minimum`: propagates NaN (unlike `f64::min`).
-fn nan_min(a: f64, b: f64) -> f64 {
+fn nan_min<T: Real>(a: T, b: T) -> T {
     if a.is_nan() || b.is_nan() {
-        f64::NAN
+        T::nan()
     } else {
         a.min(b)
     }
 }
 
 /// A `bool` as jax promotes it in arithmetic.
-fn indicator(b: bool) -> f64 {
+fn indicator<T: Real>(b: bool) -> T {
     if b {
-        1.0
+        T::one()
     } else {
-        0.0
+        T::zero()
     }
 }
 
 /// optax's `polynomial_schedule` formula (also `linear_schedule` when `power` is `None`,
-/// where optax's `frac ** 1` is exactly `frac`).
+/// where optax's `frac ** 1` is exactly `frac`), for a positive `transition_steps`.
+///
+/// On an int32 count it runs in float32 (`T = f32`): `count / transition_steps` is a
+/// float32 division, and optax computes `init_value - end_value` in Python (f64).
+fn polynomial_formula<T: Real>(
+    init_value: f64,
+    end_value: f64,
+    power: Option<f64>,
+    transition_steps: u64,
+    transition_begin: u64,
+    step: u64,
+) -> T {
+    let count =
+        (i128::from(step) - i128::from(transition_begin)).clamp(0, i128::from(transition_steps));
+    let frac = T::one() - T::of_int(count) / T::of_int(i128::from(transition_steps));
+    let frac_pow = match power {
+        Some(p) => frac.powf(T::of(p)),
+        None => frac,
+    };
+    T::of(init_value - end_value) * frac_pow + T::of(end_value)
+}
+
+/// [`polynomial_formula`] in f64, or `init_value` if `transition_steps` is zero.
 fn polynomial_at(
     init_value: f64,
     end_value: f64,
@@ -77,22 +185,57 @@ fn polynomial_at(
     if transition_steps == 0 {
         return init_value;
     }
-    let count =
-        (i128::from(step) - i128::from(transition_begin)).clamp(0, i128::from(transition_steps));
-    let frac = 1.0 - count as f64 / transition_steps as f64;
-    let frac_pow = match power {
-        Some(p) => frac.powf(p),
-        None => frac,
-    };
-    (init_value - end_value) * frac_pow + end_value
+    polynomial_formula(
+        init_value,
+        end_value,
+        power,
+        transition_steps,
+        transition_begin,
+        step,
+    )
+}
+
+/// [`polynomial_formula`] on an int32 count: float32, or the Python float `init_value`
+/// if `transition_steps` is zero (optax then returns `lambda count: init_value`).
+fn polynomial_count(
+    init_value: f64,
+    end_value: f64,
+    power: Option<f64>,
+    transition_steps: u64,
+    transition_begin: u64,
+    step: u64,
+    mode: JaxMode,
+) -> JaxScalar {
+    if transition_steps == 0 {
+        return JaxScalar::python_float(init_value, mode);
+    }
+    polynomial_formula::<f32>(
+        init_value,
+        end_value,
+        power,
+        transition_steps,
+        transition_begin,
+        step,
+    )
+    .scalar(false)
 }
 
 /// optax's `cosine_decay_schedule` formula, with `decay_steps` already a float.
-fn cosine_decay_at(init_value: f64, decay_steps: f64, alpha: f64, exponent: f64, step: u64) -> f64 {
-    let count = nan_min(step as f64, decay_steps);
-    let cosine_decay = 0.5 * (1.0 + (PI * count / decay_steps).cos());
-    let decayed = (1.0 - alpha) * cosine_decay.powf(exponent) + alpha;
-    init_value * decayed
+///
+/// On an int32 count it runs in the default float type (weakly typed): optax turns
+/// `decay_steps` into a Python float, and `1 - alpha` is computed in Python.
+fn cosine_decay_at<T: Real>(
+    init_value: f64,
+    decay_steps: f64,
+    alpha: f64,
+    exponent: f64,
+    step: u64,
+) -> T {
+    let decay_steps = T::of(decay_steps);
+    let count = nan_min(T::of_int(i128::from(step)), decay_steps);
+    let cosine_decay = T::of(0.5) * (T::one() + (T::of(PI) * count / decay_steps).cos());
+    let decayed = T::of(1.0 - alpha) * cosine_decay.powf(T::of(exponent)) + T::of(alpha);
+    T::of(init_value) * decayed
 }
 
 /// optax's `join_schedules`: `first` before the first boundary passed, then the schedule
@@ -117,36 +260,83 @@ fn join_at<'a>(
     }
 }
 
-/// optax's `piecewise_interpolate_schedule` formula over sorted, distinct boundaries.
-fn interpolate_at(
+/// [`join_at`] on an int32 count: optax's `jnp.where(step < boundary, output,
+/// schedule(step - boundary))` chain, whose dtype is promoted at every link (a float32
+/// part rounds a weakly typed float64 part to float32).
+fn join_count<'a>(
+    step: u64,
+    mode: JaxMode,
+    first: &'a dyn Schedule,
+    rest: impl IntoIterator<Item = (u64, &'a dyn Schedule)>,
+) -> JaxScalar {
+    let mut output = first.at_count(step, mode);
+    for (boundary, schedule) in rest {
+        // optax evaluates every schedule (at a negative count before its boundary); the
+        // value is then discarded, but its dtype takes part in the promotion.
+        let next = schedule.at_count(step.saturating_sub(boundary), mode);
+        output = output.select(step < boundary, next);
+    }
+    output
+}
+
+/// optax's `piecewise_interpolate_schedule` formula over sorted, distinct boundaries,
+/// with the values in `V` and the fraction `pct` (and, for `'cosine'`,
+/// `cos(pi * pct) + 1`) in `P`.
+///
+/// On an int32 count `pct = (count - bound) / interval_size` is a float32 division, so
+/// `P = f32`, while the values are of the default float type (`V = f64` with
+/// `jax_enable_x64`, strongly typed).
+fn interpolate_at<V: Real, P: Real>(
     interpolate_type: InterpolateType,
     init_value: f64,
     boundaries_and_scales: impl IntoIterator<Item = (u64, f64)>,
     step: u64,
-) -> f64 {
+) -> V {
     // optax stacks bounds = [0, b1, ...] and values = cumprod([init, s1, ...]), then sums
     // indicator_i * interpolate(values[i], values[i + 1], pct_i) over every interval.
     let count = i128::from(step);
-    let mut total = 0.0;
+    let mut total = V::zero();
     let mut lo = 0i128;
-    let mut lo_value = init_value;
+    let mut lo_value = V::of(init_value);
     for (boundary, scale) in boundaries_and_scales {
         let hi = i128::from(boundary);
-        let hi_value = lo_value * scale;
+        let hi_value = lo_value * V::of(scale);
         let interval_size = (hi - lo).max(1);
         let inside = lo <= count && count < hi;
-        let pct = (count - lo) as f64 / interval_size as f64;
+        let pct = P::of_int(count - lo) / P::of_int(interval_size);
         let interpolated = match interpolate_type {
-            InterpolateType::Linear => (hi_value - lo_value) * pct + lo_value,
+            InterpolateType::Linear => (hi_value - lo_value) * V::of(pct.widen()) + lo_value,
             InterpolateType::Cosine => {
-                hi_value + (lo_value - hi_value) / 2.0 * ((PI * pct).cos() + 1.0)
+                let cos_plus_one = (P::of(PI) * pct).cos() + P::one();
+                hi_value + (lo_value - hi_value) / V::of(2.0) * V::of(cos_plus_one.widen())
             }
         };
-        total += indicator(inside) * interpolated;
+        total = total + indicator::<V>(inside) * interpolated;
         lo = hi;
         lo_value = hi_value;
     }
-    total + indicator(lo <= count) * lo_value
+    total + indicator::<V>(lo <= count) * lo_value
+}
+
+/// [`interpolate_at`] on an int32 count: strongly typed values of the default float
+/// type, with a float32 `pct`.
+fn interpolate_count(
+    interpolate_type: InterpolateType,
+    init_value: f64,
+    boundaries_and_scales: impl IntoIterator<Item = (u64, f64)>,
+    step: u64,
+    mode: JaxMode,
+) -> JaxScalar {
+    match mode {
+        JaxMode::X64 => {
+            interpolate_at::<f64, f32>(interpolate_type, init_value, boundaries_and_scales, step)
+                .scalar(false)
+        }
+        JaxMode::X32 => {
+            interpolate_at::<f32, f32>(interpolate_type, init_value, boundaries_and_scales, step)
+                .scalar(false)
+        }
+    }
 }
 
 /// Checks optax's "non-negative scale factors" condition (NaN fails it, as in Python).
@@ -228,6 +418,10 @@ impl Schedule for Constant {
     fn at(&self, _step: u64) -> f64 {
         self.value
     }
+
+    fn at_count(&self, _step: u64, mode: JaxMode) -> JaxScalar {
+        JaxScalar::python_float(self.value, mode)
+    }
 }
 
 /// Builds a constant schedule (optax's `constant_schedule`).
@@ -261,6 +455,18 @@ impl Schedule for Linear {
             self.transition_steps,
             self.transition_begin,
             step,
+        )
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        polynomial_count(
+            self.init_value,
+            self.end_value,
+            None,
+            self.transition_steps,
+            self.transition_begin,
+            step,
+            mode,
         )
     }
 }
@@ -310,6 +516,18 @@ impl Schedule for Polynomial {
             step,
         )
     }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        polynomial_count(
+            self.init_value,
+            self.end_value,
+            Some(self.power),
+            self.transition_steps,
+            self.transition_begin,
+            step,
+            mode,
+        )
+    }
 }
 
 /// Builds a polynomial schedule (optax's `polynomial_schedule`).
@@ -352,26 +570,50 @@ pub struct ExponentialDecay {
     pub end_value: Option<f64>,
 }
 
-impl Schedule for ExponentialDecay {
-    fn at(&self, step: u64) -> f64 {
-        if self.transition_steps == 0 || self.decay_rate == 0.0 {
-            return self.init_value;
-        }
+impl ExponentialDecay {
+    /// Whether optax returns the constant `init_value` (it returns `lambda count:
+    /// init_value` for a zero `transition_steps` or `decay_rate`).
+    fn is_constant(&self) -> bool {
+        self.transition_steps == 0 || self.decay_rate == 0.0
+    }
+
+    /// optax's formula, for a positive `transition_steps` and a non-zero `decay_rate`.
+    ///
+    /// On an int32 count it runs in float32 (`T = f32`): `p` is a float32 division and
+    /// `decay_rate ** p` a float32 power.
+    fn formula<T: Real>(&self, step: u64) -> T {
         let decreased_count = i128::from(step) - i128::from(self.transition_begin);
-        let mut p = decreased_count as f64 / self.transition_steps as f64;
+        let mut p = T::of_int(decreased_count) / T::of_int(i128::from(self.transition_steps));
         if self.staircase {
             p = p.floor();
         }
+        let init_value = T::of(self.init_value);
         let decayed = if decreased_count <= 0 {
-            self.init_value
+            init_value
         } else {
-            self.init_value * self.decay_rate.powf(p)
+            init_value * T::of(self.decay_rate).powf(p)
         };
         match self.end_value {
-            Some(end) if self.decay_rate < 1.0 => nan_max(decayed, end),
-            Some(end) => nan_min(decayed, end),
+            Some(end) if self.decay_rate < 1.0 => nan_max(decayed, T::of(end)),
+            Some(end) => nan_min(decayed, T::of(end)),
             None => decayed,
         }
+    }
+}
+
+impl Schedule for ExponentialDecay {
+    fn at(&self, step: u64) -> f64 {
+        if self.is_constant() {
+            return self.init_value;
+        }
+        self.formula(step)
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        if self.is_constant() {
+            return JaxScalar::python_float(self.init_value, mode);
+        }
+        self.formula::<f32>(step).scalar(false)
     }
 }
 
@@ -420,6 +662,20 @@ impl Schedule for CosineDecay {
             step,
         )
     }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        in_default_float!(
+            mode,
+            true,
+            cosine_decay_at(
+                self.init_value,
+                self.decay_steps as f64,
+                self.alpha,
+                self.exponent,
+                step,
+            )
+        )
+    }
 }
 
 /// Builds a cosine decay schedule (optax's `cosine_decay_schedule`; optax's defaults are
@@ -466,8 +722,9 @@ pub struct WarmupCosineDecay {
     pub exponent: f64,
 }
 
-impl Schedule for WarmupCosineDecay {
-    fn at(&self, step: u64) -> f64 {
+impl WarmupCosineDecay {
+    /// The two schedules optax joins at `warmup_steps`.
+    fn parts(&self) -> (Linear, CosineTail) {
         let warmup = Linear {
             init_value: self.init_value,
             end_value: self.peak_value,
@@ -484,8 +741,25 @@ impl Schedule for WarmupCosineDecay {
             },
             exponent: self.exponent,
         };
+        (warmup, decay)
+    }
+}
+
+impl Schedule for WarmupCosineDecay {
+    fn at(&self, step: u64) -> f64 {
+        let (warmup, decay) = self.parts();
         join_at(
             step,
+            &warmup,
+            [(self.warmup_steps, &decay as &dyn Schedule)],
+        )
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        let (warmup, decay) = self.parts();
+        join_count(
+            step,
+            mode,
             &warmup,
             [(self.warmup_steps, &decay as &dyn Schedule)],
         )
@@ -510,6 +784,20 @@ impl Schedule for CosineTail {
             self.alpha,
             self.exponent,
             step,
+        )
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        in_default_float!(
+            mode,
+            true,
+            cosine_decay_at(
+                self.init_value,
+                self.decay_steps,
+                self.alpha,
+                self.exponent,
+                step,
+            )
         )
     }
 }
@@ -567,8 +855,9 @@ pub struct WarmupExponentialDecay {
     pub end_value: Option<f64>,
 }
 
-impl Schedule for WarmupExponentialDecay {
-    fn at(&self, step: u64) -> f64 {
+impl WarmupExponentialDecay {
+    /// The two schedules optax joins at `warmup_steps`.
+    fn parts(&self) -> (Linear, ExponentialDecay) {
         let warmup = Linear {
             init_value: self.init_value,
             end_value: self.peak_value,
@@ -583,8 +872,25 @@ impl Schedule for WarmupExponentialDecay {
             staircase: self.staircase,
             end_value: self.end_value,
         };
+        (warmup, decay)
+    }
+}
+
+impl Schedule for WarmupExponentialDecay {
+    fn at(&self, step: u64) -> f64 {
+        let (warmup, decay) = self.parts();
         join_at(
             step,
+            &warmup,
+            [(self.warmup_steps, &decay as &dyn Schedule)],
+        )
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        let (warmup, decay) = self.parts();
+        join_count(
+            step,
+            mode,
             &warmup,
             [(self.warmup_steps, &decay as &dyn Schedule)],
         )
@@ -629,15 +935,30 @@ pub struct PiecewiseConstant {
     pub boundaries_and_scales: BTreeMap<u64, f64>,
 }
 
-impl Schedule for PiecewiseConstant {
-    fn at(&self, step: u64) -> f64 {
-        let mut v = self.init_value;
+impl PiecewiseConstant {
+    /// optax's formula; on an int32 count it runs in the default float type (weakly
+    /// typed), since the indicator is `jnp.maximum(0.0, jnp.sign(threshold - count))`.
+    fn formula<T: Real>(&self, step: u64) -> T {
+        let mut v = T::of(self.init_value);
         for (&threshold, &scale) in &self.boundaries_and_scales {
             // optax: indicator = max(0, sign(threshold - count)), which is 1 before the boundary.
-            let before = indicator(threshold > step);
-            v = v * before + (1.0 - before) * scale * v;
+            let before = indicator::<T>(threshold > step);
+            v = v * before + (T::one() - before) * T::of(scale) * v;
         }
         v
+    }
+}
+
+impl Schedule for PiecewiseConstant {
+    fn at(&self, step: u64) -> f64 {
+        self.formula(step)
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        match mode {
+            JaxMode::X64 => self.formula::<f64>(step).scalar(true),
+            JaxMode::X32 => self.formula::<f32>(step).scalar(true),
+        }
     }
 }
 
@@ -700,11 +1021,21 @@ pub struct PiecewiseInterpolate {
 
 impl Schedule for PiecewiseInterpolate {
     fn at(&self, step: u64) -> f64 {
-        interpolate_at(
+        interpolate_at::<f64, f64>(
             self.interpolate_type,
             self.init_value,
             self.boundaries_and_scales.iter().map(|(&b, &s)| (b, s)),
             step,
+        )
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        interpolate_count(
+            self.interpolate_type,
+            self.init_value,
+            self.boundaries_and_scales.iter().map(|(&b, &s)| (b, s)),
+            step,
+            mode,
         )
     }
 }
@@ -765,11 +1096,22 @@ impl LinearOnecycle {
 impl Schedule for LinearOnecycle {
     fn at(&self, step: u64) -> f64 {
         let (entries, len) = self.boundaries();
-        interpolate_at(
+        interpolate_at::<f64, f64>(
             InterpolateType::Linear,
             self.peak_value / self.div_factor,
             entries[..len].iter().copied(),
             step,
+        )
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        let (entries, len) = self.boundaries();
+        interpolate_count(
+            InterpolateType::Linear,
+            self.peak_value / self.div_factor,
+            entries[..len].iter().copied(),
+            step,
+            mode,
         )
     }
 }
@@ -841,11 +1183,22 @@ impl CosineOnecycle {
 impl Schedule for CosineOnecycle {
     fn at(&self, step: u64) -> f64 {
         let (entries, len) = self.boundaries();
-        interpolate_at(
+        interpolate_at::<f64, f64>(
             InterpolateType::Cosine,
             self.peak_value / self.div_factor,
             entries[..len].iter().copied(),
             step,
+        )
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        let (entries, len) = self.boundaries();
+        interpolate_count(
+            InterpolateType::Cosine,
+            self.peak_value / self.div_factor,
+            entries[..len].iter().copied(),
+            step,
+            mode,
         )
     }
 }
@@ -909,6 +1262,18 @@ impl Schedule for WarmupConstant {
             step,
         )
     }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        polynomial_count(
+            self.init_value,
+            self.peak_value,
+            None,
+            self.warmup_steps,
+            0,
+            step,
+            mode,
+        )
+    }
 }
 
 /// Builds a linear warmup followed by a constant value (optax's `warmup_constant_schedule`).
@@ -950,6 +1315,18 @@ impl Schedule for JoinSchedules {
             .zip(rest.iter().map(|s| s.as_ref()));
         join_at(step, first.as_ref(), rest)
     }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        let Some((first, rest)) = self.schedules.split_first() else {
+            return JaxScalar::python_float(f64::NAN, mode);
+        };
+        let rest = self
+            .boundaries
+            .iter()
+            .copied()
+            .zip(rest.iter().map(|s| s.as_ref()));
+        join_count(step, mode, first.as_ref(), rest)
+    }
 }
 
 /// Joins schedules at the given boundaries (optax's `join_schedules`).
@@ -978,18 +1355,36 @@ pub struct Sgdr {
     pub cosine_kwargs: Vec<WarmupCosineDecay>,
 }
 
+impl Sgdr {
+    /// The steps at which each cycle after the first takes over: optax's running sums of
+    /// `decay_steps`, without the last one (the zip with the later cycles drops it).
+    fn boundaries(&self) -> impl Iterator<Item = u64> + '_ {
+        self.cosine_kwargs.iter().scan(0u64, |end, cycle| {
+            *end = end.saturating_add(cycle.decay_steps);
+            Some(*end)
+        })
+    }
+}
+
 impl Schedule for Sgdr {
     fn at(&self, step: u64) -> f64 {
         let Some((first, rest)) = self.cosine_kwargs.split_first() else {
             return f64::NAN;
         };
-        // optax: the boundaries are the running sums of decay_steps, without the last one.
-        let boundaries = self.cosine_kwargs.iter().scan(0u64, |end, cycle| {
-            *end = end.saturating_add(cycle.decay_steps);
-            Some(*end)
-        });
-        let rest = boundaries.zip(rest.iter().map(|c| c as &dyn Schedule));
+        let rest = self
+            .boundaries()
+            .zip(rest.iter().map(|c| c as &dyn Schedule));
         join_at(step, first, rest)
+    }
+
+    fn at_count(&self, step: u64, mode: JaxMode) -> JaxScalar {
+        let Some((first, rest)) = self.cosine_kwargs.split_first() else {
+            return JaxScalar::python_float(f64::NAN, mode);
+        };
+        let rest = self
+            .boundaries()
+            .zip(rest.iter().map(|c| c as &dyn Schedule));
+        join_count(step, mode, first, rest)
     }
 }
 
