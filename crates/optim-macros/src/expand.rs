@@ -169,7 +169,7 @@ pub fn expand(m: &Model) -> TokenStream {
         let t = &h.ty;
         match h.kind {
             Kind::Plain => Some(quote!(let #n: #t = this.#n;)),
-            Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value(__count - 1);)),
+            Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value_in(__count - 1, __mode);)),
             Kind::OptRate => Some(
                 quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value(__count - 1));),
             ),
@@ -313,6 +313,13 @@ pub fn expand(m: &Model) -> TokenStream {
             #[allow(unused_imports)]
             use #krate::dsl::*;
             let t: f64 = __count as f64;
+            // Schedules are evaluated as optax does on its int32 counter, in jax's
+            // precision for the params' element type.
+            let __mode = if <F as #krate::Float>::DTYPE == #krate::Dtype::F64 {
+                #krate::schedule::JaxMode::X64
+            } else {
+                #krate::schedule::JaxMode::X32
+            };
             #(#bind_step)*
             #(#step_stmts)*
             #scale
