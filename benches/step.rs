@@ -41,7 +41,13 @@ fn hand_lion(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, wd: f32) {
     let (g, m) = (&g[..n], &mut m[..n]);
     for i in 0..n {
         let c = (1.0 - b1) * g[i] + b1 * m[i];
-        let s = if c > 0.0 { 1.0 } else if c < 0.0 { -1.0 } else { c };
+        let s = if c > 0.0 {
+            1.0
+        } else if c < 0.0 {
+            -1.0
+        } else {
+            c
+        };
         m[i] = (1.0 - b2) * g[i] + b2 * m[i];
         p[i] += -lr * (s + wd * p[i]);
     }
@@ -75,7 +81,12 @@ fn benches(c: &mut Criterion) {
     generated(c, "lion", 20, lion(1e-4));
     generated(c, "sgd_momentum", 20, sgd(1e-3).momentum(0.9));
 
-    for (name, bytes) in [("adam", 28u64), ("adamw", 28), ("lion", 20), ("sgd_momentum", 20)] {
+    for (name, bytes) in [
+        ("adam", 28u64),
+        ("adamw", 28),
+        ("lion", 20),
+        ("sgd_momentum", 20),
+    ] {
         let mut group = c.benchmark_group(name);
         for n in SIZES {
             group.throughput(Throughput::Bytes(bytes * n as u64));
@@ -120,14 +131,28 @@ fn main() {
     step();
     Criterion::default().configure_from_args().final_summary();
     println!("\nmedians from this run (generated = #[optimizer] step, hand = hand-written loop):");
-    println!("{:<14} {:>10} {:>12} {:>12} {:>10} {:>10} {:>8}", "optimizer", "elements", "generated", "hand", "gen GB/s", "hand GB/s", "ratio");
-    for (name, bytes) in [("adam", 28.0), ("adamw", 28.0), ("lion", 20.0), ("sgd_momentum", 20.0)] {
+    println!(
+        "{:<14} {:>10} {:>12} {:>12} {:>10} {:>10} {:>8}",
+        "optimizer", "elements", "generated", "hand", "gen GB/s", "hand GB/s", "ratio"
+    );
+    for (name, bytes) in [
+        ("adam", 28.0),
+        ("adamw", 28.0),
+        ("lion", 20.0),
+        ("sgd_momentum", 20.0),
+    ] {
         for n in SIZES {
-            if let (Some(a), Some(b)) = (median_ns(name, "generated", n), median_ns(name, "hand", n)) {
+            if let (Some(a), Some(b)) =
+                (median_ns(name, "generated", n), median_ns(name, "hand", n))
+            {
                 let gbs = |ns: f64| bytes * n as f64 / ns;
                 println!(
                     "{name:<14} {n:>10} {:>10.3}ms {:>10.3}ms {:>10.2} {:>10.2} {:>8.3}",
-                    a / 1e6, b / 1e6, gbs(a), gbs(b), a / b
+                    a / 1e6,
+                    b / 1e6,
+                    gbs(a),
+                    gbs(b),
+                    a / b
                 );
             }
         }

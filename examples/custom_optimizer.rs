@@ -75,10 +75,17 @@ mod tests {
     use super::*;
 
     /// The same equations as a plain loop over slices, written independently.
-    fn reference(steps: usize, lr: f64, wd: f64, x0: &[f64], grad: impl Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    fn reference(
+        steps: usize,
+        lr: f64,
+        wd: f64,
+        x0: &[f64],
+        grad: impl Fn(&[f64]) -> Vec<f64>,
+    ) -> Vec<f64> {
         let (b1, b2, b3, alpha, eps) = (0.9f64, 0.999f64, 0.9999f64, 5.0, 1e-8);
         let n = x0.len();
-        let (mut x, mut m1, mut m2, mut nu) = (x0.to_vec(), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let (mut x, mut m1, mut m2, mut nu) =
+            (x0.to_vec(), vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         for t in 1..=steps {
             let g = grad(&x);
             for i in 0..n {
@@ -95,7 +102,12 @@ mod tests {
 
     #[test]
     fn generated_kernel_matches_a_hand_written_loop() {
-        let grad = |x: &[f64]| x.iter().enumerate().map(|(i, v)| (i as f64 + 1.0) * v - 0.5).collect::<Vec<_>>();
+        let grad = |x: &[f64]| {
+            x.iter()
+                .enumerate()
+                .map(|(i, v)| (i as f64 + 1.0) * v - 0.5)
+                .collect::<Vec<_>>()
+        };
         let x0 = [1.0, -2.0, 3.0, 0.25];
         let opt = ademamix(0.01).weight_decay(0.1);
         let mut x = x0.to_vec();

@@ -40,7 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Reproducible synthetic data from optim's counter-based Gaussian draws.
     let true_w: Vec<f32> = (0..FEATURES).map(|i| normal(1, 0, 0, i) as f32).collect();
     let true_b = 0.5f32;
-    let x: Vec<f32> = (0..SAMPLES * FEATURES).map(|i| normal(2, 0, 0, i) as f32).collect();
+    let x: Vec<f32> = (0..SAMPLES * FEATURES)
+        .map(|i| normal(2, 0, 0, i) as f32)
+        .collect();
     let y: Vec<f32> = x
         .chunks(FEATURES)
         .enumerate()
@@ -78,7 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .zip(&true_w)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    println!("largest weight error {err:.4}, bias {:.4} (true {true_b})", model.b);
+    println!(
+        "largest weight error {err:.4}, bias {:.4} (true {true_b})",
+        model.b
+    );
     if err > 0.05 {
         return Err(format!("did not converge: weight error {err}").into());
     }

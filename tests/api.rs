@@ -2,8 +2,8 @@
 //! errors, the fused step against update + apply_updates, composition, serde.
 
 use optim::{
-    adam, adamw, add_decayed_weights, chain, masked, scale_by_adam, scale_by_learning_rate,
-    Error, Mask, Tensor, TensorMap, Transformation, Tree, TreeExt,
+    adam, adamw, add_decayed_weights, masked, scale_by_adam, scale_by_learning_rate, Error, Mask,
+    Tensor, TensorMap, Transformation, Tree, TreeExt,
 };
 use std::collections::BTreeMap;
 
@@ -102,10 +102,18 @@ fn masked_leaves_pass_through_and_keep_no_inner_state() {
     let opt = masked(adam(0.1), Mask::by_path(|p: &str| p == "w"));
     let mut p = params();
     let mut s = opt.init(&p).unwrap();
-    assert_eq!(s.inner.leaves.len(), 1, "inner state only for the selected leaf");
+    assert_eq!(
+        s.inner.leaves.len(),
+        1,
+        "inner state only for the selected leaf"
+    );
     let mut u = grads();
     opt.update(&mut u, &mut s, Some(&p)).unwrap();
-    assert_eq!(u["b"], grads()["b"], "unselected updates pass through unchanged");
+    assert_eq!(
+        u["b"],
+        grads()["b"],
+        "unselected updates pass through unchanged"
+    );
     assert_ne!(u["w"], grads()["w"]);
     optim::apply_updates(&mut p, &u).unwrap();
 }
@@ -120,7 +128,10 @@ fn a_missing_leaf_is_named_and_nothing_changes() {
     let mut g = grads();
     g.remove("b");
     let err = opt.step(&mut p, &g, &mut s).unwrap_err();
-    assert!(matches!(&err, Error::MissingLeaf { path, .. } if path == "b"), "{err}");
+    assert!(
+        matches!(&err, Error::MissingLeaf { path, .. } if path == "b"),
+        "{err}"
+    );
     assert!(err.to_string().contains("`b`"));
     assert_eq!((p, s), (p0, s0), "params and state untouched on error");
 }
@@ -133,7 +144,10 @@ fn a_wrong_shape_is_named() {
     let mut g = grads();
     g.insert("w".into(), Tensor::zeros([4]));
     let err = opt.step(&mut p, &g, &mut s).unwrap_err();
-    assert!(matches!(&err, Error::Shape { path, .. } if path == "w"), "{err}");
+    assert!(
+        matches!(&err, Error::Shape { path, .. } if path == "w"),
+        "{err}"
+    );
     let mut u = g.clone();
     let err = opt.update(&mut u, &mut s, None).unwrap_err();
     assert!(err.to_string().contains("`w`"), "{err}");
@@ -147,12 +161,25 @@ fn state_from_another_params_shape_is_rejected() {
     let mut s = opt.init(&other).unwrap();
     let mut p = params();
     let err = opt.step(&mut p, &grads(), &mut s).unwrap_err();
-    assert!(matches!(&err, Error::Shape { path, expected, got, .. }
-        if path == "b" && expected == &vec![3] && got == &vec![2]), "{err}");
+    assert!(
+        matches!(&err, Error::Shape { path, expected, got, .. }
+        if path == "b" && expected == &vec![3] && got == &vec![2]),
+        "{err}"
+    );
     let fewer = map(&[("b", &[2], &[0.0; 2])]);
     let mut s = opt.init(&fewer).unwrap();
     let err = opt.step(&mut p, &grads(), &mut s).unwrap_err();
-    assert!(matches!(err, Error::LeafCount { expected: 1, got: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::LeafCount {
+                expected: 1,
+                got: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,7 +189,10 @@ fn corrupt_state_buffers_are_reported_not_panicked_on() {
     let mut s = opt.init(&p).unwrap();
     s.mu[1] = optim::Buf::Native(vec![0.0; 3]);
     let err = opt.step(&mut p, &grads(), &mut s).unwrap_err();
-    assert!(matches!(&err, Error::State { path, buffer, .. } if path == "w" && buffer == "mu"), "{err}");
+    assert!(
+        matches!(&err, Error::State { path, buffer, .. } if path == "w" && buffer == "mu"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -193,10 +223,18 @@ fn nan_gradients_propagate_into_params() {
 fn unknown_mask_leaves_are_errors() {
     let opt = adamw(0.1).mask(Mask::from([("w", true), ("nope", false)]));
     let err = opt.init(&params()).unwrap_err();
-    assert_eq!(err, Error::UnknownMaskLeaf { path: "nope".into() });
+    assert_eq!(
+        err,
+        Error::UnknownMaskLeaf {
+            path: "nope".into()
+        }
+    );
     let opt = adamw(0.1).mask(Mask::from([("w", true)]));
     let err = opt.init(&params()).unwrap_err();
-    assert!(matches!(&err, Error::MissingLeaf { path, .. } if path == "b"), "{err}");
+    assert!(
+        matches!(&err, Error::MissingLeaf { path, .. } if path == "b"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -217,7 +255,10 @@ fn works_on_flat_vectors_scalars_and_struct_trees() {
     let mut v = vec![1.0f32, -1.0];
     let mut s = opt.init(&v).unwrap();
     opt.step(&mut v, &vec![1.0, -1.0], &mut s).unwrap();
-    assert!((v[0] - 0.9).abs() < 1e-6 && (v[1] + 0.9).abs() < 1e-6, "{v:?}");
+    assert!(
+        (v[0] - 0.9).abs() < 1e-6 && (v[1] + 0.9).abs() < 1e-6,
+        "{v:?}"
+    );
 
     let mut x = 3.0f64;
     let mut s = opt.init(&x).unwrap();
@@ -252,7 +293,10 @@ fn by_name_rejects_unknown_optimizers_and_arguments() {
         }
     }
     let lr = || vec![("learning_rate".to_string(), optim::Value::Num(0.1))];
-    assert_eq!(optim::registry::by_name::<f64, _>("adam", lr(), Name).unwrap(), "adam");
+    assert_eq!(
+        optim::registry::by_name::<f64, _>("adam", lr(), Name).unwrap(),
+        "adam"
+    );
     let err = optim::registry::by_name::<f64, _>("adamm", lr(), Name).unwrap_err();
     assert!(err.to_string().contains("unknown optimizer"), "{err}");
     let mut args = lr();

@@ -67,17 +67,27 @@ fn generated_steps_and_updates_allocate_nothing() {
     MEASURING.with(|m| m.set(true));
     let cases: Vec<(&str, (usize, usize))> = vec![
         ("adam", allocations(&optim::adam(1e-3))),
-        ("adam bf16 mu", allocations(&optim::adam(1e-3).mu_dtype(Dtype::BF16))),
+        (
+            "adam bf16 mu",
+            allocations(&optim::adam(1e-3).mu_dtype(Dtype::BF16)),
+        ),
         ("adamw", allocations(&optim::adamw(1e-3))),
         ("lion", allocations(&optim::lion(1e-3))),
         ("sgd", allocations(&optim::sgd(1e-3))),
         ("sgd momentum", allocations(&optim::sgd(1e-3).momentum(0.9))),
-        ("rmsprop centered", allocations(&optim::rmsprop(1e-3).centered(true).momentum(0.9))),
+        (
+            "rmsprop centered",
+            allocations(&optim::rmsprop(1e-3).centered(true).momentum(0.9)),
+        ),
         ("adagrad", allocations(&optim::adagrad(1e-3))),
         ("noisy_sgd", allocations(&optim::noisy_sgd(1e-3))),
     ];
     for (name, (step, update)) in &cases {
-        assert_eq!((*step, *update), (0, 0), "{name}: allocations in (step, update)");
+        assert_eq!(
+            (*step, *update),
+            (0, 0),
+            "{name}: allocations in (step, update)"
+        );
     }
     // The counter works: a clone of the tree allocates.
     let before = ALLOCS.load(Ordering::Relaxed);

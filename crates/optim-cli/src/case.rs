@@ -52,9 +52,12 @@ pub struct Case {
     pub expected: Option<Expected>,
 }
 
+/// One case of a file: parsed, or its id and what is wrong with it.
+pub type ParsedCase = Result<Case, (String, String)>;
+
 /// Reads a case file: a JSON array of cases, or one case. Each case is parsed on its own
 /// so a malformed case becomes that case's error; a file that is not JSON is an error.
-pub fn parse_file(text: &str) -> Result<Vec<Result<Case, (String, String)>>, String> {
+pub fn parse_file(text: &str) -> Result<Vec<ParsedCase>, String> {
     let json: Json = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     let items = match json {
         Json::Array(v) => v,

@@ -21,7 +21,10 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("optim-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     path
 }
 
@@ -49,12 +52,32 @@ fn errors_are_per_case_and_order_is_kept() {
     assert_eq!(code, 0);
     let out = out.as_array().expect("a JSON array");
     let ids: Vec<&str> = out.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["ok", "unknown-opt", "unknown-arg", "bad-shape", "bad-value", "missing-lr", "malformed", "after"]);
+    assert_eq!(
+        ids,
+        [
+            "ok",
+            "unknown-opt",
+            "unknown-arg",
+            "bad-shape",
+            "bad-value",
+            "missing-lr",
+            "malformed",
+            "after"
+        ]
+    );
     let err = |i: usize| out[i]["error"].as_str().unwrap_or_default().to_string();
     assert!(out[0]["values"].is_array() && out[0].get("error").is_none());
-    assert!(err(1).contains("adamm") && err(1).contains("unknown optimizer"), "{}", err(1));
+    assert!(
+        err(1).contains("adamm") && err(1).contains("unknown optimizer"),
+        "{}",
+        err(1)
+    );
     assert!(err(2).contains("beta9"), "{}", err(2));
-    assert!(err(3).contains("`x`") && err(3).contains("[2, 2]"), "{}", err(3));
+    assert!(
+        err(3).contains("`x`") && err(3).contains("[2, 2]"),
+        "{}",
+        err(3)
+    );
     assert!(err(4).contains("b1"), "{}", err(4));
     assert!(err(5).contains("learning_rate"), "{}", err(5));
     assert!(err(6).contains("malformed"), "{}", err(6));
@@ -79,7 +102,13 @@ fn scalar_and_3d_leaves_replay_like_plain_gradient_descent() {
         "a": {"shape": [], "data": [2.0]},
         "t": {"shape": [2, 1, 2], "data": [1.0, -1.0, 0.5, 3.0]},
     });
-    let cases = json!([case("shapes", "sgd", json!({"learning_rate": 0.1}), init, 3)]);
+    let cases = json!([case(
+        "shapes",
+        "sgd",
+        json!({"learning_rate": 0.1}),
+        init,
+        3
+    )]);
     let path = temp_file("shapes.json", &cases.to_string());
     let (code, out, _) = replay(&[&path]);
     assert_eq!(code, 0);
@@ -87,7 +116,10 @@ fn scalar_and_3d_leaves_replay_like_plain_gradient_descent() {
     let f0 = 4.0 + 1.0 + 1.0 + 0.25 + 9.0;
     for (k, v) in e["values"].as_array().unwrap().iter().enumerate() {
         let want = f0 * 0.64f64.powi(k as i32);
-        assert!((v.as_f64().unwrap() - want).abs() < 1e-12 * want, "step {k}: {v} vs {want}");
+        assert!(
+            (v.as_f64().unwrap() - want).abs() < 1e-12 * want,
+            "step {k}: {v} vs {want}"
+        );
     }
     let last = &e["params"][2];
     assert!((last["a"][0].as_f64().unwrap() - 2.0 * 0.512).abs() < 1e-12);
@@ -96,13 +128,22 @@ fn scalar_and_3d_leaves_replay_like_plain_gradient_descent() {
 
 #[test]
 fn the_reference_doc_case_replays_through_the_binary() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference/adam.json");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference/adam.json");
     let (code, out, _) = replay(&[&dir]);
     assert_eq!(code, 0);
-    let doc = out.as_array().unwrap().iter().find(|e| e["id"] == "adam/doc").unwrap();
+    let doc = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "adam/doc")
+        .unwrap();
     let printed: Vec<String> = doc["values"].as_array().unwrap()[1..]
         .iter()
         .map(|v| optim_core::python_e2(v.as_f64().unwrap()))
         .collect();
-    assert_eq!(printed.join(" "), "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01");
+    assert_eq!(
+        printed.join(" "),
+        "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01"
+    );
 }

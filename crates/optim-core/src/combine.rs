@@ -6,7 +6,9 @@
 //! `#[optimizer]` declaration runs as one fused pass.
 
 use crate::tree::{Visit, VisitMut, Zip, ZipMut};
-use crate::{optimizer, Error, Extra, Float, LeafMeta, LearningRate, Mask, Path, Transformation, Tree};
+use crate::{
+    optimizer, Error, Extra, Float, LeafMeta, LearningRate, Mask, Path, Transformation, Tree,
+};
 use serde::{Deserialize, Serialize};
 
 /// The identity transformation: updates pass through unchanged.
@@ -176,7 +178,12 @@ impl<F: Float, P: Tree<F>> Tree<F> for Selected<'_, P> {
             }
         })
     }
-    fn zip_mut(&mut self, other: &Self, path: &Path<'_>, f: &mut ZipMut<'_, F>) -> Result<(), Error> {
+    fn zip_mut(
+        &mut self,
+        other: &Self,
+        path: &Path<'_>,
+        f: &mut ZipMut<'_, F>,
+    ) -> Result<(), Error> {
         let flags = self.flags;
         let other = other.get();
         let Ref::Mut(t) = &mut self.tree else {
@@ -257,7 +264,11 @@ pub fn scale_by_learning_rate(
     #[default(true)]
     flip_sign: bool,
 ) {
-    let s = if flip_sign { -learning_rate } else { learning_rate };
+    let s = if flip_sign {
+        -learning_rate
+    } else {
+        learning_rate
+    };
     each(|g| s * g)
 }
 

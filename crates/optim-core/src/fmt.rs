@@ -18,7 +18,6 @@ pub fn python_e2(x: f64) -> String {
     format!("{mant}E{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

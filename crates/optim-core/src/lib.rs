@@ -20,8 +20,8 @@ pub mod registry;
 
 pub use config::{FromValue, Hyperparams, Value};
 pub use error::Error;
-pub use fmt::python_e2;
 pub use float::{Absent, AsF32, AsF64, Buf, Dtype, Float, Store};
+pub use fmt::python_e2;
 pub use optim_macros::{optimizer, Tree};
 pub use schedule::{LearningRate, ScalarOrSchedule, Schedule};
 pub use transform::{
@@ -117,6 +117,7 @@ pub mod __private {
 
     /// Reads and writes the leaf a kernel runs over: the fused step (`params += u`), or
     /// `update` (gradients replaced by updates in place, params optional).
+    #[allow(clippy::len_without_is_empty)]
     pub trait Io<F> {
         fn len(&self) -> usize;
         fn g(&self, i: usize) -> F;

@@ -71,7 +71,7 @@ impl<'a> Path<'a> {
     }
 
     fn is_root(&self) -> bool {
-        matches!(self.seg, Seg::Root) && self.parent.map_or(true, |p| p.is_root())
+        matches!(self.seg, Seg::Root) && self.parent.is_none_or(|p| p.is_root())
     }
 
     /// Whether this path spells `s` (its `Display` form, `<root>` for the root),

@@ -385,10 +385,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
                 }
                 step_stmts.push(stmt.clone());
             }
-            Stmt::Expr(e, _) if last => match parse_each(e, &mut errs) {
-                Some(el) => elem = Some(el),
-                None => {}
-            },
+            Stmt::Expr(e, _) if last => elem = parse_each(e, &mut errs),
             _ if last => errs.at(
                 stmt,
                 "the body must end with `each(|g| ...)`, the per-element update",
