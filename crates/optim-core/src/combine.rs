@@ -282,7 +282,7 @@ pub fn add_decayed_weights(
     /// The leaves to decay.
     mask: Mask,
 ) {
-    each(|g, p| if mask { g + weight_decay * p } else { g })
+    each(|g, p| select(mask, g + weight_decay * p, g))
 }
 
 /// An exponential moving average of the updates, optionally debiased (optax's `ema`).

@@ -164,11 +164,7 @@ pub fn adamw(
             mu / bc1
         };
         let d = m_hat / ((nu / bc2 + eps_root).sqrt() + eps);
-        if mask {
-            d + weight_decay * p
-        } else {
-            d
-        }
+        select(mask, d + weight_decay * p, d)
     })
 }
 
@@ -226,11 +222,7 @@ pub fn nadamw(
             mu / bc1
         };
         let d = m_hat / ((nu / bc2 + eps_root).sqrt() + eps);
-        if mask {
-            d + weight_decay * p
-        } else {
-            d
-        }
+        select(mask, d + weight_decay * p, d)
     })
 }
 
@@ -309,11 +301,7 @@ pub fn adamaxw(
         mu = one_minus_b1 * g + b1 * mu;
         nu = maximum(g.abs() + eps, b2 * nu);
         let d = mu / bc1 / nu;
-        if mask {
-            d + weight_decay * p
-        } else {
-            d
-        }
+        select(mask, d + weight_decay * p, d)
     })
 }
 

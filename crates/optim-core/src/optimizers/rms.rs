@@ -245,11 +245,7 @@ pub fn adadelta(
     e_x: State,
 ) {
     each(|g, p| {
-        let g = if weight_decay_mask {
-            g + weight_decay * p
-        } else {
-            g
-        };
+        let g = select(weight_decay_mask, g + weight_decay * p, g);
         e_g = (1.0 - rho) * (g * g) + rho * e_g;
         let d = ((e_x + eps).sqrt() / (e_g + eps).sqrt()) * g;
         e_x = (1.0 - rho) * (d * d) + rho * e_x;
