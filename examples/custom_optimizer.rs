@@ -36,8 +36,8 @@ pub fn ademamix(
     /// Decoupled weight decay.
     #[default(0.0)]
     weight_decay: f64,
-    /// Fast first moment.
-    #[state]
+    /// Fast first moment, storable in a narrower dtype (`m1_dtype`).
+    #[state(dtype = m1_dtype)]
     m1: State,
     /// Slow first moment.
     #[state]
@@ -128,5 +128,8 @@ mod tests {
         let o = ademamix(0.1);
         assert_eq!((o.b1, o.b2, o.b3, o.alpha), (0.9, 0.999, 0.9999, 5.0));
         assert_eq!(ademamix(0.1).alpha(8.0).alpha, 8.0);
+        let o = ademamix(0.1).m1_dtype(optim::Dtype::BF16);
+        let s = o.init(&vec![1.0f32; 3]).unwrap();
+        assert_eq!(s.m1[0].dtype(), Some(optim::Dtype::BF16));
     }
 }

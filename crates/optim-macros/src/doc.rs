@@ -34,6 +34,9 @@ fn one_line(t: impl ToTokens) -> String {
         .replace(" ::", "::")
         .replace("< ", "<")
         .replace(" >", ">")
+        .replace(" <", "<")
+        .replace("::optim_core::", "")
+        .replace("::optim::", "")
 }
 
 fn doc_text(attrs: &[syn::Attribute]) -> String {

@@ -329,7 +329,10 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         if let Some(d) = &s.dtype {
             hypers.push(Hyper {
                 name: d.clone(),
-                ty: syn::parse_quote!(Option<::optim_core::Dtype>),
+                ty: {
+                    let krate = crate::krate();
+                    syn::parse_quote!(Option<#krate::Dtype>)
+                },
                 kind: Kind::Dtype,
                 default: None,
                 docs: vec![],
