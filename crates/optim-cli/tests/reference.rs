@@ -26,6 +26,15 @@ fn all_cases() -> Vec<Case> {
     cases
 }
 
+/// The cases of every optimizer the registry knows.
+fn registered_cases() -> Vec<Case> {
+    let names = registry::names();
+    all_cases()
+        .into_iter()
+        .filter(|c| names.contains(&c.optimizer.as_str()))
+        .collect()
+}
+
 /// noisy_sgd draws jax's random numbers; only its `eta = 0` cases are exact targets.
 fn exact(case: &Case) -> bool {
     if case.optimizer != "noisy_sgd" {
@@ -36,13 +45,9 @@ fn exact(case: &Case) -> bool {
 
 #[test]
 fn registered_optimizers_match_optax() {
-    let cases = all_cases();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for case in cases
-        .iter()
-        .filter(|c| registry::names().contains(&c.optimizer.as_str()))
-    {
+    for case in &registered_cases() {
         if case.id.ends_with("/doc") || !exact(case) {
             continue;
         }
@@ -63,13 +68,9 @@ fn registered_optimizers_match_optax() {
 
 #[test]
 fn documented_traces_reproduce_digit_for_digit() {
-    let cases = all_cases();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for case in cases
-        .iter()
-        .filter(|c| registry::names().contains(&c.optimizer.as_str()))
-    {
+    for case in &registered_cases() {
         let Some(doc) = &case.documented else {
             continue;
         };

@@ -127,6 +127,22 @@ impl<P> Selected<'_, P> {
     }
 }
 
+/// Walks the per-leaf flags alongside a traversal: whether the next leaf is selected.
+struct Gate<'a> {
+    flags: std::slice::Iter<'a, bool>,
+}
+
+impl<'a> Gate<'a> {
+    fn new(flags: &'a [bool]) -> Self {
+        Gate {
+            flags: flags.iter(),
+        }
+    }
+    fn next(&mut self) -> bool {
+        self.flags.next().copied().unwrap_or(false)
+    }
+}
+
 fn read_only() -> Error {
     Error::State {
         path: "<root>".into(),
@@ -137,12 +153,9 @@ fn read_only() -> Error {
 
 impl<F: Float, P: Tree<F>> Tree<F> for Selected<'_, P> {
     fn visit(&self, path: &Path<'_>, f: &mut Visit<'_, F>) -> Result<(), Error> {
-        let mut i = 0;
-        let flags = self.flags;
+        let mut gate = Gate::new(self.flags);
         self.get().visit(path, &mut |p, d, s| {
-            let on = flags.get(i).copied().unwrap_or(false);
-            i += 1;
-            if on {
+            if gate.next() {
                 f(p, d, s)
             } else {
                 Ok(())
@@ -150,15 +163,12 @@ impl<F: Float, P: Tree<F>> Tree<F> for Selected<'_, P> {
         })
     }
     fn visit_mut(&mut self, path: &Path<'_>, f: &mut VisitMut<'_, F>) -> Result<(), Error> {
-        let flags = self.flags;
+        let mut gate = Gate::new(self.flags);
         let Ref::Mut(t) = &mut self.tree else {
             return Err(read_only());
         };
-        let mut i = 0;
         t.visit_mut(path, &mut |p, d, s| {
-            let on = flags.get(i).copied().unwrap_or(false);
-            i += 1;
-            if on {
+            if gate.next() {
                 f(p, d, s)
             } else {
                 Ok(())
@@ -166,12 +176,9 @@ impl<F: Float, P: Tree<F>> Tree<F> for Selected<'_, P> {
         })
     }
     fn zip(&self, other: &Self, path: &Path<'_>, f: &mut Zip<'_, F>) -> Result<(), Error> {
-        let mut i = 0;
-        let flags = self.flags;
+        let mut gate = Gate::new(self.flags);
         self.get().zip(other.get(), path, &mut |p, a, b| {
-            let on = flags.get(i).copied().unwrap_or(false);
-            i += 1;
-            if on {
+            if gate.next() {
                 f(p, a, b)
             } else {
                 Ok(())
@@ -184,16 +191,13 @@ impl<F: Float, P: Tree<F>> Tree<F> for Selected<'_, P> {
         path: &Path<'_>,
         f: &mut ZipMut<'_, F>,
     ) -> Result<(), Error> {
-        let flags = self.flags;
+        let mut gate = Gate::new(self.flags);
         let other = other.get();
         let Ref::Mut(t) = &mut self.tree else {
             return Err(read_only());
         };
-        let mut i = 0;
         t.zip_mut(other, path, &mut |p, a, b| {
-            let on = flags.get(i).copied().unwrap_or(false);
-            i += 1;
-            if on {
+            if gate.next() {
                 f(p, a, b)
             } else {
                 Ok(())
