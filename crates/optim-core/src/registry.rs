@@ -66,7 +66,7 @@ macro_rules! families {
     };
 }
 
-families!(adam, sgd, rms, lion);
+families!(adam, sgd, rms, lion, adafactor);
 
 #[doc(hidden)]
 pub fn unknown(name: &str) -> Error {

@@ -3,11 +3,13 @@
 //! composed of (`scale_by_adam`, ...) live side by side. Each file ends with its
 //! [`family!`](crate::family) table of optax names.
 
+pub mod adafactor;
 pub mod adam;
 pub mod lion;
 pub mod rms;
 pub mod sgd;
 
+pub use adafactor::*;
 pub use adam::*;
 pub use lion::*;
 pub use rms::*;

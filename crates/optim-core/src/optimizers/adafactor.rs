@@ -1,0 +1,1933 @@
+//! Adafactor (optax's `adafactor`) and the primitives it is composed of:
+//! `scale_by_factored_rms`, `clip_by_block_rms`, `scale_by_param_block_rms` and
+//! `scale_by_param_block_norm`.
+//!
+//! These are written by hand behind [`Transformation`] rather than declared with
+//! `#[optimizer]`: the factored second moment keeps a row and a column statistic per
+//! leaf, over the two largest axes of *that* leaf (chosen at run time from its shape, for
+//! any rank), and each element reads the row and column entries that its multi-axis index
+//! selects. The element-wise DSL has no way to express that per-leaf choice of axes nor
+//! that index structure. The per-leaf block statistics (the clip's rms of the update, the
+//! parameter rms) are computed here too, so `adafactor` still runs as one transformation
+//! with no updates buffer.
+//!
+//! # Passes over a leaf
+//!
+//! A leaf of shape `[.., n_a, .., n_b, ..]`, with `a < b` its two factored axes, is seen as
+//! `[A, n_a, B, n_b, C]`; its row and column statistics are the leaf reduced over `a` or
+//! over `b`. A step makes at most three streaming passes over a leaf, each over contiguous
+//! runs of `n_b * C` elements:
+//!
+//! 1. statistics: the sums of squared gradients into the row and column scratch (factored
+//!    leaves; an unfactored leaf with clipping updates its second moment here instead),
+//!    and the sum of squared params when `multiply_by_parameter_scale` is on;
+//! 2. only for a factored leaf with clipping: the sum of squared updates, for the clip;
+//! 3. the update: read gradient, param and momentum, write param (or update) and momentum.
+//!
+//! Every buffer element is read at most twice and written at most once per step, except
+//! the gradient of a factored leaf with clipping on, which is read three times: the clip
+//! needs the rms of `g * row_factor * col_factor` with the *new* factors, which depend on
+//! every gradient of the leaf, and the final pass needs the clip. Avoiding the third read
+//! would take a leaf-sized scratch buffer, which is the memory factoring exists to save.
+//! Scratch for the row and column statistics lives in the state, sized by `init`.
+
+use crate::float::Store;
+use crate::schedule::JaxMode;
+use crate::Absent;
+use crate::{
+    check_update_trees, leaf_metas, Buf, Dtype, Error, Extra, Float, LeafMeta, LearningRate, Mask,
+    Path, ScalarOrSchedule, Transformation, Tree,
+};
+use serde::{Deserialize, Serialize};
+
+/// Implements [`Hyperparams`] for a hand-written configuration: every field is an
+/// argument, set by its name through [`FromValue`](crate::FromValue).
+macro_rules! hand_hyperparams {
+    ($ty:ty, $name:literal, required: [$($req:literal),*], blank: $blank:expr, { $($field:ident),* $(,)? }) => {
+        impl $crate::Hyperparams for $ty {
+            const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
+            const REQUIRED: &'static [&'static str] = &[$($req),*];
+            fn blank() -> Self {
+                $blank
+            }
+            fn set(&mut self, name: &str, value: $crate::Value) -> Result<(), $crate::Error> {
+                match name {
+                    $(stringify!($field) => self.$field = $crate::config::convert($name, name, value)?,)*
+                    _ => return Err($crate::config::unknown($name, name, Self::NAMES)),
+                }
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use hand_hyperparams;
+
+// ---------------------------------------------------------------------------------------
+// Leaf access shared by the hand-written transformations.
+
+/// One leaf as a hand-written kernel sees it: the incoming gradients, the params when
+/// given, and where the result goes (added to the params by a fused step, or written over
+/// the gradients by `update`).
+pub(crate) trait LeafIo<F: Float> {
+    /// The gradients of the leaf.
+    fn grads(&self) -> &[F];
+    /// The params of the leaf, when given.
+    fn params(&self) -> Option<&[F]>;
+    /// For `k` in `0..len`: computes `f(k, g, p)` from the gradient and param at
+    /// `start + k` (the param reads as zero without params) and delivers it as the update.
+    fn apply(&mut self, start: usize, len: usize, f: impl FnMut(usize, F, F) -> F);
+}
+
+/// The fused step: `p += u`.
+pub(crate) struct StepLeaf<'a, F> {
+    pub(crate) p: &'a mut [F],
+    pub(crate) g: &'a [F],
+}
+
+impl<F: Float> LeafIo<F> for StepLeaf<'_, F> {
+    #[inline(always)]
+    fn grads(&self) -> &[F] {
+        self.g
+    }
+    #[inline(always)]
+    fn params(&self) -> Option<&[F]> {
+        Some(self.p)
+    }
+    #[inline(always)]
+    fn apply(&mut self, start: usize, len: usize, mut f: impl FnMut(usize, F, F) -> F) {
+        let p = &mut self.p[start..start + len];
+        let g = &self.g[start..start + len];
+        for (k, (p, &g)) in p.iter_mut().zip(g).enumerate() {
+            *p = *p + f(k, g, *p);
+        }
+    }
+}
+
+/// `update`: the gradients are replaced by the updates.
+pub(crate) struct UpdateLeaf<'a, F> {
+    pub(crate) u: &'a mut [F],
+    pub(crate) p: Option<&'a [F]>,
+}
+
+impl<F: Float> LeafIo<F> for UpdateLeaf<'_, F> {
+    #[inline(always)]
+    fn grads(&self) -> &[F] {
+        self.u
+    }
+    #[inline(always)]
+    fn params(&self) -> Option<&[F]> {
+        self.p
+    }
+    #[inline(always)]
+    fn apply(&mut self, start: usize, len: usize, mut f: impl FnMut(usize, F, F) -> F) {
+        let u = &mut self.u[start..start + len];
+        match self.p {
+            Some(p) => {
+                let p = &p[start..start + len];
+                for (k, (u, &p)) in u.iter_mut().zip(p).enumerate() {
+                    *u = f(k, *u, p);
+                }
+            }
+            None => {
+                for (k, u) in u.iter_mut().enumerate() {
+                    *u = f(k, *u, F::zero());
+                }
+            }
+        }
+    }
+}
+
+/// Runs `leaf` on every leaf of a fused step.
+pub(crate) fn for_each_step_leaf<F: Float, P: Tree<F>>(
+    params: &mut P,
+    grads: &P,
+    mut leaf: impl FnMut(usize, &mut StepLeaf<'_, F>),
+) -> Result<(), Error> {
+    let mut i = 0;
+    params.zip_mut(grads, &Path::ROOT, &mut |_, (p, _), (g, _)| {
+        leaf(i, &mut StepLeaf { p, g });
+        i += 1;
+        Ok(())
+    })
+}
+
+/// Runs `leaf` on every leaf of an update.
+pub(crate) fn for_each_update_leaf<F: Float, P: Tree<F>>(
+    updates: &mut P,
+    params: Option<&P>,
+    mut leaf: impl FnMut(usize, &mut UpdateLeaf<'_, F>),
+) -> Result<(), Error> {
+    let mut i = 0;
+    match params {
+        Some(params) => updates.zip_mut(params, &Path::ROOT, &mut |_, (u, _), (p, _)| {
+            leaf(i, &mut UpdateLeaf { u, p: Some(p) });
+            i += 1;
+            Ok(())
+        }),
+        None => updates.visit_mut(&Path::ROOT, &mut |_, u, _| {
+            leaf(i, &mut UpdateLeaf { u, p: None });
+            i += 1;
+            Ok(())
+        }),
+    }
+}
+
+/// The jax precision mode that optax ran in for params of type `F`.
+pub(crate) fn jax_mode<F: Float>() -> JaxMode {
+    if F::DTYPE == Dtype::F64 {
+        JaxMode::X64
+    } else {
+        JaxMode::X32
+    }
+}
+
+/// The state error for buffer `buffer` of leaf `path`.
+pub(crate) fn corrupt(path: &str, buffer: &str, detail: String) -> Error {
+    Error::State {
+        path: path.into(),
+        buffer: buffer.into(),
+        detail,
+    }
+}
+
+const LANES: usize = 8;
+
+/// `Σ f(a_k, b_k)`, with independent partial sums so the loop vectorizes (and rounds
+/// less than one running sum).
+#[inline(always)]
+pub(crate) fn zip_sum<F: Float>(a: &[F], b: &[F], f: impl Fn(F, F) -> F) -> F {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [F::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] = acc[l] + f(x[l], y[l]);
+        }
+    }
+    let mut s = F::zero();
+    for (&x, &y) in ra.iter().zip(rb) {
+        s = s + f(x, y);
+    }
+    acc.iter().fold(F::zero(), |t, &x| t + x) + s
+}
+
+/// `Σ x²` over a slice.
+#[inline]
+pub(crate) fn sum_sq<F: Float>(x: &[F]) -> F {
+    zip_sum(x, x, |a, _| a * a)
+}
+
+// ---------------------------------------------------------------------------------------
+// The factored layout.
+
+/// How a factored leaf is laid out: its shape seen as `[A, n_a, B, n_b, C]`, where `a < b`
+/// are the two factored axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    outer: usize,
+    na: usize,
+    mid: usize,
+    nb: usize,
+    inner: usize,
+    /// Whether axis `a` is the largest one (`d0` in optax), so that the row statistic
+    /// (reduced over `d0`) is the leaf reduced over `a`.
+    row_over_a: bool,
+}
+
+impl Layout {
+    /// optax's `_factored_dims`: the two largest axes of a leaf of rank >= 2 when the
+    /// smaller of them has at least `min_dim` elements. Ties keep the axis order, as
+    /// numpy's `argsort` does on short shapes: the later axis counts as the larger.
+    fn of(shape: &[usize], factored: bool, min_dim: usize) -> Option<Layout> {
+        if !factored || shape.len() < 2 {
+            return None;
+        }
+        let mut axes: Vec<usize> = (0..shape.len()).collect();
+        axes.sort_by_key(|&i| shape[i]); // stable
+        let (d1, d0) = (axes[axes.len() - 2], axes[axes.len() - 1]);
+        if shape[d1] < min_dim {
+            return None;
+        }
+        let (a, b) = (d0.min(d1), d0.max(d1));
+        let prod = |r: std::ops::Range<usize>| shape[r].iter().product::<usize>();
+        Some(Layout {
+            outer: prod(0..a),
+            na: shape[a],
+            mid: prod(a + 1..b),
+            nb: shape[b],
+            inner: prod(b + 1..shape.len()),
+            row_over_a: d0 == a,
+        })
+    }
+
+    /// Length of the leaf reduced over axis `a`.
+    fn len_a(&self) -> usize {
+        self.outer * self.mid * self.nb * self.inner
+    }
+    /// Length of the leaf reduced over axis `b`.
+    fn len_b(&self) -> usize {
+        self.outer * self.na * self.mid * self.inner
+    }
+    fn row_len(&self) -> usize {
+        if self.row_over_a {
+            self.len_a()
+        } else {
+            self.len_b()
+        }
+    }
+    fn col_len(&self) -> usize {
+        if self.row_over_a {
+            self.len_b()
+        } else {
+            self.len_a()
+        }
+    }
+
+    /// Calls `f(start, a_off, b_off)` for every contiguous run of `n_b * C` elements:
+    /// its offset in the leaf, and the offsets of its entries in the arrays reduced over
+    /// `a` (a run of `n_b * C`) and over `b` (a run of `C`).
+    #[inline(always)]
+    fn for_each_run(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let run = self.nb * self.inner;
+        for x in 0..self.outer {
+            for i in 0..self.na {
+                for y in 0..self.mid {
+                    let start = ((x * self.na + i) * self.mid + y) * run;
+                    let a_off = (x * self.mid + y) * run;
+                    let b_off = ((x * self.na + i) * self.mid + y) * self.inner;
+                    f(start, a_off, b_off);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The shared engine of `adafactor` and `scale_by_factored_rms`.
+
+/// optax's `_decay_rate_pow` at 0-based step `step`, as optax computes it: in float32
+/// whatever the params' type, `1 - (step + 1)^(-decay_rate)`. The step is clamped at
+/// zero, see [`Adafactor`].
+fn decay_rate_pow(step: i64, decay_rate: f64) -> (f64, f64) {
+    let t = (step.max(0) + 1) as f32;
+    let e = (-decay_rate) as f32;
+    // The f64 power rounded to f32 is what XLA's float32 pow returns here.
+    let pow = (t as f64).powf(e as f64) as f32;
+    let rate = 1.0f32 - pow;
+    (rate as f64, (1.0f32 - rate) as f64)
+}
+
+/// Everything a step needs, resolved once.
+struct Plan<F> {
+    factored: bool,
+    min_dim: usize,
+    eps: F,
+    decay: F,
+    one_minus_decay: F,
+    clip: Option<F>,
+    /// The learning rate (1 without one).
+    lr: F,
+    param_scale: bool,
+    /// Momentum `β` and `1 - β` (0 and 1 without momentum).
+    beta: F,
+    one_minus_beta: F,
+    /// The weight decay rate, when on.
+    weight_decay: Option<F>,
+    /// -1 for the descent step of `adafactor`, 1 for the primitive.
+    sign: F,
+}
+
+/// The state of [`ScaleByFactoredRms`] (optax's `FactoredState`), also the second-moment
+/// part of [`AdafactorState`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "F: Float")]
+pub struct FactoredRmsState<F> {
+    /// Number of updates done so far.
+    pub count: u64,
+    /// The leaves (paths and shapes) this state was built for.
+    pub leaves: Vec<LeafMeta>,
+    /// Per leaf: the row statistic of a factored leaf (the leaf's shape without its
+    /// largest axis), empty otherwise.
+    pub v_row: Vec<Vec<F>>,
+    /// Per leaf: the column statistic of a factored leaf (the shape without its second
+    /// largest axis), empty otherwise.
+    pub v_col: Vec<Vec<F>>,
+    /// Per leaf: the full second moment of a leaf that is not factored, empty otherwise.
+    pub v: Vec<Vec<F>>,
+    #[serde(skip)]
+    scratch: Scratch<F>,
+}
+
+/// Working memory for the row and column sums and factors, sized by `init` for the
+/// largest factored leaf. Not part of the saved state: a deserialized state sizes it on
+/// its first step.
+#[derive(Clone, Debug, Default)]
+struct Scratch<F> {
+    a: Vec<F>,
+    b: Vec<F>,
+}
+
+impl<F> PartialEq for Scratch<F> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<F: Float> Scratch<F> {
+    fn sized_for(metas: &[LeafMeta], factored: bool, min_dim: usize) -> Self {
+        let mut s = Scratch {
+            a: Vec::new(),
+            b: Vec::new(),
+        };
+        s.fit(metas, factored, min_dim);
+        s
+    }
+    fn fit(&mut self, metas: &[LeafMeta], factored: bool, min_dim: usize) {
+        let (mut la, mut lb) = (0, 0);
+        for m in metas {
+            if let Some(l) = Layout::of(&m.shape, factored, min_dim) {
+                la = la.max(l.len_a());
+                lb = lb.max(l.len_b());
+            }
+        }
+        if self.a.len() < la {
+            self.a.resize(la, F::zero());
+        }
+        if self.b.len() < lb {
+            self.b.resize(lb, F::zero());
+        }
+    }
+}
+
+impl<F: Float> FactoredRmsState<F> {
+    fn new(metas: Vec<LeafMeta>, factored: bool, min_dim: usize) -> Self {
+        let (mut v_row, mut v_col, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        for m in &metas {
+            match Layout::of(&m.shape, factored, min_dim) {
+                Some(l) => {
+                    v_row.push(vec![F::zero(); l.row_len()]);
+                    v_col.push(vec![F::zero(); l.col_len()]);
+                    v.push(Vec::new());
+                }
+                None => {
+                    v_row.push(Vec::new());
+                    v_col.push(Vec::new());
+                    v.push(vec![F::zero(); m.len()]);
+                }
+            }
+        }
+        let scratch = Scratch::sized_for(&metas, factored, min_dim);
+        FactoredRmsState {
+            count: 0,
+            leaves: metas,
+            v_row,
+            v_col,
+            v,
+            scratch,
+        }
+    }
+
+    /// Checks every buffer against the leaves and the configuration; sizes the scratch
+    /// of a deserialized state. Writes nothing the step reads.
+    fn check(&mut self, factored: bool, min_dim: usize) -> Result<(), Error> {
+        let n = self.leaves.len();
+        for (what, len) in [
+            ("v_row", self.v_row.len()),
+            ("v_col", self.v_col.len()),
+            ("v", self.v.len()),
+        ] {
+            if len != n {
+                let path = self
+                    .leaves
+                    .first()
+                    .map_or("<root>".into(), |m| m.path.clone());
+                return Err(corrupt(
+                    &path,
+                    what,
+                    format!("{n} leaves recorded but {len} buffers"),
+                ));
+            }
+        }
+        for (i, m) in self.leaves.iter().enumerate() {
+            let (row, col, v) = match Layout::of(&m.shape, factored, min_dim) {
+                Some(l) => (l.row_len(), l.col_len(), 0),
+                None => (0, 0, m.len()),
+            };
+            for (what, want, got) in [
+                ("v_row", row, self.v_row[i].len()),
+                ("v_col", col, self.v_col[i].len()),
+                ("v", v, self.v[i].len()),
+            ] {
+                if want != got {
+                    return Err(corrupt(
+                        &m.path,
+                        what,
+                        format!(
+                            "{got} elements, expected {want} for shape {:?} (was the state \
+                             built with other `factored` / `min_dim_size_to_factor`?)",
+                            m.shape
+                        ),
+                    ));
+                }
+            }
+        }
+        self.scratch.fit(&self.leaves, factored, min_dim);
+        Ok(())
+    }
+}
+
+/// One leaf of a step. `mu` is the momentum buffer (zero-sized slots without momentum).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
+    plan: &Plan<F>,
+    shape: &[usize],
+    v_row: &mut [F],
+    v_col: &mut [F],
+    v: &mut [F],
+    scratch: &mut Scratch<F>,
+    mu: &mut [S],
+    decay_this_leaf: bool,
+    io: &mut IO,
+) {
+    let n = io.grads().len();
+    let mu = &mut mu[..n];
+    let eps = plan.eps;
+    let (d, omd) = (plan.decay, plan.one_minus_decay);
+    let layout = Layout::of(shape, plan.factored, plan.min_dim);
+
+    // Pass 1: the parameter rms.
+    let param_scale = if plan.param_scale {
+        let p = io.params().unwrap_or(&[]);
+        let rms = (sum_sq(p) / F::of(n as f64)).sqrt();
+        let min = F::of(1e-3);
+        if rms <= min {
+            min
+        } else {
+            rms
+        }
+    } else {
+        F::one()
+    };
+
+    // Pass 1 (and 2): the second moment, its factors and the clip.
+    let mut sum_u2 = F::zero();
+    match layout {
+        Some(l) => {
+            let (la, lb) = (l.len_a(), l.len_b());
+            let (sa, sb) = (&mut scratch.a[..la], &mut scratch.b[..lb]);
+            sa.fill(F::zero());
+            sb.fill(F::zero());
+            let g = io.grads();
+            let run = l.nb * l.inner;
+            l.for_each_run(|start, a_off, b_off| {
+                let g = &g[start..start + run];
+                let ka = &mut sa[a_off..a_off + run];
+                let kb = &mut sb[b_off..b_off + l.inner];
+                if l.inner == 1 {
+                    kb[0] = kb[0] + zip_sum_into(g, ka, eps);
+                } else {
+                    for (g, ka) in g.chunks_exact(l.inner).zip(ka.chunks_exact_mut(l.inner)) {
+                        for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
+                            let e = g * g + eps;
+                            *a = *a + e;
+                            *b = *b + e;
+                        }
+                    }
+                }
+            });
+            // New statistics: the means over a and over b, decayed in.
+            let (va, vb) = if l.row_over_a {
+                (&mut *v_row, &mut *v_col)
+            } else {
+                (&mut *v_col, &mut *v_row)
+            };
+            let (na, nb) = (F::of(l.na as f64), F::of(l.nb as f64));
+            for (v, &s) in va.iter_mut().zip(sa.iter()) {
+                *v = d * *v + omd * (s / na);
+            }
+            for (v, &s) in vb.iter_mut().zip(sb.iter()) {
+                *v = d * *v + omd * (s / nb);
+            }
+            // Row factor (v_row / mean of v_row over d1)^-1/2, column factor v_col^-1/2,
+            // into the scratch the sums were in.
+            if l.row_over_a {
+                // v_row is [A, B, n_b, C]; d1 is its n_b axis.
+                row_factors(v_row, sa, l.outer * l.mid, l.nb, l.inner);
+                col_factors(v_col, sb);
+            } else {
+                // v_row is [A, n_a, B, C]; d1 is its n_a axis.
+                for x in 0..l.outer {
+                    let blk = l.na * l.mid * l.inner;
+                    row_factors(
+                        &v_row[x * blk..(x + 1) * blk],
+                        &mut sb[x * blk..(x + 1) * blk],
+                        1,
+                        l.na,
+                        l.mid * l.inner,
+                    );
+                }
+                col_factors(v_col, sa);
+            }
+            if plan.clip.is_some() {
+                // Pass 2: the rms of the unclipped update.
+                let (sa, sb) = (&*sa, &*sb);
+                l.for_each_run(|start, a_off, b_off| {
+                    let g = &g[start..start + run];
+                    let fa = &sa[a_off..a_off + run];
+                    let fb = &sb[b_off..b_off + l.inner];
+                    if l.inner == 1 {
+                        let fb = fb[0];
+                        sum_u2 = sum_u2
+                            + zip_sum(g, fa, |g, fa| {
+                                let u = g * fa * fb;
+                                u * u
+                            });
+                    } else {
+                        for (g, fa) in g.chunks_exact(l.inner).zip(fa.chunks_exact(l.inner)) {
+                            for ((&g, &fa), &fb) in g.iter().zip(fa).zip(fb) {
+                                let u = g * fa * fb;
+                                sum_u2 = sum_u2 + u * u;
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        None => {
+            if plan.clip.is_some() {
+                // The new second moment now, and the rms of the unclipped update.
+                let g = io.grads();
+                sum_u2 = moment_and_sum(&g[..n], &mut v[..n], d, omd, eps);
+            }
+        }
+    }
+
+    // The per-leaf scale: clip, learning rate, parameter scale.
+    let mut s = plan.lr * param_scale;
+    if let Some(threshold) = plan.clip {
+        let rms = (sum_u2 / F::of(n as f64)).sqrt();
+        let denom = F::one().max(rms / threshold);
+        s = s / denom;
+    }
+    let (beta, omb, sign) = (plan.beta, plan.one_minus_beta, plan.sign);
+    let wd = if decay_this_leaf {
+        plan.weight_decay
+    } else {
+        None
+    };
+    let wd_on = wd.is_some();
+    let wd = wd.unwrap_or_else(F::zero);
+    // The tail every element goes through: scale, momentum, weight decay, sign.
+    let tail = |u: F, p: F, m: &mut S| -> F {
+        let x = u * s;
+        let x = omb * x + m.decayed(beta);
+        *m = S::store(x);
+        let x = if wd_on { x + wd * p } else { x };
+        sign * x
+    };
+
+    // Pass 3: the update.
+    match layout {
+        Some(l) => {
+            let (sa, sb) = (&scratch.a[..l.len_a()], &scratch.b[..l.len_b()]);
+            let run = l.nb * l.inner;
+            l.for_each_run(|start, a_off, b_off| {
+                let fa = &sa[a_off..a_off + run];
+                let fb = &sb[b_off..b_off + l.inner];
+                let m = &mut mu[start..start + run];
+                if l.inner == 1 {
+                    let fb = fb[0];
+                    io.apply(start, run, |k, g, p| tail(g * fa[k] * fb, p, &mut m[k]));
+                } else {
+                    for j in 0..l.nb {
+                        let o = j * l.inner;
+                        let fa = &fa[o..o + l.inner];
+                        let m = &mut m[o..o + l.inner];
+                        io.apply(start + o, l.inner, |k, g, p| {
+                            tail(g * fa[k] * fb[k], p, &mut m[k])
+                        });
+                    }
+                }
+            });
+        }
+        None => {
+            let v = &mut v[..n];
+            if plan.clip.is_some() {
+                // The second moment is already new.
+                io.apply(0, n, |k, g, p| {
+                    let u = g / v[k].sqrt();
+                    tail(u, p, &mut mu[k])
+                });
+            } else {
+                io.apply(0, n, |k, g, p| {
+                    let nv = d * v[k] + omd * (g * g + eps);
+                    v[k] = nv;
+                    tail(g / nv.sqrt(), p, &mut mu[k])
+                });
+            }
+        }
+    }
+}
+
+/// `β · m` for a momentum slot, as optax computes it: in the params' type, except that a
+/// float32 momentum of float64 params is multiplied in float32 (jax gives the weakly typed
+/// `β` the stored array's dtype). Low-precision storage (bfloat16, float16) keeps the
+/// arithmetic in the params' type, as the crate does everywhere (deviation 4 of the
+/// reference set).
+trait Decayed<F: Float>: Store<F> {
+    #[inline(always)]
+    fn decayed(self, beta: F) -> F {
+        beta * self.load()
+    }
+}
+impl<F: Float> Decayed<F> for F {}
+impl<F: Float> Decayed<F> for crate::AsF64 {}
+impl<F: Float> Decayed<F> for half::bf16 {}
+impl<F: Float> Decayed<F> for half::f16 {}
+impl<F: Float> Decayed<F> for Absent {}
+impl<F: Float> Decayed<F> for crate::AsF32 {
+    #[inline(always)]
+    fn decayed(self, beta: F) -> F {
+        F::of((beta.f64() as f32 * self.0) as f64)
+    }
+}
+
+/// Adds `g² + eps` to `acc` element-wise and returns the sum of the same terms.
+#[inline(always)]
+fn zip_sum_into<F: Float>(g: &[F], acc: &mut [F], eps: F) -> F {
+    let n = g.len().min(acc.len());
+    let (g, acc) = (&g[..n], &mut acc[..n]);
+    let mut lanes = [F::zero(); LANES];
+    let mut cg = g.chunks_exact(LANES);
+    let mut ca = acc.chunks_exact_mut(LANES);
+    for (x, a) in (&mut cg).zip(&mut ca) {
+        for l in 0..LANES {
+            let e = x[l] * x[l] + eps;
+            a[l] = a[l] + e;
+            lanes[l] = lanes[l] + e;
+        }
+    }
+    let mut s = F::zero();
+    for (&x, a) in cg.remainder().iter().zip(ca.into_remainder()) {
+        let e = x * x + eps;
+        *a = *a + e;
+        s = s + e;
+    }
+    lanes.iter().fold(F::zero(), |t, &x| t + x) + s
+}
+
+/// Updates the unfactored second moment in place and returns `Σ (g / sqrt(v))²`.
+#[inline(always)]
+fn moment_and_sum<F: Float>(g: &[F], v: &mut [F], d: F, omd: F, eps: F) -> F {
+    let mut lanes = [F::zero(); LANES];
+    let mut cg = g.chunks_exact(LANES);
+    let mut cv = v.chunks_exact_mut(LANES);
+    for (x, v) in (&mut cg).zip(&mut cv) {
+        for l in 0..LANES {
+            let nv = d * v[l] + omd * (x[l] * x[l] + eps);
+            v[l] = nv;
+            let u = x[l] / nv.sqrt();
+            lanes[l] = lanes[l] + u * u;
+        }
+    }
+    let mut s = F::zero();
+    for (&x, v) in cg.remainder().iter().zip(cv.into_remainder()) {
+        let nv = d * *v + omd * (x * x + eps);
+        *v = nv;
+        let u = x / nv.sqrt();
+        s = s + u * u;
+    }
+    lanes.iter().fold(F::zero(), |t, &x| t + x) + s
+}
+
+/// For `v` of shape `[outer, n, inner]`: `out = (v / mean of v over its n axis)^-1/2`.
+fn row_factors<F: Float>(v: &[F], out: &mut [F], outer: usize, n: usize, inner: usize) {
+    let nf = F::of(n as f64);
+    for x in 0..outer {
+        let base = x * n * inner;
+        for z in 0..inner {
+            let mut s = F::zero();
+            for j in 0..n {
+                s = s + v[base + j * inner + z];
+            }
+            let mean = s / nf;
+            for j in 0..n {
+                let i = base + j * inner + z;
+                out[i] = F::one() / (v[i] / mean).sqrt();
+            }
+        }
+    }
+}
+
+/// `out = v^-1/2`.
+fn col_factors<F: Float>(v: &[F], out: &mut [F]) {
+    for (o, &v) in out.iter_mut().zip(v) {
+        *o = F::one() / v.sqrt();
+    }
+}
+
+/// One leaf of a step, with its momentum buffer in whatever storage it has.
+#[allow(clippy::too_many_arguments)]
+fn run_leaf_any<F: Float, IO: LeafIo<F>>(
+    plan: &Plan<F>,
+    st: &mut FactoredRmsState<F>,
+    i: usize,
+    mu: Option<&mut Buf<F>>,
+    decay_this_leaf: bool,
+    io: &mut IO,
+) {
+    let FactoredRmsState {
+        leaves,
+        v_row,
+        v_col,
+        v,
+        scratch,
+        ..
+    } = st;
+    let (shape, vr, vc, vv) = (
+        &leaves[i].shape[..],
+        &mut v_row[i][..],
+        &mut v_col[i][..],
+        &mut v[i][..],
+    );
+    let w = decay_this_leaf;
+    match mu {
+        None | Some(Buf::Absent(_)) => {
+            // Zero-sized slots: a `Vec` of them never allocates.
+            let mut slots = vec![Absent; io.grads().len()];
+            run_leaf(plan, shape, vr, vc, vv, scratch, &mut slots, w, io)
+        }
+        Some(Buf::Native(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
+        Some(Buf::F32(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
+        Some(Buf::F64(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
+        Some(Buf::BF16(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
+        Some(Buf::F16(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// scale_by_factored_rms
+
+/// Scaling by a factored estimate of the gradient rms, as in Adafactor (optax's
+/// `scale_by_factored_rms`): the learning-rate-free core of [`adafactor`].
+///
+/// # Update
+///
+/// With `t` the 0-based step, `decay = 1 - (max(t - step_offset, 0) + 1)^(-decay_rate)`
+/// (computed in float32, as optax does), and `e = g² + epsilon` per element:
+///
+/// ```text
+/// factored leaf (two largest axes d0 >= d1, both >= min_dim_size_to_factor):
+///   v_row = decay * v_row + (1 - decay) * mean(e, over d0)
+///   v_col = decay * v_col + (1 - decay) * mean(e, over d1)
+///   u     = g * (v_row / mean(v_row, over d1))^(-1/2) * v_col^(-1/2)
+/// other leaves:
+///   v     = decay * v + (1 - decay) * e
+///   u     = g * v^(-1/2)
+/// ```
+///
+/// # Arguments
+///
+/// | argument | type | default | meaning |
+/// |---|---|---|---|
+/// | `factored` | `bool` | `true` | whether to factor the second moment of leaves of rank >= 2 |
+/// | `decay_rate` | `f64` | `0.8` | exponent of the second-moment decay schedule |
+/// | `step_offset` | `i64` | `0` | the step the decay schedule starts from (fine-tuning) |
+/// | `min_dim_size_to_factor` | `usize` | `128` | factor only when both axes have at least this size |
+/// | `epsilon` | `f64` | `1e-30` | added to the squared gradient |
+///
+/// optax's `decay_rate_fn` (a Python callable) has no counterpart; the schedule is
+/// always optax's default power decay. Before `step_offset` the schedule is held at its
+/// first value, where optax 0.2.8 produces NaN (see [`Adafactor`]).
+///
+/// References: Shazeer et al, 2018, *Adafactor: Adaptive Learning Rates with Sublinear
+/// Memory Cost*.
+#[derive(Clone, Debug)]
+pub struct ScaleByFactoredRms {
+    /// Whether to factor the second moment of leaves of rank >= 2.
+    pub factored: bool,
+    /// Exponent of the second-moment decay schedule.
+    pub decay_rate: f64,
+    /// The step the decay schedule starts from.
+    pub step_offset: i64,
+    /// Factor only when the two largest axes both have at least this size.
+    pub min_dim_size_to_factor: usize,
+    /// Added to the squared gradient.
+    pub epsilon: f64,
+}
+
+impl Default for ScaleByFactoredRms {
+    fn default() -> Self {
+        ScaleByFactoredRms {
+            factored: true,
+            decay_rate: 0.8,
+            step_offset: 0,
+            min_dim_size_to_factor: 128,
+            epsilon: 1e-30,
+        }
+    }
+}
+
+/// Shorthand for [`ScaleByFactoredRms::default`]; see [`ScaleByFactoredRms`].
+pub fn scale_by_factored_rms() -> ScaleByFactoredRms {
+    ScaleByFactoredRms::default()
+}
+
+impl ScaleByFactoredRms {
+    /// Sets `factored`.
+    #[must_use]
+    pub fn factored(mut self, factored: bool) -> Self {
+        self.factored = factored;
+        self
+    }
+    /// Sets `decay_rate`.
+    #[must_use]
+    pub fn decay_rate(mut self, decay_rate: f64) -> Self {
+        self.decay_rate = decay_rate;
+        self
+    }
+    /// Sets `step_offset`.
+    #[must_use]
+    pub fn step_offset(mut self, step_offset: i64) -> Self {
+        self.step_offset = step_offset;
+        self
+    }
+    /// Sets `min_dim_size_to_factor`.
+    #[must_use]
+    pub fn min_dim_size_to_factor(mut self, min_dim_size_to_factor: usize) -> Self {
+        self.min_dim_size_to_factor = min_dim_size_to_factor;
+        self
+    }
+    /// Sets `epsilon`.
+    #[must_use]
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    fn plan<F: Float>(&self, count0: u64) -> Plan<F> {
+        let (decay, omd) = decay_rate_pow(local_step(count0, self.step_offset), self.decay_rate);
+        Plan {
+            factored: self.factored,
+            min_dim: self.min_dim_size_to_factor,
+            eps: F::of(self.epsilon),
+            decay: F::of(decay),
+            one_minus_decay: F::of(omd),
+            clip: None,
+            lr: F::one(),
+            param_scale: false,
+            beta: F::zero(),
+            one_minus_beta: F::one(),
+            weight_decay: None,
+            sign: F::one(),
+        }
+    }
+}
+
+hand_hyperparams!(ScaleByFactoredRms, "scale_by_factored_rms", required: [],
+    blank: ScaleByFactoredRms::default(),
+    { factored, decay_rate, step_offset, min_dim_size_to_factor, epsilon });
+
+/// The 0-based step of the decay schedule: optax's int32 counter minus the offset,
+/// clamped at zero.
+fn local_step(count0: u64, offset: i64) -> i64 {
+    (count0.min(i32::MAX as u64) as i64)
+        .saturating_sub(offset)
+        .max(0)
+}
+
+impl<F: Float> Transformation<F> for ScaleByFactoredRms {
+    type State = FactoredRmsState<F>;
+
+    fn name(&self) -> &'static str {
+        "scale_by_factored_rms"
+    }
+
+    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        let metas = leaf_metas(params)?;
+        Ok(FactoredRmsState::new(
+            metas,
+            self.factored,
+            self.min_dim_size_to_factor,
+        ))
+    }
+
+    fn update_with<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        state.check(self.factored, self.min_dim_size_to_factor)?;
+        let plan = self.plan::<F>(state.count);
+        for_each_update_leaf(updates, params, |i, io| {
+            run_leaf_any(&plan, state, i, None, false, io)
+        })?;
+        state.count += 1;
+        Ok(())
+    }
+
+    fn step_with<P: Tree<F> + Clone>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        state: &mut Self::State,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, grads, Some(&*params))?;
+        state.check(self.factored, self.min_dim_size_to_factor)?;
+        let plan = self.plan::<F>(state.count);
+        for_each_step_leaf(params, grads, |i, io| {
+            run_leaf_any(&plan, state, i, None, false, io)
+        })?;
+        state.count += 1;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// adafactor
+
+/// The Adafactor optimizer.
+///
+/// Adafactor is an adaptive learning rate optimizer that focuses on fast training of
+/// large scale neural networks. It saves memory by using a factored estimate of the
+/// second order moments used to scale gradients: for a leaf whose two largest axes both
+/// have at least `min_dim_size_to_factor` elements, it keeps one statistic per row and
+/// one per column instead of one per element.
+///
+/// # Update
+///
+/// optax's chain `scale_by_factored_rms`, `clip_by_block_rms(clipping_threshold)`,
+/// `scale_by_learning_rate`, `scale_by_param_block_rms`, `ema(momentum)`,
+/// `add_decayed_weights(weight_decay_rate, weight_decay_mask)`, `scale(-1)`, each part
+/// present when its argument enables it, run as one transformation. Per leaf, with `u`
+/// the update of [`ScaleByFactoredRms`] and `n` the leaf's size:
+///
+/// ```text
+/// u = u / max(1, sqrt(Σ u² / n) / clipping_threshold)        if clipping_threshold
+/// u = learning_rate * u                                      if learning_rate
+/// u = max(sqrt(Σ p² / n), 1e-3) * u   (1e-3 when rms <= 1e-3)   if multiply_by_parameter_scale
+/// m = (1 - momentum) * u + momentum * m;  u = m              if momentum
+/// u = u + weight_decay_rate * p                              if weight_decay_rate (masked leaves)
+/// update = -u
+/// ```
+///
+/// # Arguments
+///
+/// | argument | type | default | meaning |
+/// |---|---|---|---|
+/// | `learning_rate` | `Option<LearningRate>` | `None` | a global scaling factor, constant or scheduled; `None` leaves the step unscaled |
+/// | `min_dim_size_to_factor` | `usize` | `128` | factor the statistics only if two axes have at least this size |
+/// | `decay_rate` | `f64` | `0.8` | exponent of the second-moment decay schedule |
+/// | `decay_offset` | `i64` | `0` | the step the decay schedule starts from, for fine-tuning |
+/// | `multiply_by_parameter_scale` | `bool` | `true` | scale the step by the rms of each leaf's params |
+/// | `clipping_threshold` | `Option<f64>` | `Some(1.0)` | clip each leaf's update to this rms; `None` disables |
+/// | `momentum` | `Option<f64>` | `None` | decay of an exponential moving average of the updates |
+/// | `dtype_momentum` | `Dtype` | `float32` | storage dtype of the momentum |
+/// | `weight_decay_rate` | `Option<ScalarOrSchedule>` | `None` | rate of the weight decay added to the update |
+/// | `eps` | `f64` | `1e-30` | added to the squared gradient |
+/// | `factored` | `bool` | `true` | whether to use factored second-moment estimates |
+/// | `weight_decay_mask` | `Mask` | all leaves | the leaves weight decay applies to |
+///
+/// # `decay_offset`
+///
+/// optax 0.2.8 computes the decay on the step `t - decay_offset`, which is negative
+/// before the offset, and raises it to a fractional power: NaN from the first step, for
+/// good. Here, as in optax's fix (PR #1791), the local step is clamped at zero, so the
+/// steps before the offset use the schedule's first value (decay 0: the second moment is
+/// the current squared gradient) and the schedule starts counting at the offset.
+///
+/// # State
+///
+/// [`AdafactorState`]: the factored statistics ([`FactoredRmsState`]), the momentum
+/// (stored as `dtype_momentum`) and the resolved weight-decay mask. As in optax, a float64
+/// model keeps a float32 momentum by default, and its decayed value `momentum * m` is
+/// computed in float32, as jax does; bfloat16 and float16 momentum keep the arithmetic in
+/// the params' type and only round what they store (the crate's rule for low-precision
+/// state).
+///
+/// # Example
+///
+/// ```
+/// use optim_core::{adafactor, python_e2, Transformation};
+///
+/// let opt = adafactor().learning_rate(0.003);
+/// let mut x: Vec<f32> = vec![1.0, 2.0, 3.0];
+/// let mut state = opt.init(&x)?;
+/// let mut printed = Vec::new();
+/// for _ in 0..5 {
+///     let g: Vec<f32> = x.iter().map(|v| 2.0 * v).collect();
+///     opt.step(&mut x, &g, &mut state)?;
+///     printed.push(python_e2(x.iter().map(|v| (v * v) as f64).sum()));
+/// }
+/// assert_eq!(printed.join(" "), "1.39E+01 1.38E+01 1.38E+01 1.37E+01 1.36E+01");
+/// # Ok::<(), optim_core::Error>(())
+/// ```
+///
+/// References: Shazeer et al, 2018, *Adafactor: Adaptive Learning Rates with Sublinear
+/// Memory Cost*.
+#[derive(Clone, Debug)]
+pub struct Adafactor {
+    /// A global scaling factor, constant or scheduled; `None` leaves the step unscaled.
+    pub learning_rate: Option<LearningRate>,
+    /// Factor the statistics only if two axes have at least this size.
+    pub min_dim_size_to_factor: usize,
+    /// Exponent of the second-moment decay schedule.
+    pub decay_rate: f64,
+    /// The step the decay schedule starts from, for fine-tuning.
+    pub decay_offset: i64,
+    /// Whether to scale the step by the rms of each leaf's params.
+    pub multiply_by_parameter_scale: bool,
+    /// Clip each leaf's update to this rms; `None` disables clipping.
+    pub clipping_threshold: Option<f64>,
+    /// Decay of an exponential moving average of the updates; `None` disables it.
+    pub momentum: Option<f64>,
+    /// Storage dtype of the momentum.
+    pub dtype_momentum: Dtype,
+    /// Rate of the weight decay added to the update, constant or scheduled.
+    pub weight_decay_rate: Option<ScalarOrSchedule>,
+    /// Added to the squared gradient.
+    pub eps: f64,
+    /// Whether to use factored second-moment estimates.
+    pub factored: bool,
+    /// The leaves weight decay applies to.
+    pub weight_decay_mask: Mask,
+}
+
+impl Default for Adafactor {
+    fn default() -> Self {
+        Adafactor {
+            learning_rate: None,
+            min_dim_size_to_factor: 128,
+            decay_rate: 0.8,
+            decay_offset: 0,
+            multiply_by_parameter_scale: true,
+            clipping_threshold: Some(1.0),
+            momentum: None,
+            dtype_momentum: Dtype::F32,
+            weight_decay_rate: None,
+            eps: 1e-30,
+            factored: true,
+            weight_decay_mask: Mask::All,
+        }
+    }
+}
+
+/// Shorthand for [`Adafactor::default`]; see [`Adafactor`] for the update and defaults.
+pub fn adafactor() -> Adafactor {
+    Adafactor::default()
+}
+
+impl Adafactor {
+    /// Sets `learning_rate`.
+    #[must_use]
+    pub fn learning_rate(mut self, learning_rate: impl Into<LearningRate>) -> Self {
+        self.learning_rate = Some(learning_rate.into());
+        self
+    }
+    /// Sets `min_dim_size_to_factor`.
+    #[must_use]
+    pub fn min_dim_size_to_factor(mut self, min_dim_size_to_factor: usize) -> Self {
+        self.min_dim_size_to_factor = min_dim_size_to_factor;
+        self
+    }
+    /// Sets `decay_rate`.
+    #[must_use]
+    pub fn decay_rate(mut self, decay_rate: f64) -> Self {
+        self.decay_rate = decay_rate;
+        self
+    }
+    /// Sets `decay_offset`.
+    #[must_use]
+    pub fn decay_offset(mut self, decay_offset: i64) -> Self {
+        self.decay_offset = decay_offset;
+        self
+    }
+    /// Sets `multiply_by_parameter_scale`.
+    #[must_use]
+    pub fn multiply_by_parameter_scale(mut self, multiply_by_parameter_scale: bool) -> Self {
+        self.multiply_by_parameter_scale = multiply_by_parameter_scale;
+        self
+    }
+    /// Sets `clipping_threshold` (`None` disables clipping).
+    #[must_use]
+    pub fn clipping_threshold(mut self, clipping_threshold: impl Into<Option<f64>>) -> Self {
+        self.clipping_threshold = clipping_threshold.into();
+        self
+    }
+    /// Sets `momentum` (`None` disables it).
+    #[must_use]
+    pub fn momentum(mut self, momentum: impl Into<Option<f64>>) -> Self {
+        self.momentum = momentum.into();
+        self
+    }
+    /// Sets `dtype_momentum`.
+    #[must_use]
+    pub fn dtype_momentum(mut self, dtype_momentum: Dtype) -> Self {
+        self.dtype_momentum = dtype_momentum;
+        self
+    }
+    /// Sets `weight_decay_rate`.
+    #[must_use]
+    pub fn weight_decay_rate(mut self, weight_decay_rate: impl Into<ScalarOrSchedule>) -> Self {
+        self.weight_decay_rate = Some(weight_decay_rate.into());
+        self
+    }
+    /// Sets `eps`.
+    #[must_use]
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets `factored`.
+    #[must_use]
+    pub fn factored(mut self, factored: bool) -> Self {
+        self.factored = factored;
+        self
+    }
+    /// Sets `weight_decay_mask`.
+    #[must_use]
+    pub fn weight_decay_mask(mut self, weight_decay_mask: impl Into<Mask>) -> Self {
+        self.weight_decay_mask = weight_decay_mask.into();
+        self
+    }
+
+    fn check_args(&self) -> Result<(), Error> {
+        if let Some(t) = self.clipping_threshold {
+            if t.is_nan() || t <= 0.0 {
+                return Err(Error::Hyper {
+                    transform: "adafactor".into(),
+                    arg: "clipping_threshold".into(),
+                    detail: format!("must be positive (or None to disable clipping), got {t}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn needs_params(&self) -> bool {
+        self.multiply_by_parameter_scale || self.weight_decay_rate.is_some()
+    }
+
+    fn plan<F: Float>(&self, count0: u64) -> Plan<F> {
+        let mode = jax_mode::<F>();
+        let (decay, omd) = decay_rate_pow(local_step(count0, self.decay_offset), self.decay_rate);
+        let beta = self.momentum.unwrap_or(0.0);
+        Plan {
+            factored: self.factored,
+            min_dim: self.min_dim_size_to_factor,
+            eps: F::of(self.eps),
+            decay: F::of(decay),
+            one_minus_decay: F::of(omd),
+            clip: self.clipping_threshold.map(F::of),
+            lr: self
+                .learning_rate
+                .as_ref()
+                .map_or(F::one(), |r| F::of(r.optax_value_in(count0, mode))),
+            param_scale: self.multiply_by_parameter_scale,
+            beta: F::of(beta),
+            one_minus_beta: F::of(1.0 - beta),
+            weight_decay: self
+                .weight_decay_rate
+                .as_ref()
+                .map(|r| F::of(r.optax_value_in(count0, mode))),
+            sign: -F::one(),
+        }
+    }
+}
+
+hand_hyperparams!(Adafactor, "adafactor", required: [], blank: Adafactor::default(), {
+    learning_rate, min_dim_size_to_factor, decay_rate, decay_offset,
+    multiply_by_parameter_scale, clipping_threshold, momentum, dtype_momentum,
+    weight_decay_rate, eps, factored, weight_decay_mask,
+});
+
+/// The state of [`Adafactor`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "F: Float")]
+pub struct AdafactorState<F> {
+    /// The step count and the second-moment statistics.
+    pub factored: FactoredRmsState<F>,
+    /// The momentum of each leaf (a disabled buffer without momentum).
+    pub mu: Vec<Buf<F>>,
+    /// The resolved `weight_decay_mask` flag of each leaf.
+    pub weight_decay_mask: Vec<bool>,
+}
+
+impl Adafactor {
+    /// Checks the state's momentum and mask against its leaves and this configuration.
+    fn check_state<F: Float>(&self, state: &mut AdafactorState<F>) -> Result<(), Error> {
+        state
+            .factored
+            .check(self.factored, self.min_dim_size_to_factor)?;
+        let metas = &state.factored.leaves;
+        crate::__private::check_bufs(metas, "mu", &state.mu)?;
+        crate::__private::check_flags(metas, "weight_decay_mask", &state.weight_decay_mask)?;
+        for (m, b) in metas.iter().zip(&state.mu) {
+            let absent = matches!(b, Buf::Absent(_));
+            if absent == self.momentum.is_some() {
+                return Err(corrupt(
+                    &m.path,
+                    "mu",
+                    if absent {
+                        "no momentum kept, but `momentum` is set".into()
+                    } else {
+                        "momentum kept, but `momentum` is None".into()
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: Float> Transformation<F> for Adafactor {
+    type State = AdafactorState<F>;
+
+    fn name(&self) -> &'static str {
+        "adafactor"
+    }
+
+    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.check_args()?;
+        let metas = leaf_metas(params)?;
+        let paths: Vec<String> = metas.iter().map(|m| m.path.clone()).collect();
+        let weight_decay_mask = self.weight_decay_mask.resolve(&paths)?;
+        let mu = metas
+            .iter()
+            .map(|m| match self.momentum {
+                Some(_) => Buf::filled(m.len(), F::zero(), Some(self.dtype_momentum)),
+                None => Buf::Absent(m.len()),
+            })
+            .collect();
+        Ok(AdafactorState {
+            factored: FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor),
+            mu,
+            weight_decay_mask,
+        })
+    }
+
+    fn update_with<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_args()?;
+        check_update_trees(&state.factored.leaves, updates, params)?;
+        if params.is_none() && self.needs_params() {
+            return Err(Error::NeedsParams {
+                transform: "adafactor".into(),
+            });
+        }
+        self.check_state(state)?;
+        let plan = self.plan::<F>(state.factored.count);
+        let AdafactorState {
+            factored,
+            mu,
+            weight_decay_mask,
+        } = state;
+        for_each_update_leaf(updates, params, |i, io| {
+            run_leaf_any(
+                &plan,
+                factored,
+                i,
+                Some(&mut mu[i]),
+                weight_decay_mask[i],
+                io,
+            )
+        })?;
+        factored.count += 1;
+        Ok(())
+    }
+
+    fn step_with<P: Tree<F> + Clone>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        state: &mut Self::State,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_args()?;
+        check_update_trees(&state.factored.leaves, grads, Some(&*params))?;
+        self.check_state(state)?;
+        let plan = self.plan::<F>(state.factored.count);
+        let AdafactorState {
+            factored,
+            mu,
+            weight_decay_mask,
+        } = state;
+        for_each_step_leaf(params, grads, |i, io| {
+            run_leaf_any(
+                &plan,
+                factored,
+                i,
+                Some(&mut mu[i]),
+                weight_decay_mask[i],
+                io,
+            )
+        })?;
+        factored.count += 1;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-leaf block scalings
+
+/// The state of the stateless per-leaf transformations ([`ClipByBlockRms`],
+/// [`ScaleByParamBlockRms`], [`ScaleByParamBlockNorm`]): the leaves they were built for,
+/// which every update is checked against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockState {
+    /// The leaves (paths and shapes) this state was built for.
+    pub leaves: Vec<LeafMeta>,
+}
+
+/// What a block transformation multiplies each leaf's updates by.
+trait BlockScale {
+    const NAME: &'static str;
+    const NEEDS_PARAMS: bool;
+    /// The factor for a leaf, from its incoming updates and params.
+    fn factor<F: Float>(&self, u: &[F], p: Option<&[F]>) -> F;
+    fn check_args(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+fn block_update<F: Float, B: BlockScale, IO: LeafIo<F>>(b: &B, io: &mut IO) {
+    let s = b.factor(io.grads(), io.params());
+    let n = io.grads().len();
+    io.apply(0, n, |_, u, _| u * s);
+}
+
+macro_rules! block_transformation {
+    ($ty:ty) => {
+        impl<F: Float> Transformation<F> for $ty {
+            type State = BlockState;
+
+            fn name(&self) -> &'static str {
+                <$ty as BlockScale>::NAME
+            }
+
+            fn init<P: Tree<F>>(&self, params: &P) -> Result<BlockState, Error> {
+                self.check_args()?;
+                Ok(BlockState {
+                    leaves: leaf_metas(params)?,
+                })
+            }
+
+            fn update_with<P: Tree<F>>(
+                &self,
+                updates: &mut P,
+                state: &mut BlockState,
+                params: Option<&P>,
+                _extra: &Extra,
+            ) -> Result<(), Error> {
+                self.check_args()?;
+                check_update_trees(&state.leaves, updates, params)?;
+                if params.is_none() && <$ty as BlockScale>::NEEDS_PARAMS {
+                    return Err(Error::NeedsParams {
+                        transform: <$ty as BlockScale>::NAME.into(),
+                    });
+                }
+                for_each_update_leaf(updates, params, |_, io| block_update(self, io))
+            }
+
+            fn step_with<P: Tree<F> + Clone>(
+                &self,
+                params: &mut P,
+                grads: &P,
+                state: &mut BlockState,
+                _extra: &Extra,
+            ) -> Result<(), Error> {
+                self.check_args()?;
+                check_update_trees(&state.leaves, grads, Some(&*params))?;
+                for_each_step_leaf(params, grads, |_, io| block_update(self, io))
+            }
+        }
+    };
+}
+
+/// Clips each leaf's updates to a maximum rms (optax's `clip_by_block_rms`): a leaf's
+/// updates are divided by `max(1, sqrt(Σ u² / n) / threshold)`.
+///
+/// | argument | type | default | meaning |
+/// |---|---|---|---|
+/// | `threshold` | `f64` | required | the maximum rms of each leaf's updates |
+#[derive(Clone, Debug)]
+pub struct ClipByBlockRms {
+    /// The maximum rms of each leaf's updates.
+    pub threshold: f64,
+}
+
+/// Shorthand for [`ClipByBlockRms`] with `threshold`.
+pub fn clip_by_block_rms(threshold: f64) -> ClipByBlockRms {
+    ClipByBlockRms { threshold }
+}
+
+impl BlockScale for ClipByBlockRms {
+    const NAME: &'static str = "clip_by_block_rms";
+    const NEEDS_PARAMS: bool = false;
+    fn factor<F: Float>(&self, u: &[F], _: Option<&[F]>) -> F {
+        let rms = (sum_sq(u) / F::of(u.len() as f64)).sqrt();
+        F::one() / F::one().max(rms / F::of(self.threshold))
+    }
+    fn check_args(&self) -> Result<(), Error> {
+        if self.threshold > 0.0 {
+            Ok(())
+        } else {
+            Err(Error::Hyper {
+                transform: Self::NAME.into(),
+                arg: "threshold".into(),
+                detail: format!("must be positive, got {}", self.threshold),
+            })
+        }
+    }
+}
+block_transformation!(ClipByBlockRms);
+hand_hyperparams!(ClipByBlockRms, "clip_by_block_rms", required: ["threshold"],
+    blank: ClipByBlockRms { threshold: 0.0 }, { threshold });
+
+/// Scales each leaf's updates by the rms of its params, at least `min_scale` (optax's
+/// `scale_by_param_block_rms`): `u * (rms <= min_scale ? min_scale : rms)`.
+///
+/// | argument | type | default | meaning |
+/// |---|---|---|---|
+/// | `min_scale` | `f64` | `1e-3` | the smallest factor |
+#[derive(Clone, Debug)]
+pub struct ScaleByParamBlockRms {
+    /// The smallest factor.
+    pub min_scale: f64,
+}
+
+impl Default for ScaleByParamBlockRms {
+    fn default() -> Self {
+        ScaleByParamBlockRms { min_scale: 1e-3 }
+    }
+}
+
+/// Shorthand for [`ScaleByParamBlockRms::default`].
+pub fn scale_by_param_block_rms() -> ScaleByParamBlockRms {
+    ScaleByParamBlockRms::default()
+}
+
+impl ScaleByParamBlockRms {
+    /// Sets `min_scale`.
+    #[must_use]
+    pub fn min_scale(mut self, min_scale: f64) -> Self {
+        self.min_scale = min_scale;
+        self
+    }
+}
+
+impl BlockScale for ScaleByParamBlockRms {
+    const NAME: &'static str = "scale_by_param_block_rms";
+    const NEEDS_PARAMS: bool = true;
+    fn factor<F: Float>(&self, _: &[F], p: Option<&[F]>) -> F {
+        let p = p.unwrap_or(&[]);
+        let rms = (sum_sq(p) / F::of(p.len() as f64)).sqrt();
+        let min = F::of(self.min_scale);
+        if rms <= min {
+            min
+        } else {
+            rms
+        }
+    }
+}
+block_transformation!(ScaleByParamBlockRms);
+hand_hyperparams!(ScaleByParamBlockRms, "scale_by_param_block_rms", required: [],
+    blank: ScaleByParamBlockRms::default(), { min_scale });
+
+/// Scales each leaf's updates by the L2 norm of its params, at least `min_scale`
+/// (optax's `scale_by_param_block_norm`): `u * max(‖p‖, min_scale)`.
+///
+/// | argument | type | default | meaning |
+/// |---|---|---|---|
+/// | `min_scale` | `f64` | `1e-3` | the smallest factor |
+#[derive(Clone, Debug)]
+pub struct ScaleByParamBlockNorm {
+    /// The smallest factor.
+    pub min_scale: f64,
+}
+
+impl Default for ScaleByParamBlockNorm {
+    fn default() -> Self {
+        ScaleByParamBlockNorm { min_scale: 1e-3 }
+    }
+}
+
+/// Shorthand for [`ScaleByParamBlockNorm::default`].
+pub fn scale_by_param_block_norm() -> ScaleByParamBlockNorm {
+    ScaleByParamBlockNorm::default()
+}
+
+impl ScaleByParamBlockNorm {
+    /// Sets `min_scale`.
+    #[must_use]
+    pub fn min_scale(mut self, min_scale: f64) -> Self {
+        self.min_scale = min_scale;
+        self
+    }
+}
+
+impl BlockScale for ScaleByParamBlockNorm {
+    const NAME: &'static str = "scale_by_param_block_norm";
+    const NEEDS_PARAMS: bool = true;
+    fn factor<F: Float>(&self, _: &[F], p: Option<&[F]>) -> F {
+        let norm = sum_sq(p.unwrap_or(&[])).sqrt();
+        let min = F::of(self.min_scale);
+        if norm <= min {
+            min
+        } else {
+            norm
+        }
+    }
+}
+block_transformation!(ScaleByParamBlockNorm);
+hand_hyperparams!(ScaleByParamBlockNorm, "scale_by_param_block_norm", required: [],
+    blank: ScaleByParamBlockNorm::default(), { min_scale });
+
+crate::family! {
+    "adafactor" => Adafactor,
+    "scale_by_factored_rms" => ScaleByFactoredRms,
+    "clip_by_block_rms" => ClipByBlockRms,
+    "scale_by_param_block_rms" => ScaleByParamBlockRms,
+    "scale_by_param_block_norm" => ScaleByParamBlockNorm,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        add_decayed_weights, chain, ema, scale, scale_by_learning_rate, Hyperparams, Tensor,
+        TensorMap, TreeExt, Value,
+    };
+
+    fn tree(shapes: &[(&str, &[usize])], seed: u64) -> TensorMap<f64> {
+        // A deterministic spread of values of both signs.
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        };
+        shapes
+            .iter()
+            .map(|(k, s)| {
+                let n: usize = s.iter().product();
+                let data: Vec<f64> = (0..n).map(|_| next()).collect();
+                (k.to_string(), Tensor::new(s.to_vec(), data).unwrap())
+            })
+            .collect()
+    }
+
+    fn flat(t: &TensorMap<f64>) -> Vec<f64> {
+        t.leaves().into_iter().flat_map(|(_, _, d)| d).collect()
+    }
+
+    fn run<T: Transformation<f64>>(opt: &T, p0: &TensorMap<f64>, steps: usize) -> Vec<f64> {
+        let mut p = p0.clone();
+        let mut s = opt.init(&p).unwrap();
+        for k in 0..steps {
+            let g = tree(&shapes_of(&p), 100 + k as u64);
+            opt.step(&mut p, &g, &mut s).unwrap();
+        }
+        flat(&p)
+    }
+
+    fn shapes_of(t: &TensorMap<f64>) -> Vec<(&str, &[usize])> {
+        t.iter().map(|(k, v)| (k.as_str(), v.shape())).collect()
+    }
+
+    fn close(a: &[f64], b: &[f64], tol: f64) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "[{i}] {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn factors_the_two_largest_axes_as_optax_does() {
+        assert_eq!(Layout::of(&[5], true, 1), None);
+        assert_eq!(
+            Layout::of(&[256, 130], true, 128).map(|l| l.row_over_a),
+            Some(true)
+        );
+        assert_eq!(
+            Layout::of(&[130, 256], true, 128).map(|l| l.row_over_a),
+            Some(false)
+        );
+        assert_eq!(Layout::of(&[256, 127], true, 128), None);
+        assert_eq!(Layout::of(&[256, 130], false, 128), None);
+        // Rank 3: the two largest axes, wherever they are; ties go to the later axis.
+        let l = Layout::of(&[3, 7, 5], true, 2).unwrap();
+        assert_eq!(
+            (l.outer, l.na, l.mid, l.nb, l.inner, l.row_over_a),
+            (3, 7, 1, 5, 1, true)
+        );
+        let l = Layout::of(&[7, 2, 5], true, 2).unwrap();
+        assert_eq!(
+            (l.outer, l.na, l.mid, l.nb, l.inner, l.row_over_a),
+            (1, 7, 2, 5, 1, true)
+        );
+        let l = Layout::of(&[4, 4], true, 2).unwrap();
+        assert!(
+            !l.row_over_a,
+            "equal sizes: numpy's argsort puts axis 1 last, so d0 = 1"
+        );
+        // Row statistic: the shape without d0; column: without d1.
+        let l = Layout::of(&[2, 6, 3, 5], true, 2).unwrap();
+        assert_eq!((l.row_len(), l.col_len()), (2 * 3 * 5, 2 * 6 * 3));
+    }
+
+    /// The factored second moment by its definition, on a 3-d leaf whose factored axes are
+    /// not adjacent and not last, against the kernel's first step.
+    #[test]
+    #[allow(clippy::needless_range_loop)]
+    fn first_factored_step_matches_the_definition() {
+        // Adjacent and last; apart with axes around them; and with the largest first.
+        let shapes: [&[usize]; 4] = [&[3, 2, 4, 5], &[4, 3, 5, 2], &[2, 5, 3, 6], &[6, 5]];
+        for shape in shapes {
+            let g = tree(&[("w", shape)], 7);
+            let gd = g["w"].data().to_vec();
+            let opt = scale_by_factored_rms().min_dim_size_to_factor(2);
+            let mut u = g.clone();
+            let mut s = opt.init(&g).unwrap();
+            opt.update(&mut u, &mut s, None).unwrap();
+            // First step: decay 0, so v_row = mean over d0 of g² + eps, etc.
+            let mut axes: Vec<usize> = (0..shape.len()).collect();
+            axes.sort_by_key(|&i| shape[i]);
+            let (d1, d0) = (axes[shape.len() - 2], axes[shape.len() - 1]);
+            let n = gd.len();
+            let idx = |mut k: usize| {
+                let mut c = vec![0; shape.len()];
+                for ax in (0..shape.len()).rev() {
+                    c[ax] = k % shape[ax];
+                    k /= shape[ax];
+                }
+                c
+            };
+            let mean_where = |f: &dyn Fn(&[usize]) -> bool| {
+                let (mut s, mut c) = (0.0, 0.0);
+                for k in 0..n {
+                    if f(&idx(k)) {
+                        s += gd[k] * gd[k] + 1e-30;
+                        c += 1.0;
+                    }
+                }
+                s / c
+            };
+            for k in 0..n {
+                let ck = idx(k);
+                let same_except = |ax: usize| {
+                    let ck = ck.clone();
+                    move |c: &[usize]| (0..c.len()).all(|a| a == ax || c[a] == ck[a])
+                };
+                let v_row = mean_where(&same_except(d0));
+                let v_col = mean_where(&same_except(d1));
+                // Mean of v_row over d1: the mean over both factored axes.
+                let both = |c: &[usize]| (0..c.len()).all(|a| a == d0 || a == d1 || c[a] == ck[a]);
+                let rcm = mean_where(&both);
+                let want = gd[k] * (v_row / rcm).powf(-0.5) * v_col.powf(-0.5);
+                let got = u["w"].data()[k];
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "{shape:?}[{k}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    /// adafactor is optax's chain of primitives; the fused version must agree with the
+    /// chain of this crate's separate transformations.
+    #[test]
+    fn adafactor_equals_its_chain_of_primitives() {
+        let p0 = tree(&[("b", &[6]), ("m", &[4, 3, 5]), ("w", &[5, 6])], 1);
+        let mask = || Mask::from([("b", false), ("m", true), ("w", true)]);
+        for factored in [true, false] {
+            let fused = adafactor()
+                .learning_rate(0.05)
+                .min_dim_size_to_factor(3)
+                .momentum(0.7)
+                .dtype_momentum(Dtype::F64)
+                .weight_decay_rate(0.01)
+                .weight_decay_mask(mask())
+                .clipping_threshold(0.5)
+                .factored(factored);
+            let composed = chain!(
+                scale_by_factored_rms()
+                    .min_dim_size_to_factor(3)
+                    .factored(factored),
+                clip_by_block_rms(0.5),
+                scale_by_learning_rate(0.05).flip_sign(false),
+                scale_by_param_block_rms(),
+                ema(0.7).debias(false),
+                add_decayed_weights().weight_decay(0.01).mask(mask()),
+                scale(-1.0)
+            );
+            close(&run(&fused, &p0, 6), &run(&composed, &p0, 6), 1e-13);
+        }
+    }
+
+    #[test]
+    fn update_and_step_agree() {
+        let p0 = tree(&[("b", &[6]), ("w", &[5, 6])], 2);
+        let opt = adafactor()
+            .learning_rate(0.1)
+            .min_dim_size_to_factor(2)
+            .momentum(0.9);
+        let mut p = p0.clone();
+        let mut s1 = opt.init(&p).unwrap();
+        let mut s2 = s1.clone();
+        let g = tree(&shapes_of(&p0), 3);
+        opt.step(&mut p, &g, &mut s1).unwrap();
+        let mut u = g.clone();
+        opt.update(&mut u, &mut s2, Some(&p0)).unwrap();
+        let mut q = p0.clone();
+        crate::apply_updates(&mut q, &u).unwrap();
+        assert_eq!(flat(&p), flat(&q));
+        assert_eq!(s1, s2);
+    }
+
+    #[test]
+    fn decay_offset_holds_the_first_rate_instead_of_nan() {
+        assert_eq!(decay_rate_pow(local_step(0, 3), 0.8), (0.0, 1.0));
+        assert_eq!(decay_rate_pow(local_step(2, 3), 0.8), (0.0, 1.0));
+        assert_eq!(
+            decay_rate_pow(local_step(4, 3), 0.8),
+            decay_rate_pow(1, 0.8)
+        );
+        let p0 = tree(&[("b", &[6]), ("w", &[5, 6])], 4);
+        let out = run(&adafactor().learning_rate(0.1).decay_offset(5), &p0, 8);
+        assert!(out.iter().all(|x| x.is_finite()));
+        // Before the offset every step uses decay 0, like the first step without offset.
+        let one = run(&adafactor().learning_rate(0.1), &p0, 1);
+        assert_eq!(
+            run(&adafactor().learning_rate(0.1).decay_offset(5), &p0, 1),
+            one
+        );
+    }
+
+    #[test]
+    fn errors_name_the_leaf_or_argument_and_leave_the_state_alone() {
+        let p0 = tree(&[("b", &[6]), ("w", &[5, 6])], 5);
+        let opt = adafactor().learning_rate(0.1).min_dim_size_to_factor(2);
+        let mut p = p0.clone();
+        let mut s = opt.init(&p).unwrap();
+        let g = tree(&shapes_of(&p0), 6);
+        opt.step(&mut p, &g, &mut s).unwrap();
+        let (p_before, s_before) = (p.clone(), s.clone());
+
+        let bad = tree(&[("b", &[6]), ("w", &[6, 5])], 6);
+        let e = opt.step(&mut p, &bad, &mut s).unwrap_err().to_string();
+        assert!(e.contains("`w`"), "{e}");
+        let missing = tree(&[("b", &[6])], 6);
+        assert!(opt.step(&mut p, &missing, &mut s).is_err());
+        let mut u = g.clone();
+        let e = opt.update(&mut u, &mut s, None).unwrap_err();
+        assert!(matches!(e, Error::NeedsParams { .. }), "{e}");
+        assert_eq!(u["w"].data(), g["w"].data());
+        // A state built with another configuration.
+        let other = adafactor().learning_rate(0.1);
+        let e = other.step(&mut p, &g, &mut s).unwrap_err().to_string();
+        assert!(e.contains("`w`") && e.contains("v_row"), "{e}");
+        let e = opt
+            .momentum(0.9)
+            .step(&mut p, &g, &mut s)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mu"), "{e}");
+        let e = adafactor()
+            .clipping_threshold(0.0)
+            .init(&p0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("clipping_threshold"), "{e}");
+        assert_eq!(flat(&p), flat(&p_before));
+        assert_eq!(s, s_before);
+    }
+
+    #[test]
+    fn arguments_by_name() {
+        let a = Adafactor::from_args(
+            "adafactor",
+            vec![
+                ("learning_rate".into(), Value::Num(0.5)),
+                ("clipping_threshold".into(), Value::Null),
+                ("momentum".into(), Value::Num(0.9)),
+                ("dtype_momentum".into(), Value::Str("bfloat16".into())),
+                ("decay_offset".into(), Value::Num(3.0)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(a.clipping_threshold, None);
+        assert_eq!(
+            (a.momentum, a.dtype_momentum, a.decay_offset),
+            (Some(0.9), Dtype::BF16, 3)
+        );
+        let e = Adafactor::from_args("adafactor", vec![("decay_offset".into(), Value::Num(0.5))])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("decay_offset"), "{e}");
+        let e = Adafactor::from_args("adafactor", vec![("lr".into(), Value::Num(0.5))])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`lr`"), "{e}");
+    }
+
+    #[test]
+    fn state_survives_serde_and_resizes_its_scratch() {
+        let p0 = tree(&[("w", &[5, 6])], 8);
+        let opt = adafactor().learning_rate(0.1).min_dim_size_to_factor(2);
+        let mut p = p0.clone();
+        let mut s = opt.init(&p).unwrap();
+        let g = tree(&shapes_of(&p0), 9);
+        opt.step(&mut p, &g, &mut s).unwrap();
+        let mut restored: AdafactorState<f64> =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        let mut q = p.clone();
+        opt.step(&mut p, &g, &mut s).unwrap();
+        opt.step(&mut q, &g, &mut restored).unwrap();
+        assert_eq!(flat(&p), flat(&q));
+    }
+
+    #[test]
+    fn block_primitives() {
+        let p0 = tree(&[("b", &[4]), ("w", &[2, 3])], 10);
+        let g = tree(&shapes_of(&p0), 11);
+        let rms = |d: &[f64]| (d.iter().map(|x| x * x).sum::<f64>() / d.len() as f64).sqrt();
+        let mut u = g.clone();
+        let mut s = Transformation::<f64>::init(&clip_by_block_rms(0.1), &p0).unwrap();
+        clip_by_block_rms(0.1).update(&mut u, &mut s, None).unwrap();
+        for k in ["b", "w"] {
+            assert!((rms(u[k].data()) - 0.1).abs() < 1e-15);
+        }
+        let mut u = g.clone();
+        let t = scale_by_param_block_norm();
+        let mut s = Transformation::<f64>::init(&t, &p0).unwrap();
+        assert!(matches!(
+            t.update(&mut u, &mut s, None),
+            Err(Error::NeedsParams { .. })
+        ));
+        t.update(&mut u, &mut s, Some(&p0)).unwrap();
+        let norm: f64 = p0["w"].data().iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert_eq!(u["w"].data()[1], g["w"].data()[1] * norm);
+        let zeros: TensorMap<f64> = [("w".to_string(), Tensor::full([2, 3], 0.0))].into();
+        let mut u: TensorMap<f64> = [("w".to_string(), Tensor::full([2, 3], 1.0))].into();
+        let t = scale_by_param_block_rms();
+        let mut s = Transformation::<f64>::init(&t, &zeros).unwrap();
+        t.update(&mut u, &mut s, Some(&zeros)).unwrap();
+        assert_eq!(u["w"].data()[0], 1e-3);
+    }
+}
