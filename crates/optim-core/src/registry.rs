@@ -66,7 +66,7 @@ macro_rules! families {
     };
 }
 
-families!(adam, sgd, rms, lion, adafactor);
+families!(adam, sgd, rms, lion, adafactor, sm3);
 
 #[doc(hidden)]
 pub fn unknown(name: &str) -> Error {

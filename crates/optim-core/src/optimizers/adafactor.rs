@@ -244,9 +244,19 @@ impl Layout {
         if !factored || shape.len() < 2 {
             return None;
         }
-        let mut axes: Vec<usize> = (0..shape.len()).collect();
-        axes.sort_by_key(|&i| shape[i]); // stable
-        let (d1, d0) = (axes[axes.len() - 2], axes[axes.len() - 1]);
+        // The last and second-to-last axes of a stable ascending sort by size: among
+        // equal sizes the later axis wins. No allocation: this runs at every step.
+        let largest_except = |skip: usize| {
+            (0..shape.len())
+                .filter(|&i| i != skip)
+                .fold(None, |best: Option<usize>, i| match best {
+                    Some(b) if shape[b] > shape[i] => Some(b),
+                    _ => Some(i),
+                })
+                .unwrap_or(0)
+        };
+        let d0 = largest_except(usize::MAX);
+        let d1 = largest_except(d0);
         if shape[d1] < min_dim {
             return None;
         }
@@ -1686,6 +1696,8 @@ mod tests {
             !l.row_over_a,
             "equal sizes: numpy's argsort puts axis 1 last, so d0 = 1"
         );
+        let l = Layout::of(&[5, 5, 5], true, 2).unwrap();
+        assert_eq!((l.outer, l.na, l.nb, l.row_over_a), (5, 5, 5, false));
         // Row statistic: the shape without d0; column: without d1.
         let l = Layout::of(&[2, 6, 3, 5], true, 2).unwrap();
         assert_eq!((l.row_len(), l.col_len()), (2 * 3 * 5, 2 * 6 * 3));

@@ -8,9 +8,11 @@ pub mod adam;
 pub mod lion;
 pub mod rms;
 pub mod sgd;
+pub mod sm3;
 
 pub use adafactor::*;
 pub use adam::*;
 pub use lion::*;
 pub use rms::*;
 pub use sgd::*;
+pub use sm3::*;
