@@ -18,11 +18,13 @@ pub mod noise;
 pub mod optimizers;
 pub mod registry;
 
+pub mod doc_trace;
 pub use config::{FromValue, Hyperparams, Value};
 pub use error::Error;
 pub use float::{Absent, AsF32, AsF64, Buf, Dtype, Float, Store};
-pub use fmt::python_e2;
-pub use optim_macros::{optimizer, Tree};
+pub use doc_trace::{run_doc_trace, DocTrace, DocTraced, FullTrace, PrintFormat};
+pub use fmt::{python_e2, python_str};
+pub use optim_macros::{doc_trace, optimizer, Tree};
 pub use schedule::{LearningRate, ScalarOrSchedule, Schedule};
 pub use transform::{
     apply_updates, check_against, check_same_shapes, check_update_trees, leaf_metas, Extra,

@@ -1,5 +1,7 @@
-//! The rustdoc generated from a declaration: update equations, arguments with defaults,
-//! and state, all taken from the same tokens the kernel is generated from.
+//! The rustdoc generated from a declaration, in the seed's template: the user's summary,
+//! the update equations, arguments with defaults and state (all taken from the same
+//! tokens the kernel is generated from), the `# Examples` section of a documented trace
+//! (`trace.rs`), then the user's references.
 
 use crate::model::{Kind, Model};
 use proc_macro2::TokenStream;
@@ -21,6 +23,65 @@ fn pretty(stmts: TokenStream) -> String {
         .map(|l| l.strip_prefix("    ").unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Formats an expression as Rust source on one line where it fits.
+pub fn pretty_expr(e: &syn::Expr) -> String {
+    let text = pretty(quote!(let __e = #e;));
+    let text = text.trim();
+    text.strip_prefix("let __e = ")
+        .and_then(|t| t.strip_suffix(';'))
+        .map(str::to_string)
+        .unwrap_or_else(|| one_line(e))
+}
+
+/// The text of a doc attribute (`#[doc = "..."]`), if it is a plain string.
+fn doc_line(a: &syn::Attribute) -> Option<String> {
+    match &a.meta {
+        syn::Meta::NameValue(nv) if nv.path.is_ident("doc") => match &nv.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Where the references paragraph of a doc comment starts: the first line beginning
+/// with `References:`, `Reference:` or a `# References` heading.
+pub fn references_start(attrs: &[syn::Attribute]) -> Option<usize> {
+    attrs.iter().position(|a| {
+        doc_line(a).is_some_and(|l| {
+            let l = l.trim_start();
+            l.starts_with("References")
+                || l.starts_with("Reference:")
+                || l.starts_with("# Reference")
+        })
+    })
+}
+
+/// The user's references as a `# References` section.
+fn references(attrs: &[syn::Attribute]) -> Vec<String> {
+    let mut out = vec![String::new(), "# References".to_string(), String::new()];
+    for (i, a) in attrs.iter().enumerate() {
+        let Some(l) = doc_line(a) else { continue };
+        let t = l.trim_start();
+        if i == 0 {
+            if t.starts_with('#') {
+                continue;
+            }
+            let rest = t
+                .strip_prefix("References:")
+                .or_else(|| t.strip_prefix("Reference:"))
+                .unwrap_or(t);
+            out.push(format!(" {}", rest.trim_start()));
+        } else {
+            out.push(l);
+        }
+    }
+    out
 }
 
 fn one_line(t: impl ToTokens) -> String {
@@ -56,7 +117,33 @@ fn doc_text(attrs: &[syn::Attribute]) -> String {
         .join(" ")
 }
 
+/// The whole rustdoc of the config struct: summary, update, arguments, state, examples,
+/// references.
 pub fn render(m: &Model) -> TokenStream {
+    let refs_at = references_start(&m.docs).unwrap_or(m.docs.len());
+    let (summary, refs) = m.docs.split_at(refs_at);
+    let generated = render_generated(m);
+    let examples = match &m.trace.spec {
+        Some(spec) => {
+            let e = crate::trace::examples_doc(spec);
+            quote!(#[doc = ""] #e)
+        }
+        None => quote!(),
+    };
+    let refs = if refs.is_empty() {
+        Vec::new()
+    } else {
+        references(refs)
+    };
+    quote! {
+        #(#summary)*
+        #generated
+        #examples
+        #(#[doc = #refs])*
+    }
+}
+
+fn render_generated(m: &Model) -> TokenStream {
     let mut out = String::new();
     out.push_str("\n# Update\n\n");
     if !m.step_stmts.is_empty() {

@@ -285,7 +285,8 @@ pub fn expand(m: &Model) -> TokenStream {
             }
         }
 
-        #(#user_docs)*
+        // The user's docs are part of `gen_doc` (doc.rs), which puts their references
+        // paragraph last, after the generated sections and the documented trace.
         #[doc = ""]
         #[doc = concat!("Shorthand for [`", stringify!(#name), "::new`]; see [`", stringify!(#name), "`] for the update equations and defaults.")]
         #vis fn #fn_name(#(#req_params2),*) -> #name {

@@ -10,6 +10,7 @@ mod doc;
 mod errors;
 mod expand;
 mod model;
+mod trace;
 mod tree;
 
 /// The path generated code uses to reach optim-core's runtime: `::optim_core` when the
@@ -39,6 +40,16 @@ pub fn optimizer(attr: TokenStream, item: TokenStream) -> TokenStream {
     match model::parse(attr, item.clone()) {
         Ok(m) => {
             let mut out = expand::expand(&m);
+            // The documented trace: `impl DocTraced`, after checking the aliases' arguments.
+            let names: Vec<String> = m.hypers.iter().map(|h| h.name.to_string()).collect();
+            for e in m.trace.check(&names) {
+                out.extend(e.to_compile_error());
+            }
+            out.extend(trace::doc_traced_impl(
+                &m.struct_name,
+                &m.fn_name.to_string(),
+                &m.trace,
+            ));
             if let Some(p) = m.primitive_model() {
                 out.extend(expand::expand(&p));
             }
@@ -50,6 +61,16 @@ pub fn optimizer(attr: TokenStream, item: TokenStream) -> TokenStream {
             out.into()
         }
     }
+}
+
+/// Gives a hand-written optimizer a documented trace, as `doc_trace(...)` does in
+/// `#[optimizer(...)]`: `#[doc_trace(solver = adafactor(0.003), printed = "1.39E+01 ...")]`
+/// on its struct appends the `# Examples` section to its docs and implements
+/// `DocTraced` (the struct must implement `Hyperparams`). The optax name is the struct's
+/// name in snake case unless `name = "..."` says otherwise.
+#[proc_macro_attribute]
+pub fn doc_trace(attr: TokenStream, item: TokenStream) -> TokenStream {
+    trace::attribute(attr.into(), item.into()).into()
 }
 
 /// Implements `optim::Tree` for a struct whose fields are trees; leaf paths are the

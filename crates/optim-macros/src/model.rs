@@ -31,6 +31,8 @@ pub struct Model {
     pub struct_name: Ident,
     pub state_name: Ident,
     pub docs: Vec<Attribute>,
+    /// `doc_trace(...)` and `alias(...)`: the documented trace (`trace.rs`).
+    pub trace: crate::trace::Decl,
     pub unscaled: bool,
     /// `#[optimizer(primitive = scale_by_x)]`: also generate the learning-rate-free
     /// transformation `scale_by_x`, whose update is the direction itself.
@@ -176,10 +178,13 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
 
     // #[optimizer(...)] arguments.
     let mut unscaled = false;
+    let mut trace = crate::trace::Decl::default();
     let mut primitive: Option<Ident> = None;
     if !attr.is_empty() {
         let parser = syn::meta::parser(|meta| {
-            if meta.path.is_ident("unscaled") {
+            if crate::trace::Decl::knows(&meta.path) {
+                trace.parse(&meta)
+            } else if meta.path.is_ident("unscaled") {
                 unscaled = true;
                 Ok(())
             } else if meta.path.is_ident("primitive") {
@@ -187,7 +192,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
                 Ok(())
             } else {
                 Err(meta.error(format!(
-                    "unknown #[optimizer] argument `{}`; expected `unscaled` or `primitive = name`",
+                    "unknown #[optimizer] argument `{}`; expected `unscaled`, `primitive = name`, `doc_trace(...)` or `alias(...)`",
                     meta.path.to_token_stream().to_string().replace(' ', "")
                 )))
             }
@@ -426,6 +431,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         struct_name,
         state_name,
         docs: func.attrs.iter().filter(|a| is_doc(a)).cloned().collect(),
+        trace,
         unscaled,
         primitive,
         hypers,
@@ -451,6 +457,7 @@ impl Model {
             state_name: format_ident!("{}State", struct_name),
             struct_name,
             docs: vec![syn::parse_quote!(#[doc = #doc])],
+            trace: Default::default(),
             unscaled: true,
             primitive: None,
             hypers: self
