@@ -1,8 +1,17 @@
 //! The built-in optimizers by their optax names, for tools that choose one at run time
-//! (`optim replay`, config files). Each optimizer family file lists its own names with
-//! [`family!`](crate::family); this file only lists the families.
+//! (`optim replay`, config files).
+//!
+//! No list is kept by hand: `build.rs` scans `src/optimizers/*.rs` for declarations with
+//! a documented trace (`#[optimizer(doc_trace(...))]`, or `#[doc_trace(...)]` on a
+//! hand-written optimizer) and generates the `registered!` list of their types. Each
+//! answers to its optax name (`DocTrace::name`) and to its aliases
+//! ([`DocTraced::aliases`], names that fix some arguments). So a built-in is registered
+//! exactly when its documentation carries the seed's example, and a new file under
+//! `src/optimizers/` joins by declaring one.
 
-use crate::{Error, Float, Hyperparams, Transformation, Value};
+use crate::{DocTrace, DocTraced, Error, Float, Hyperparams, Transformation, Value};
+
+include!(concat!(env!("OUT_DIR"), "/registered.rs"));
 
 /// Receives the optimizer that [`by_name`] built, with its concrete type.
 pub trait Visitor<F: Float> {
@@ -10,8 +19,9 @@ pub trait Visitor<F: Float> {
     fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> Self::Out;
 }
 
-/// Declares the by-name table of one family file: `family! { "adam" => Adam, ... }`.
-/// A name may fix arguments: `"x_fix" => X { "initial_fix": Value::Bool(true) }`.
+/// The former hand-kept table of one family file: `family! { "adam" => Adam, ... }`.
+/// Still read while optimizer files move to documented traces, which register them
+/// automatically; a name declared both ways is taken from the documented trace.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! family {
@@ -42,31 +52,88 @@ macro_rules! family {
     };
 }
 
-macro_rules! families {
-    ($($m:ident),*) => {
-        /// Every name [`by_name`] accepts.
-        pub fn names() -> Vec<&'static str> {
-            let mut v = Vec::new();
-            $(v.extend_from_slice(crate::optimizers::$m::NAMES);)*
-            v
-        }
-
-        /// Builds the optimizer named `name` (optax's alias name) from optax-style
-        /// arguments and hands it to `v`. Unknown names and arguments are errors.
-        pub fn by_name<F: Float, V: Visitor<F>>(
-            name: &str,
-            args: Vec<(String, Value)>,
-            v: V,
-        ) -> Result<V::Out, Error> {
-            $(if crate::optimizers::$m::NAMES.contains(&name) {
-                return crate::optimizers::$m::build(name, args, v);
-            })*
-            Err(unknown(name))
-        }
-    };
+/// The documented trace of every registered built-in, in file and declaration order.
+pub fn doc_traces() -> Vec<DocTrace> {
+    macro_rules! traces {
+        ($($t:ty,)*) => {
+            vec![$(<$t as DocTraced>::DOC_TRACE,)*]
+        };
+    }
+    registered!(traces)
 }
 
-families!(adam, sgd, rms, lion, adafactor, sm3);
+/// Every name [`by_name`] accepts.
+pub fn names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    macro_rules! traced {
+        ($($t:ty,)*) => {$(
+            v.push(<$t as DocTraced>::DOC_TRACE.name);
+            v.extend(<$t as DocTraced>::aliases().into_iter().map(|(n, _)| n));
+        )*};
+    }
+    registered!(traced);
+    macro_rules! legacy {
+        ($($m:ident),*) => {$(
+            for n in crate::optimizers::$m::NAMES {
+                if !v.contains(n) {
+                    v.push(n);
+                }
+            }
+        )*};
+    }
+    legacy_families!(legacy);
+    v
+}
+
+/// Builds the optimizer named `name` (optax's alias name) from optax-style
+/// arguments and hands it to `v`. Unknown names and arguments are errors.
+pub fn by_name<F: Float, V: Visitor<F>>(
+    name: &str,
+    args: Vec<(String, Value)>,
+    v: V,
+) -> Result<V::Out, Error> {
+    macro_rules! traced {
+        ($($t:ty,)*) => {$(
+            if <$t as DocTraced>::DOC_TRACE.name == name {
+                return build::<F, V, $t>(name, args, Vec::new(), v);
+            }
+            for (alias, fixed) in <$t as DocTraced>::aliases() {
+                if alias == name {
+                    return build::<F, V, $t>(name, args, fixed, v);
+                }
+            }
+        )*};
+    }
+    registered!(traced);
+    macro_rules! legacy {
+        ($($m:ident),*) => {$(
+            if crate::optimizers::$m::NAMES.contains(&name) {
+                return crate::optimizers::$m::build(name, args, v);
+            }
+        )*};
+    }
+    legacy_families!(legacy);
+    Err(unknown(name))
+}
+
+fn build<F: Float, V: Visitor<F>, T: DocTraced + Transformation<F>>(
+    name: &str,
+    mut args: Vec<(String, Value)>,
+    fixed: Vec<(&'static str, Value)>,
+    v: V,
+) -> Result<V::Out, Error> {
+    for (k, value) in fixed {
+        if args.iter().any(|(a, _)| a == k) {
+            return Err(Error::Hyper {
+                transform: name.into(),
+                arg: k.into(),
+                detail: "is fixed by this name".into(),
+            });
+        }
+        args.push((k.to_string(), value));
+    }
+    Ok(v.visit(T::from_args(name, args)?))
+}
 
 #[doc(hidden)]
 pub fn unknown(name: &str) -> Error {
@@ -74,5 +141,77 @@ pub fn unknown(name: &str) -> Error {
         transform: name.into(),
         arg: "optimizer".into(),
         detail: format!("unknown optimizer; known: {}", names().join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Name;
+    impl<F: Float> Visitor<F> for Name {
+        type Out = &'static str;
+        fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> &'static str {
+            t.name()
+        }
+    }
+
+    #[test]
+    fn every_name_resolves_to_its_optimizer() {
+        for n in names() {
+            // Without arguments a name either builds or misses a required argument; it
+            // is never unknown.
+            match by_name::<f32, _>(n, vec![], Name) {
+                Ok(_) => {}
+                Err(Error::Hyper { arg, detail, .. }) => {
+                    assert!(arg != "optimizer", "{n}: {detail}");
+                }
+                Err(e) => panic!("{n}: {e}"),
+            }
+        }
+        let lr = vec![("learning_rate".to_string(), Value::Num(0.1))];
+        assert_eq!(by_name::<f32, _>("sgd", lr, Name).unwrap(), "sgd");
+    }
+
+    #[test]
+    fn traced_names_are_unique_and_registered() {
+        let traces = doc_traces();
+        let names = names();
+        for (i, t) in traces.iter().enumerate() {
+            assert!(
+                names.contains(&t.name),
+                "{} is traced but not registered",
+                t.name
+            );
+            assert!(
+                traces[..i].iter().all(|u| u.name != t.name),
+                "{} has two documented traces",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn an_alias_fixes_its_argument() {
+        let fixed = by_name::<f32, _>(
+            "optimistic_gradient_descent_initial_fix",
+            vec![
+                ("learning_rate".into(), Value::Num(0.1)),
+                ("initial_fix".into(), Value::Bool(false)),
+            ],
+            Name,
+        );
+        let e = fixed
+            .expect_err("initial_fix is fixed by the name")
+            .to_string();
+        assert!(e.contains("initial_fix") && e.contains("fixed"), "{e}");
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let e = by_name::<f32, _>("adamm", vec![], Name)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("adamm") && e.contains("known:"), "{e}");
     }
 }
