@@ -1,7 +1,7 @@
 //! After `init`, a step allocates nothing: state and update run in the memory `init`
 //! made. Measured with a counting global allocator, per optimizer and storage dtype.
 
-use optim::{Dtype, Tensor, TensorMap, Transformation, TreeExt};
+use optim::{Dtype, Extra, Tensor, TensorMap, Transformation, TreeExt};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,20 +43,23 @@ fn tree() -> TensorMap<f32> {
     m
 }
 
-/// Allocations during `steps` fused steps and `steps` updates after init.
+/// Allocations during 10 fused steps and 10 updates after init. Every step passes the
+/// objective value, which only `polyak_sgd` reads.
 fn allocations<T: Transformation<f32>>(opt: &T) -> (usize, usize) {
     let mut p = tree();
     let g = tree();
     let mut s = opt.init(&p).expect("init");
     let before = ALLOCS.load(Ordering::Relaxed);
     for _ in 0..10 {
-        opt.step(&mut p, &g, &mut s).expect("step");
+        opt.step_with(&mut p, &g, &mut s, &Extra::value(1.0))
+            .expect("step");
     }
     let step = ALLOCS.load(Ordering::Relaxed) - before;
     let mut u = g.clone();
     let before = ALLOCS.load(Ordering::Relaxed);
     for _ in 0..10 {
-        opt.update(&mut u, &mut s, Some(&p)).expect("update");
+        opt.update_with(&mut u, &mut s, Some(&p), &Extra::value(1.0))
+            .expect("update");
     }
     let update = ALLOCS.load(Ordering::Relaxed) - before;
     (step, update)
@@ -81,6 +84,16 @@ fn generated_steps_and_updates_allocate_nothing() {
         ),
         ("adagrad", allocations(&optim::adagrad(1e-3))),
         ("noisy_sgd", allocations(&optim::noisy_sgd(1e-3))),
+        // Per-leaf and whole-tree reductions run in the same memory.
+        ("lamb", allocations(&optim::lamb(1e-3).weight_decay(0.1))),
+        ("lars", allocations(&optim::lars(1e-3).weight_decay(0.1))),
+        ("fromage", allocations(&optim::fromage(1e-3))),
+        ("novograd", allocations(&optim::novograd(1e-3))),
+        ("polyak_sgd", allocations(&optim::polyak_sgd())),
+        (
+            "clip_by_global_norm",
+            allocations(&optim::clip_by_global_norm(0.5)),
+        ),
     ];
     for (name, (step, update)) in &cases {
         assert_eq!(

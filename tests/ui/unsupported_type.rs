@@ -1,7 +1,7 @@
 use optim::{optimizer, LearningRate};
 
 #[optimizer]
-fn named(learning_rate: LearningRate, #[default(String::new())] label: String) {
+fn named(learning_rate: LearningRate, #[default(Vec::new())] label: Vec<f64>) {
     each(|g| g)
 }
 

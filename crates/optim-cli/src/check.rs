@@ -75,3 +75,19 @@ pub fn check(case: &Case, got: &Trace) -> Result<(), String> {
 
 /// Formats a value as Python's `'{:.2E}'.format(x)` does (re-exported from optim-core).
 pub use optim_core::python_e2 as python_2e;
+
+/// Formats a trace's objective values as the seed printed them: `'{:.2E}'` for most
+/// optimizers, and for `polyak_sgd`, whose example prints the float32 value itself,
+/// its shortest round-trip form (`0.875`), as numpy prints it. `documented` decides which.
+pub fn printed_like(documented: &str, values: &[f64], dtype: &str) -> String {
+    let plain = !documented.contains('E');
+    values
+        .iter()
+        .map(|&v| match (plain, dtype) {
+            (false, _) => python_2e(v),
+            (true, "float32") => format!("{}", v as f32),
+            (true, _) => format!("{v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -158,14 +158,23 @@ impl<F: Float> Objective<F> {
                 if let (Some(xl), Some(gl)) = (xl, gl) {
                     let xs = xl.data();
                     let gs = gl.data_mut();
-                    gs.fill(F::zero());
+                    // The operations, in order, of jax.grad of the reference's
+                    // `sum(100 * (x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)`: the
+                    // chaotic cases (polyak_sgd) amplify any last-bit difference.
                     let (h, one, two) = (F::of(100.0), F::one(), F::of(2.0));
-                    for i in 0..xs.len().saturating_sub(1) {
-                        let a = xs[i + 1] - xs[i] * xs[i];
-                        let b = one - xs[i];
-                        f = f + h * a * a + b * b;
-                        gs[i] = gs[i] - F::of(400.0) * xs[i] * a - two * b;
-                        gs[i + 1] = gs[i + 1] + F::of(200.0) * a;
+                    let n = xs.len();
+                    let mut t_prev = F::zero();
+                    for i in 0..n {
+                        let (mut own, mut t) = (F::zero(), F::zero());
+                        if i + 1 < n {
+                            let a = xs[i + 1] - xs[i] * xs[i];
+                            let k = one - xs[i];
+                            f = f + (h * (a * a) + k * k);
+                            t = h * (two * a);
+                            own = -(two * k) + (-t) * (two * xs[i]);
+                        }
+                        gs[i] = own + t_prev;
+                        t_prev = t;
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! see its PROVENANCE.md), table-driven over every case of every registered optimizer.
 
 use optim_cli::case::{parse_file, Case};
-use optim_cli::check::{check, python_2e};
+use optim_cli::check::{check, printed_like};
 use optim_cli::replay::run_case;
 use optim_core::registry;
 use std::path::Path;
@@ -77,13 +77,9 @@ fn documented_traces_reproduce_digit_for_digit() {
         checked += 1;
         match run_case(case) {
             Ok(t) => {
-                let ours: Vec<String> = t.values[1..].iter().map(|&v| python_2e(v)).collect();
-                if ours.join(" ") != *doc {
-                    failures.push(format!(
-                        "{}: printed {}, documented {doc}",
-                        case.id,
-                        ours.join(" ")
-                    ));
+                let ours = printed_like(doc, &t.values[1..], &case.dtype);
+                if ours != *doc {
+                    failures.push(format!("{}: printed {ours}, documented {doc}", case.id));
                 }
             }
             Err(e) => failures.push(format!("{}: {e}", case.id)),

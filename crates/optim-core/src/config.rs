@@ -106,6 +106,15 @@ impl FromValue for Mask {
     }
 }
 
+impl FromValue for String {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Str(s) => Ok(s),
+            other => Err(format!("expected a string, got {}", describe(&other))),
+        }
+    }
+}
+
 impl FromValue for Dtype {
     fn from_value(v: Value) -> Result<Self, String> {
         match v {

@@ -12,6 +12,7 @@ pub mod schedule;
 mod transform;
 pub mod tree;
 
+pub mod clipping;
 pub mod combine;
 pub mod dsl;
 pub mod noise;
@@ -32,6 +33,7 @@ pub use transform::{
 };
 pub use tree::{Path, Tensor, TensorMap, Tree, TreeExt};
 
+pub use clipping::*;
 pub use combine::*;
 pub use optimizers::*;
 
@@ -254,6 +256,128 @@ pub mod __private {
                 path: metas.first().map_or("<root>".into(), |m| m.path.clone()),
                 buffer: name.into(),
                 detail: format!("{} flags for {} leaves", flags.len(), metas.len()),
+            })
+        }
+    }
+
+    /// Sums `f(i)` over `0..n` in f64, in four interleaved partial sums so the loop
+    /// pipelines (and vectorizes where the element code allows).
+    #[inline(always)]
+    pub fn reduce<F: crate::Float, const N: usize>(
+        n: usize,
+        mut f: impl FnMut(usize) -> [F; N],
+    ) -> [f64; N] {
+        const L: usize = 4;
+        let mut acc = [[0f64; N]; L];
+        let blocks = n / L;
+        for b in 0..blocks {
+            for (l, a) in acc.iter_mut().enumerate() {
+                let v = f(b * L + l);
+                for j in 0..N {
+                    a[j] += v[j].f64();
+                }
+            }
+        }
+        for i in blocks * L..n {
+            let v = f(i);
+            for j in 0..N {
+                acc[0][j] += v[j].f64();
+            }
+        }
+        let mut out = [0f64; N];
+        for a in &acc {
+            for j in 0..N {
+                out[j] += a[j];
+            }
+        }
+        out
+    }
+
+    /// Walks a whole tree for `tree_sum`: each leaf's gradients (or updates) and, when
+    /// given, params. Object-safe so the generated per-step code borrows nothing.
+    pub trait Walk<F> {
+        fn walk(&self, f: &mut dyn FnMut(usize, &[F], Option<&[F]>));
+    }
+
+    pub struct TreeRef<'a, P> {
+        pub g: &'a P,
+        pub p: Option<&'a P>,
+    }
+
+    impl<F: crate::Float, P: crate::Tree<F>> Walk<F> for TreeRef<'_, P> {
+        fn walk(&self, f: &mut dyn FnMut(usize, &[F], Option<&[F]>)) {
+            let mut leaf = 0usize;
+            // The trees were validated against the state before this pass, so the
+            // callbacks cannot fail.
+            let _ = match self.p {
+                Some(p) => self
+                    .g
+                    .zip(p, &crate::Path::ROOT, &mut |_, (g, _), (p, _)| {
+                        f(leaf, g, Some(p));
+                        leaf += 1;
+                        Ok(())
+                    }),
+                None => self.g.visit(&crate::Path::ROOT, &mut |_, g, _| {
+                    f(leaf, g, None);
+                    leaf += 1;
+                    Ok(())
+                }),
+            };
+        }
+    }
+
+    /// `tree_sum`: `r` summed in f64 over every element of the tree (params read as 0
+    /// when absent).
+    pub fn tree_sum<F: crate::Float, const N: usize>(
+        w: &dyn Walk<F>,
+        r: impl Fn(F, F, Pos) -> [F; N],
+    ) -> [f64; N] {
+        let mut out = [0f64; N];
+        w.walk(&mut |leaf, g, p| {
+            let s = match p {
+                Some(p) => reduce(g.len().min(p.len()), |i| {
+                    r(g[i], p[i], Pos { leaf, index: i })
+                }),
+                None => reduce(g.len(), |i| r(g[i], F::zero(), Pos { leaf, index: i })),
+            };
+            for j in 0..N {
+                out[j] += s[j];
+            }
+        });
+        out
+    }
+
+    /// Checks that a per-leaf scalar state has one value per leaf.
+    pub fn check_leaf_vals<F>(
+        metas: &[crate::LeafMeta],
+        name: &str,
+        vals: &[F],
+    ) -> Result<(), crate::Error> {
+        if vals.len() == metas.len() {
+            Ok(())
+        } else {
+            Err(crate::Error::State {
+                path: metas.first().map_or("<root>".into(), |m| m.path.clone()),
+                buffer: name.into(),
+                detail: format!("{} values for {} leaves", vals.len(), metas.len()),
+            })
+        }
+    }
+
+    /// Checks a string-choice argument against its allowed values.
+    pub fn check_choice(
+        transform: &str,
+        arg: &str,
+        value: &str,
+        allowed: &[&str],
+    ) -> Result<(), crate::Error> {
+        if allowed.contains(&value) {
+            Ok(())
+        } else {
+            Err(crate::Error::Hyper {
+                transform: transform.into(),
+                arg: arg.into(),
+                detail: format!("{value:?} is not one of {allowed:?}"),
             })
         }
     }

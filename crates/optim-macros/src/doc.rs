@@ -148,8 +148,26 @@ fn render_generated(m: &Model) -> TokenStream {
     out.push_str("\n# Update\n\n");
     if !m.step_stmts.is_empty() {
         let stmts = &m.step_stmts;
+        let helpers = m.helpers.iter().map(|(n, c)| quote!(let #n = #c;));
         out.push_str("Once per step, with `t` the 1-based step count:\n\n```text\n");
-        out.push_str(&pretty(quote!(#(#stmts)*)));
+        out.push_str(&pretty(quote!(#(#stmts)* #(#helpers)*)));
+        out.push_str("\n```\n\n");
+    }
+    if m.leaf_reduce.is_some() || !m.leaf_stmts.is_empty() {
+        // The per-leaf section: the reduction over the leaf's elements (read-only), then
+        // the per-leaf scalars and per-leaf state.
+        let red = m.leaf_reduce.as_ref().map(|r| {
+            let (pat, g, p, pos, body) = (&r.pat, &r.g, &r.p, &r.pos, &r.body);
+            quote!(let #pat = leaf_sum(|#g, #p, #pos| #body);)
+        });
+        let stmts = &m.leaf_stmts;
+        out.push_str("Once per leaf, where `leaf_sum` sums over the leaf's elements (reading the state, not writing it):\n\n```text\n");
+        out.push_str(
+            &pretty(quote!(#red #(#stmts)*))
+                .replace("|g, _, _|", "|g|")
+                .replace(", _, _|", "|")
+                .replace(", _|", "|"),
+        );
         out.push_str("\n```\n\n");
     }
     let g = one_line(&m.elem.g);

@@ -2,7 +2,7 @@
 //! struct, the per-step scalars, the fused per-element kernel, and the trait impl.
 
 use crate::doc;
-use crate::model::{Kind, Model};
+use crate::model::{Kind, Model, Reduce, StateBuf};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::visit_mut::VisitMut;
@@ -41,6 +41,21 @@ pub fn expand(m: &Model) -> TokenStream {
     let kernel_fn = format_ident!("__{}_kernel", fn_name);
     let dispatch_fn = format_ident!("__{}_dispatch", fn_name);
     let loop_fn = format_ident!("__{}_loop", fn_name);
+    let red_dispatch_fn = format_ident!("__{}_red_dispatch", fn_name);
+    let red_loop_fn = format_ident!("__{}_red_loop", fn_name);
+    // Per-element state buffers, and per-leaf scalar states.
+    let elem_states: Vec<&StateBuf> = m.states.iter().filter(|s| !s.per_leaf).collect();
+    let leaf_states: Vec<&syn::Ident> = m
+        .states
+        .iter()
+        .filter(|s| s.per_leaf)
+        .map(|s| &s.name)
+        .collect();
+    let leaf_state_names: Vec<String> = leaf_states.iter().map(|b| b.to_string()).collect();
+    let n_leaf_states = leaf_states.len();
+    let leaf_names = &m.leaf_names;
+    let n_leaf_vals = leaf_names.len();
+    let n_red = m.leaf_reduce.as_ref().map_or(0, |r| r.names.len());
 
     // ---- config struct ----
     let fields = m.hypers.iter().map(|h| {
@@ -117,7 +132,7 @@ pub fn expand(m: &Model) -> TokenStream {
     };
 
     // ---- state struct ----
-    let bufs: Vec<_> = m.states.iter().map(|s| &s.name).collect();
+    let bufs: Vec<_> = elem_states.iter().map(|s| &s.name).collect();
     let buf_names: Vec<String> = bufs.iter().map(|b| b.to_string()).collect();
     let masks: Vec<_> = m
         .hypers
@@ -139,7 +154,23 @@ pub fn expand(m: &Model) -> TokenStream {
             _ => None,
         }
     });
-    let init_bufs = m.states.iter().map(|s| {
+    let init_leaf_states = m.states.iter().filter(|s| s.per_leaf).map(|s| {
+        let n = &s.name;
+        let init = s.init.clone().unwrap_or_else(|| syn::parse_quote!(0.0));
+        quote!(let #n: ::std::vec::Vec<F> = ::std::vec![F::of(#init); __leaves.len()];)
+    });
+    let choices: Vec<_> = m
+        .hypers
+        .iter()
+        .filter(|h| h.kind == Kind::Choice)
+        .map(|h| {
+            let n = &h.name;
+            let ns = n.to_string();
+            let allowed = &h.one_of;
+            quote!(#krate::__private::check_choice(#opt_name, #ns, &this.#n, &[#(#allowed),*])?;)
+        })
+        .collect();
+    let init_bufs = elem_states.iter().map(|s| {
         let n = &s.name;
         let init = s.init.clone().unwrap_or_else(|| syn::parse_quote!(0.0));
         let enabled = s.enabled.clone().unwrap_or_else(|| syn::parse_quote!(true));
@@ -173,10 +204,16 @@ pub fn expand(m: &Model) -> TokenStream {
             Kind::OptRate => Some(
                 quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value(__count - 1));),
             ),
+            Kind::Choice => Some(quote!(let #n: &str = this.#n.as_str();)),
             _ => None,
         }
     });
-    let step_stmts = &m.step_stmts;
+    let step_stmts = step_statements(m, &krate);
+    let bind_value = if m.uses_value {
+        quote!(let value: f64 = __value;)
+    } else {
+        quote!()
+    };
     let scale = if m.unscaled {
         quote!()
     } else {
@@ -198,6 +235,7 @@ pub fn expand(m: &Model) -> TokenStream {
         .map(|h| h.name.clone())
         .chain(m.step_names.iter().cloned())
         .chain(std::iter::once(format_ident!("t")))
+        .chain(m.uses_value.then(|| format_ident!("value")))
         .collect();
     let (g, p, pos) = (&m.elem.g, &m.elem.p, &m.elem.pos);
     let mut body = m.elem.body.clone();
@@ -208,7 +246,71 @@ pub fn expand(m: &Model) -> TokenStream {
         quote!(__scale * __d)
     };
     let state_tys: Vec<_> = bufs.iter().map(|_| quote!(F)).collect();
-    let kernel_sig = quote!(Fn(F, F, #krate::__private::Pos, [bool; #n_masks], #(#state_tys),*) -> (F, #(#state_tys),*) + Copy);
+    let kernel_sig = quote!(Fn(F, F, #krate::__private::Pos, [bool; #n_masks], [F; #n_leaf_vals], #(#state_tys),*) -> (F, #(#state_tys),*) + Copy);
+    let red_sig = quote!(Fn(F, F, #krate::__private::Pos, [bool; #n_masks], #(#state_tys),*) -> [F; #n_red] + Copy);
+    let prep_sig = quote!(Fn([f64; #n_red], [bool; #n_masks], [F; #n_leaf_states]) -> ([F; #n_leaf_vals], [F; #n_leaf_states]) + Copy);
+
+    // ---- the per-leaf section: reduction results, masks and per-leaf state in; the
+    // per-leaf values for the element code and the new per-leaf state out ----
+    let prep = {
+        let bind_red = match &m.leaf_reduce {
+            Some(r) => {
+                let pat = &r.pat;
+                let idx = (0..r.names.len()).map(syn::Index::from);
+                if r.names.len() == 1 {
+                    quote!(let #pat = __r[0];)
+                } else {
+                    quote!(let #pat = (#(__r[#idx]),*);)
+                }
+            }
+            None => quote!(),
+        };
+        let idx = (0..n_leaf_states).map(syn::Index::from);
+        let leaf_stmts = &m.leaf_stmts;
+        quote! {
+            let __prep = move |__r: [f64; #n_red], __masks: [bool; #n_masks], __ls: [F; #n_leaf_states]| -> ([F; #n_leaf_vals], [F; #n_leaf_states]) {
+                #bind_red
+                let [#(#masks),*] = __masks;
+                #(let mut #leaf_states: f64 = #krate::Float::f64(__ls[#idx]);)*
+                #(#leaf_stmts)*
+                ([#(F::of(#leaf_names)),*], [#(F::of(#leaf_states)),*])
+            };
+        }
+    };
+    let helpers = m.helpers.iter().map(|(name, c)| {
+        let mut c = c.clone();
+        for inp in c.inputs.iter_mut() {
+            if let syn::Pat::Ident(_) | syn::Pat::Wild(_) = inp {
+                *inp = syn::Pat::Type(syn::PatType {
+                    attrs: vec![],
+                    pat: Box::new(inp.clone()),
+                    colon_token: Default::default(),
+                    ty: Box::new(syn::parse_quote!(F)),
+                });
+            }
+        }
+        c.capture = Some(Default::default());
+        let mut e = syn::Expr::Closure(c);
+        Literals(krate.clone()).visit_expr_mut(&mut e);
+        quote!(let #name = #e;)
+    });
+    let red_closure = match &m.leaf_reduce {
+        Some(r) => {
+            let (rg, rp, rpos) = (&r.g, &r.p, &r.pos);
+            let arr = reduce_array(r, &krate);
+            quote! {
+                let __red = move |#rg: F, #rp: F, #rpos: #krate::__private::Pos, __masks: [bool; #n_masks], #(#bufs: F),*| -> [F; #n_red] {
+                    #[allow(unused_imports)]
+                    use #krate::__private::num_traits::Float as _;
+                    let [#(#masks),*] = __masks;
+                    #arr
+                };
+            }
+        }
+        None => {
+            quote!(let __red = move |_: F, _: F, _: #krate::__private::Pos, _: [bool; #n_masks], #(_: #state_tys),*| -> [F; 0] { [] };)
+        }
+    };
 
     // ---- per-leaf loop and storage dispatch ----
     let s_generics: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__S{}", i)).collect();
@@ -219,7 +321,7 @@ pub fn expand(m: &Model) -> TokenStream {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
             fn #loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __K: #kernel_sig>(
-                __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], #(#s_args: &mut [#s_generics],)*
+                __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], __lv: [F; #n_leaf_vals], #(#s_args: &mut [#s_generics],)*
             ) {
                 let __n = __io.len();
                 #(let #s_args = &mut #s_args[..__n];)*
@@ -228,6 +330,7 @@ pub fn expand(m: &Model) -> TokenStream {
                         __io.g(__i), __io.p(__i),
                         #krate::__private::Pos { leaf: __leaf, index: __i },
                         __masks,
+                        __lv,
                         #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
                     );
                     #(#s_args[__i] = <#s_generics as #krate::__private::Store<F>>::store(#s_args_new);)*
@@ -236,24 +339,80 @@ pub fn expand(m: &Model) -> TokenStream {
             }
         }
     };
-    let dispatch_body = dispatch(m, &loop_fn, 0, &mut Vec::new());
-    let buf_params = bufs.iter().map(|b| quote!(#b: &mut #krate::Buf<F>));
+    let red_loop_fn_def = quote! {
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn #red_loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __R: #red_sig>(
+            __r: &__R, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], #(#s_args: &mut [#s_generics],)*
+        ) -> [f64; #n_red] {
+            let __n = __io.len();
+            #(let #s_args = &#s_args[..__n];)*
+            #krate::__private::reduce(__n, |__i| __r(
+                __io.g(__i), __io.p(__i),
+                #krate::__private::Pos { leaf: __leaf, index: __i },
+                __masks,
+                #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
+            ))
+        }
+    };
+    let dispatch_body = dispatch(
+        &elem_states,
+        &(quote!(#loop_fn), quote!(__k, __io, __leaf, __masks, __lv,)),
+        0,
+        &mut Vec::new(),
+    );
+    let red_dispatch_body = dispatch(
+        &elem_states,
+        &(
+            quote!(__out = #red_loop_fn),
+            quote!(__r, __io, __leaf, __masks,),
+        ),
+        0,
+        &mut Vec::new(),
+    );
+    let buf_params: Vec<_> = bufs
+        .iter()
+        .map(|b| quote!(#b: &mut #krate::Buf<F>))
+        .collect();
 
     // ---- per-leaf driver shared by update and step ----
+    let red_call = if m.leaf_reduce.is_some() {
+        quote!(let __r: [f64; #n_red] = #red_dispatch_fn(&__red, &mut __io, __leaf, __masks, &__state.leaves[__leaf].path, #(&mut __state.#bufs[__leaf]),*)?;)
+    } else {
+        quote!(let __r: [f64; 0] = [];)
+    };
+    let lidx: Vec<_> = (0..n_leaf_states).map(syn::Index::from).collect();
     let leaf_call = quote! {
         let __masks: [bool; #n_masks] = [#(__state.#masks[__leaf]),*];
-        #dispatch_fn(&__k, &mut __io, __leaf, __masks, &__state.leaves[__leaf].path, #(&mut __state.#bufs[__leaf]),*)?;
+        #red_call
+        let (__lv, __ls) = __prep(__r, __masks, [#(__state.#leaf_states[__leaf]),*]);
+        #(__state.#leaf_states[__leaf] = __ls[#lidx];)*
+        #dispatch_fn(&__k, &mut __io, __leaf, __masks, __lv, &__state.leaves[__leaf].path, #(&mut __state.#bufs[__leaf]),*)?;
         __leaf += 1;
         Ok(())
     };
     let checks = quote! {
         #(#krate::__private::check_bufs(&state.leaves, #buf_names, &state.#bufs)?;)*
         #(#krate::__private::check_flags(&state.leaves, #mask_names, &state.#masks)?;)*
+        #(#krate::__private::check_leaf_vals(&state.leaves, #leaf_state_names, &state.#leaf_states)?;)*
     };
-    let uses_p = m.elem.uses_p;
+    let take_value = if m.uses_value {
+        quote! {
+            let __value: f64 = match _extra.value {
+                ::core::option::Option::Some(v) => v,
+                ::core::option::Option::None => return Err(#krate::Error::MissingExtra { transform: #opt_name.into(), arg: "value".into() }),
+            };
+        }
+    } else {
+        quote!(let __value: f64 = 0.0;)
+    };
+    let uses_p = m.elem.uses_p
+        || m.leaf_reduce.as_ref().is_some_and(|r| r.uses_p)
+        || m.tree_reduce.as_ref().is_some_and(|(_, r)| r.uses_p);
 
     quote! {
-        #(#user_docs)*
+        // The user's docs are part of `gen_doc` (doc.rs), which puts their references
+        // paragraph last, after the generated sections and the documented trace.
         #gen_doc
         #[derive(Clone, Debug)]
         #vis struct #name {
@@ -285,8 +444,7 @@ pub fn expand(m: &Model) -> TokenStream {
             }
         }
 
-        // The user's docs are part of `gen_doc` (doc.rs), which puts their references
-        // paragraph last, after the generated sections and the documented trace.
+        #(#user_docs)*
         #[doc = ""]
         #[doc = concat!("Shorthand for [`", stringify!(#name), "::new`]; see [`", stringify!(#name), "`] for the update equations and defaults.")]
         #vis fn #fn_name(#(#req_params2),*) -> #name {
@@ -303,6 +461,7 @@ pub fn expand(m: &Model) -> TokenStream {
             pub leaves: ::std::vec::Vec<#krate::LeafMeta>,
             #(#[doc = concat!("The `", stringify!(#bufs), "` buffer of each leaf.")] pub #bufs: ::std::vec::Vec<#krate::Buf<F>>,)*
             #(#[doc = concat!("The resolved `", stringify!(#masks), "` flag of each leaf.")] pub #masks: ::std::vec::Vec<bool>,)*
+            #(#[doc = concat!("The `", stringify!(#leaf_states), "` scalar of each leaf.")] pub #leaf_states: ::std::vec::Vec<F>,)*
             #[doc(hidden)]
             #[serde(skip)]
             pub _elem: ::core::marker::PhantomData<F>,
@@ -310,9 +469,12 @@ pub fn expand(m: &Model) -> TokenStream {
 
         #[allow(unused_variables, unused_mut, unused_parens, non_snake_case, clippy::all)]
         #[inline]
-        fn #kernel_fn<F: #krate::Float>(this: &#name, __count: u64) -> impl #kernel_sig {
+        fn #kernel_fn<F: #krate::Float>(
+            this: &#name, __count: u64, __value: f64, __tree: &dyn #krate::__private::Walk<F>,
+        ) -> ::core::result::Result<(impl #red_sig + use<F>, impl #prep_sig + use<F>, impl #kernel_sig + use<F>), #krate::Error> {
             #[allow(unused_imports)]
             use #krate::dsl::*;
+            #(#choices)*
             let t: f64 = __count as f64;
             // Schedules are evaluated as optax does on its int32 counter, in jax's
             // precision for the params' element type.
@@ -322,23 +484,40 @@ pub fn expand(m: &Model) -> TokenStream {
                 #krate::schedule::JaxMode::X32
             };
             #(#bind_step)*
+            #bind_value
             #(#step_stmts)*
             #scale
+            #prep
             #(let #to_elem_names = #krate::__private::elem::<F, _>(#to_elem_names);)*
-            move |#g: F, #p: F, #pos: #krate::__private::Pos, __masks: [bool; #n_masks], #(mut #bufs: F),*| {
+            #(#helpers)*
+            #red_closure
+            let __k = move |#g: F, #p: F, #pos: #krate::__private::Pos, __masks: [bool; #n_masks], __lv: [F; #n_leaf_vals], #(mut #bufs: F),*| {
                 #[allow(unused_imports)]
                 use #krate::__private::num_traits::Float as _;
                 let [#(#masks),*] = __masks;
+                let [#(#leaf_names),*] = __lv;
                 let __d: F = #body;
                 (#finish, #(#bufs),*)
-            }
+            };
+            Ok((__red, __prep, __k))
         }
 
         #loop_fn_def
 
+        #red_loop_fn_def
+
+        #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
+        fn #red_dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __R: #red_sig>(
+            __r: &__R, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], __path: &str, #(#buf_params),*
+        ) -> ::core::result::Result<[f64; #n_red], #krate::Error> {
+            let mut __out = [0f64; #n_red];
+            #red_dispatch_body
+            Ok(__out)
+        }
+
         #[allow(clippy::too_many_arguments, unused_variables)]
         fn #dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __K: #kernel_sig>(
-            __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], __path: &str, #(#buf_params),*
+            __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #n_masks], __lv: [F; #n_leaf_vals], __path: &str, #(#buf_params),*
         ) -> ::core::result::Result<(), #krate::Error> {
             #dispatch_body
             Ok(())
@@ -358,7 +537,12 @@ pub fn expand(m: &Model) -> TokenStream {
                 #(#bind_for_init)*
                 #(#init_masks)*
                 #(#init_bufs)*
-                Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* _elem: ::core::marker::PhantomData })
+                #(#init_leaf_states)*
+                {
+                    let this = self;
+                    #(#choices)*
+                }
+                Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* #(#leaf_states,)* _elem: ::core::marker::PhantomData })
             }
 
             fn update_with<__P: #krate::Tree<F>>(
@@ -373,8 +557,9 @@ pub fn expand(m: &Model) -> TokenStream {
                 if #uses_p && params.is_none() {
                     return Err(#krate::Error::NeedsParams { transform: #opt_name.into() });
                 }
+                #take_value
                 let __count = state.count + 1;
-                let __k = #kernel_fn::<F>(self, __count);
+                let (__red, __prep, __k) = #kernel_fn::<F>(self, __count, __value, &#krate::__private::TreeRef { g: &*updates, p: params })?;
                 let __state = &mut *state;
                 let mut __leaf = 0usize;
                 match params {
@@ -400,8 +585,9 @@ pub fn expand(m: &Model) -> TokenStream {
             ) -> ::core::result::Result<(), #krate::Error> {
                 #krate::check_update_trees(&state.leaves, grads, Some(&*params))?;
                 #checks
+                #take_value
                 let __count = state.count + 1;
-                let __k = #kernel_fn::<F>(self, __count);
+                let (__red, __prep, __k) = #kernel_fn::<F>(self, __count, __value, &#krate::__private::TreeRef { g: grads, p: Some(&*params) })?;
                 let __state = &mut *state;
                 let mut __leaf = 0usize;
                 params.zip_mut(grads, &#krate::Path::ROOT, &mut |_, (__p, _), (__g, _)| {
@@ -419,18 +605,20 @@ fn is_option(ty: &syn::Type) -> bool {
     matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
 
-/// Nested matches over each buffer's storage variant; the innermost arm runs the loop.
+/// Nested matches over each buffer's storage variant; the innermost arm runs `call`
+/// (a loop call missing its trailing buffer-slice arguments).
 fn dispatch(
-    m: &Model,
-    loop_fn: &syn::Ident,
+    states: &[&StateBuf],
+    call: &(TokenStream, TokenStream),
     i: usize,
     bound: &mut Vec<TokenStream>,
 ) -> TokenStream {
     let krate = crate::krate();
-    if i == m.states.len() {
-        return quote!(#loop_fn(__k, __io, __leaf, __masks, #(#bound),*););
+    if i == states.len() {
+        let (head, args) = call;
+        return quote!(#head(#args #(#bound),*););
     }
-    let s = &m.states[i];
+    let s = states[i];
     let b = &s.name;
     let bname = b.to_string();
     let v = format_ident!("__v{}", i);
@@ -438,7 +626,7 @@ fn dispatch(
     let mut arm =
         |pat: TokenStream, setup: TokenStream, slice: TokenStream, bound: &mut Vec<TokenStream>| {
             bound.push(slice);
-            let inner = dispatch(m, loop_fn, i + 1, bound);
+            let inner = dispatch(states, call, i + 1, bound);
             bound.pop();
             arms.push(quote!(#pat => { #setup #inner }));
         };
@@ -495,4 +683,69 @@ fn dispatch(
             #fallback
         }
     }
+}
+
+/// The reduction closure's body as an array of `F` (one entry per summed value).
+fn reduce_array(r: &Reduce, krate: &TokenStream) -> TokenStream {
+    let mut body = r.body.clone();
+    Literals(krate.clone()).visit_expr_mut(&mut body);
+    if r.names.len() == 1 {
+        quote!([#body])
+    } else {
+        let xs: Vec<_> = (0..r.names.len())
+            .map(|i| format_ident!("__x{}", i))
+            .collect();
+        quote!({ let (#(#xs),*) = #body; [#(#xs),*] })
+    }
+}
+
+/// The per-step statements, with `tree_sum` turned into a pass over the tree. Its
+/// closure sees the hyperparameters and earlier per-step scalars in the element type.
+fn step_statements(m: &Model, krate: &TokenStream) -> Vec<TokenStream> {
+    let mut names: Vec<syn::Ident> = m
+        .hypers
+        .iter()
+        .filter(|h| matches!(h.kind, Kind::Plain | Kind::Rate | Kind::OptRate))
+        .map(|h| h.name.clone())
+        .chain(std::iter::once(format_ident!("t")))
+        .chain(m.uses_value.then(|| format_ident!("value")))
+        .collect();
+    let mut out = Vec::new();
+    for (i, stmt) in m.step_stmts.iter().enumerate() {
+        match &m.tree_reduce {
+            Some((at, r)) if *at == i => {
+                let pat = &r.pat;
+                let (rg, rp, rpos) = (&r.g, &r.p, &r.pos);
+                let arr = reduce_array(r, krate);
+                let n = r.names.len();
+                let value = if n == 1 {
+                    quote!(__r[0])
+                } else {
+                    let idx = (0..n).map(syn::Index::from);
+                    quote!((#(__r[#idx]),*))
+                };
+                out.push(quote! {
+                    let #pat = {
+                        #(let #names = #krate::__private::elem::<F, _>(#names);)*
+                        let __r: [f64; #n] = #krate::__private::tree_sum::<F, #n>(__tree, move |#rg: F, #rp: F, #rpos: #krate::__private::Pos| -> [F; #n] {
+                            #[allow(unused_imports)]
+                            use #krate::__private::num_traits::Float as _;
+                            #arr
+                        });
+                        #value
+                    };
+                });
+                names.extend(r.names.iter().cloned());
+            }
+            _ => {
+                out.push(quote!(#stmt));
+                if let syn::Stmt::Local(l) = stmt {
+                    let mut ids = Vec::new();
+                    crate::model::collect_pat_idents(&l.pat, &mut ids);
+                    names.extend(ids);
+                }
+            }
+        }
+    }
+    out
 }

@@ -41,7 +41,39 @@ pub struct Model {
     pub states: Vec<StateBuf>,
     pub step_stmts: Vec<Stmt>,
     pub step_names: Vec<Ident>,
+    /// `let (a, b) = tree_sum(|g, p| ...);` among the per-step statements: a pass over
+    /// the whole tree before any leaf is updated. Its index in `step_stmts`.
+    pub tree_reduce: Option<(usize, Reduce)>,
+    /// `let (a, b) = leaf_sum(|g, p, pos| ...);`: a read-only pass over each leaf (it may
+    /// read the state) before the element pass. It starts the per-leaf section.
+    pub leaf_reduce: Option<Reduce>,
+    /// Per-leaf statements after the leaf reduction: `let`s (f64) and assignments to
+    /// per-leaf state (`#[state(leaf)]`).
+    pub leaf_stmts: Vec<Stmt>,
+    /// The per-leaf values the element code sees (as `F`): the reduction's names, the
+    /// per-leaf `let`s, then the per-leaf states.
+    pub leaf_names: Vec<Ident>,
+    /// `let f = |a, b| ...;`: element-level helper functions, shared by the reduction
+    /// and the element code; they see per-step scalars in the element type.
+    pub helpers: Vec<(Ident, syn::ExprClosure)>,
+    /// Whether the code reads the objective `value` (an extra argument).
+    pub uses_value: bool,
+    /// `primitive = scale_by_x(eps = 1e-8)`: defaults that differ in the primitive.
+    pub primitive_defaults: Vec<(Ident, Expr)>,
     pub elem: Elem,
+}
+
+/// A reduction pass: the closure's value (a tuple for several sums) summed over the
+/// elements, in f64.
+#[derive(Clone)]
+pub struct Reduce {
+    pub pat: Pat,
+    pub names: Vec<Ident>,
+    pub g: Pat,
+    pub p: Pat,
+    pub pos: Pat,
+    pub uses_p: bool,
+    pub body: Expr,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,6 +88,8 @@ pub enum Kind {
     Plain,
     /// A storage dtype generated from `#[state(dtype = ...)]`.
     Dtype,
+    /// A string choice (`String` with `#[one_of("a", "b")]`).
+    Choice,
 }
 
 pub struct Hyper {
@@ -64,10 +98,14 @@ pub struct Hyper {
     pub kind: Kind,
     pub default: Option<Expr>,
     pub docs: Vec<Attribute>,
+    /// The allowed values of a `Choice`.
+    pub one_of: Vec<String>,
 }
 
 pub struct StateBuf {
     pub name: Ident,
+    /// `#[state(leaf)]`: one scalar per leaf, updated in the per-leaf section.
+    pub per_leaf: bool,
     pub init: Option<Expr>,
     pub dtype: Option<Ident>,
     pub enabled: Option<Expr>,
@@ -93,7 +131,9 @@ const PLAIN_TYPES: &[&str] = &[
     "Option<u64>",
     "Option<usize>",
 ];
-const RESERVED: &[&str] = &["t", "lr", "F", "this", "state", "params", "updates"];
+const RESERVED: &[&str] = &[
+    "t", "lr", "F", "this", "state", "params", "updates", "value",
+];
 
 fn ty_string(ty: &Type) -> String {
     ty.to_token_stream().to_string().replace(' ', "")
@@ -118,6 +158,9 @@ fn classify(ty: &Type) -> Option<Kind> {
         && (s.ends_with("LearningRate>") || s.ends_with("ScalarOrSchedule>"))
     {
         return Some(Kind::OptRate);
+    }
+    if s == "String" {
+        return Some(Kind::Choice);
     }
     PLAIN_TYPES.contains(&s.as_str()).then_some(Kind::Plain)
 }
@@ -180,6 +223,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
     let mut unscaled = false;
     let mut trace = crate::trace::Decl::default();
     let mut primitive: Option<Ident> = None;
+    let mut primitive_defaults: Vec<(Ident, Expr)> = Vec::new();
     if !attr.is_empty() {
         let parser = syn::meta::parser(|meta| {
             if crate::trace::Decl::knows(&meta.path) {
@@ -188,7 +232,48 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
                 unscaled = true;
                 Ok(())
             } else if meta.path.is_ident("primitive") {
-                primitive = Some(meta.value()?.parse()?);
+                // `primitive = scale_by_x` or `primitive = scale_by_x(eps = 1e-8, ...)`.
+                let e: Expr = meta.value()?.parse()?;
+                let (name, args) = match &e {
+                    Expr::Path(p) if p.path.get_ident().is_some() => {
+                        (p.path.get_ident().cloned(), vec![])
+                    }
+                    Expr::Call(c) => match &*c.func {
+                        Expr::Path(p) if p.path.get_ident().is_some() => (
+                            p.path.get_ident().cloned(),
+                            c.args.iter().cloned().collect(),
+                        ),
+                        _ => (None, vec![]),
+                    },
+                    _ => (None, vec![]),
+                };
+                let Some(name) = name else {
+                    return Err(syn::Error::new_spanned(&e, "expected `primitive = scale_by_x` or `primitive = scale_by_x(arg = default, ...)`"));
+                };
+                for a in args {
+                    match a {
+                        Expr::Assign(asg) => match &*asg.left {
+                            Expr::Path(p) if p.path.get_ident().is_some() => primitive_defaults
+                                .push((
+                                    p.path.get_ident().cloned().expect("checked"),
+                                    (*asg.right).clone(),
+                                )),
+                            other => {
+                                return Err(syn::Error::new_spanned(
+                                    other,
+                                    "expected an argument name",
+                                ))
+                            }
+                        },
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                other,
+                                "expected `argument = default`",
+                            ))
+                        }
+                    }
+                }
+                primitive = Some(name);
                 Ok(())
             } else {
                 Err(meta.error(format!(
@@ -240,6 +325,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         let name = pi.ident.clone();
         let docs: Vec<Attribute> = pt.attrs.iter().filter(|a| is_doc(a)).cloned().collect();
         let mut default = None;
+        let mut one_of: Vec<String> = Vec::new();
         let mut state_attr: Option<&Attribute> = None;
         for a in pt.attrs.iter().filter(|a| !is_doc(a)) {
             if a.path().is_ident("default") {
@@ -253,11 +339,19 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
                 }
             } else if a.path().is_ident("state") {
                 state_attr = Some(a);
+            } else if a.path().is_ident("one_of") {
+                let r = a.parse_args_with(
+                    syn::punctuated::Punctuated::<syn::LitStr, syn::Token![,]>::parse_terminated,
+                );
+                match r {
+                    Ok(l) => one_of = l.iter().map(|s| s.value()).collect(),
+                    Err(e) => errs.push(e),
+                }
             } else {
                 errs.at(
                     a,
                     format!(
-                        "unknown attribute `#[{}]`; expected `#[default(...)]` or `#[state(...)]`",
+                        "unknown attribute `#[{}]`; expected `#[default(...)]`, `#[one_of(...)]` or `#[state(...)]`",
                         a.path().to_token_stream().to_string().replace(' ', "")
                     ),
                 );
@@ -279,6 +373,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
             }
             let mut sb = StateBuf {
                 name: name.clone(),
+                per_leaf: false,
                 init: None,
                 dtype: None,
                 enabled: None,
@@ -292,9 +387,11 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
                         sb.dtype = Some(meta.value()?.parse()?);
                     } else if meta.path.is_ident("enabled") {
                         sb.enabled = Some(meta.value()?.parse()?);
+                    } else if meta.path.is_ident("leaf") {
+                        sb.per_leaf = true;
                     } else {
                         return Err(meta.error(format!(
-                            "unknown state option `{}`; expected `init`, `dtype` or `enabled`",
+                            "unknown state option `{}`; expected `init`, `dtype`, `enabled` or `leaf`",
                             meta.path.to_token_stream().to_string().replace(' ', "")
                         )));
                     }
@@ -307,6 +404,12 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
             if let Some(d) = &sb.dtype {
                 claim(&mut errs, d);
             }
+            if sb.per_leaf && (sb.dtype.is_some() || sb.enabled.is_some()) {
+                errs.at(
+                    sa,
+                    "a per-leaf state (`#[state(leaf)]`) takes only `init`: it is one scalar per leaf",
+                );
+            }
             states.push(sb);
             continue;
         }
@@ -315,19 +418,32 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
             errs.at(
                 &pt.ty,
                 format!(
-                    "unsupported hyperparameter type `{}`; expected LearningRate, Option<LearningRate>, Mask, {}",
+                    "unsupported hyperparameter type `{}`; expected LearningRate, Option<LearningRate>, Mask, String (with #[one_of]), {}",
                     ty_string(&pt.ty),
                     PLAIN_TYPES.join(", ")
                 ),
             );
             continue;
         };
+        if kind == Kind::Choice && one_of.is_empty() {
+            errs.at(
+                &pt.ty,
+                format!("`{name}: String` needs its allowed values: `#[one_of(\"a\", \"b\")]`"),
+            );
+        }
+        if kind != Kind::Choice && !one_of.is_empty() {
+            errs.at(
+                &pt.ty,
+                "`#[one_of(...)]` applies to `String` arguments only",
+            );
+        }
         hypers.push(Hyper {
             name,
             ty: (*pt.ty).clone(),
             kind,
             default,
             docs,
+            one_of,
         });
     }
     for s in &states {
@@ -341,6 +457,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
                 kind: Kind::Dtype,
                 default: None,
                 docs: vec![],
+                one_of: vec![],
             });
         }
     }
@@ -373,25 +490,98 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         }
     }
 
-    // The body: `let` statements, then `each(|g, p, pos| ...)`.
+    // The body: per-step `let`s (with at most one `tree_sum`) and element helpers, then
+    // optionally a per-leaf section (a `leaf_sum`, per-leaf `let`s and per-leaf state
+    // assignments), then `each(|g, p, pos| ...)`.
     let mut step_stmts = Vec::new();
     let mut step_names = Vec::new();
+    let mut tree_reduce: Option<(usize, Reduce)> = None;
+    let mut leaf_reduce: Option<Reduce> = None;
+    let mut leaf_stmts: Vec<Stmt> = Vec::new();
+    let mut leaf_lets: Vec<Ident> = Vec::new();
+    let mut helpers: Vec<(Ident, syn::ExprClosure)> = Vec::new();
+    let mut in_leaf = false;
     let mut elem = None;
+    let leaf_states: Vec<String> = states
+        .iter()
+        .filter(|s| s.per_leaf)
+        .map(|s| s.name.to_string())
+        .collect();
     let n = func.block.stmts.len();
     for (i, stmt) in func.block.stmts.iter().enumerate() {
         let last = i + 1 == n;
         match stmt {
             Stmt::Local(l) if !last => {
+                let init = l.init.as_ref().map(|i| &*i.expr);
+                let call = init.and_then(reduction_call);
+                if let Some(Expr::Closure(c)) = init {
+                    let Pat::Ident(pi) = &l.pat else {
+                        errs.at(&l.pat, "an element helper is named: `let f = |a, b| ...;`");
+                        continue;
+                    };
+                    if in_leaf {
+                        errs.at(
+                            stmt,
+                            "element helpers go before the per-leaf section (before `leaf_sum`)",
+                        );
+                    }
+                    claim(&mut errs, &pi.ident);
+                    helpers.push((pi.ident.clone(), c.clone()));
+                    continue;
+                }
                 let mut ids = Vec::new();
                 collect_pat_idents(&l.pat, &mut ids);
                 if ids.is_empty() {
-                    errs.at(&l.pat, "expected a named per-step scalar");
+                    errs.at(&l.pat, "expected a named scalar");
                 }
-                for id in ids {
-                    claim(&mut errs, &id);
-                    step_names.push(id);
+                for id in &ids {
+                    claim(&mut errs, id);
                 }
-                step_stmts.push(stmt.clone());
+                match call {
+                    Some(("tree_sum", arg)) => {
+                        if in_leaf {
+                            errs.at(stmt, "`tree_sum` is a per-step pass: put it before the per-leaf section");
+                        } else if tree_reduce.is_some() {
+                            errs.at(stmt, "one `tree_sum` per optimizer: sum several values at once with a tuple, `let (a, b) = tree_sum(|g| (x, y));`");
+                        } else if let Some(r) = parse_reduce(&l.pat, ids.clone(), arg, &mut errs) {
+                            tree_reduce = Some((step_stmts.len(), r));
+                        }
+                        step_names.extend(ids);
+                        step_stmts.push(stmt.clone());
+                    }
+                    Some(("leaf_sum", arg)) => {
+                        if in_leaf {
+                            errs.at(stmt, "one `leaf_sum` per optimizer, at the start of the per-leaf section: sum several values at once with a tuple, `let (a, b) = leaf_sum(|g, p| (x, y));`");
+                        } else if let Some(r) = parse_reduce(&l.pat, ids, arg, &mut errs) {
+                            leaf_reduce = Some(r);
+                        }
+                        in_leaf = true;
+                    }
+                    _ if in_leaf => {
+                        leaf_lets.extend(ids);
+                        leaf_stmts.push(stmt.clone());
+                    }
+                    _ => {
+                        step_names.extend(ids);
+                        step_stmts.push(stmt.clone());
+                    }
+                }
+            }
+            Stmt::Expr(Expr::Assign(a), Some(_)) if !last => {
+                let target = match &*a.left {
+                    Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+                    _ => None,
+                };
+                match target {
+                    Some(t) if leaf_states.contains(&t) => {
+                        in_leaf = true;
+                        leaf_stmts.push(stmt.clone());
+                    }
+                    _ => errs.at(
+                        &a.left,
+                        "only per-leaf state (`#[state(leaf)] x: State`) is assigned outside `each(...)`",
+                    ),
+                }
             }
             Stmt::Expr(e, _) if last => elem = parse_each(e, &mut errs),
             _ if last => errs.at(
@@ -400,7 +590,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
             ),
             _ => errs.at(
                 stmt,
-                "only `let` statements (per-step scalars) may precede `each(...)`",
+                "only `let` statements (per-step or per-leaf scalars, reductions, helpers) and per-leaf state assignments may precede `each(...)`",
             ),
         }
     }
@@ -410,9 +600,40 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
             "missing `each(|g| ...)`: the per-element update",
         );
     }
+    let mut leaf_names: Vec<Ident> = leaf_reduce
+        .as_ref()
+        .map(|r| r.names.clone())
+        .unwrap_or_default();
+    leaf_names.extend(leaf_lets);
+    leaf_names.extend(states.iter().filter(|s| s.per_leaf).map(|s| s.name.clone()));
+    let uses_value = {
+        let mut all = TokenStream::new();
+        for s in &step_stmts {
+            s.to_tokens(&mut all);
+        }
+        for s in &leaf_stmts {
+            s.to_tokens(&mut all);
+        }
+        mentions(all, "value")
+    };
 
     if let Some(el) = &elem {
-        check_assignments(el, &states, &mut errs);
+        check_assignments(&el.body, &states, false, &mut errs);
+    }
+    for r in tree_reduce.iter().map(|(_, r)| r).chain(leaf_reduce.iter()) {
+        check_assignments(&r.body, &states, true, &mut errs);
+    }
+    for (_, h) in &helpers {
+        check_assignments(&h.body, &states, true, &mut errs);
+    }
+    if let Some((_, r)) = &tree_reduce {
+        let mut toks = TokenStream::new();
+        r.body.to_tokens(&mut toks);
+        for s in &states {
+            if mentions(toks.clone(), &s.name.to_string()) {
+                errs.at(&r.body, format!("`tree_sum` runs before any leaf's state is read: it cannot use the state `{}`", s.name));
+            }
+        }
     }
     if !errs.is_empty() {
         return Err((errs.into_tokens(), fallback));
@@ -438,7 +659,54 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         states,
         step_stmts,
         step_names,
+        tree_reduce,
+        leaf_reduce,
+        leaf_stmts,
+        leaf_names,
+        helpers,
+        uses_value,
+        primitive_defaults,
         elem,
+    })
+}
+
+/// `tree_sum(closure)` / `leaf_sum(closure)`: the reduction's name and its closure.
+fn reduction_call(e: &Expr) -> Option<(&'static str, &Expr)> {
+    let Expr::Call(c) = e else { return None };
+    let Expr::Path(p) = &*c.func else { return None };
+    let name = if p.path.is_ident("tree_sum") {
+        "tree_sum"
+    } else if p.path.is_ident("leaf_sum") {
+        "leaf_sum"
+    } else {
+        return None;
+    };
+    (c.args.len() == 1).then(|| (name, &c.args[0]))
+}
+
+fn parse_reduce(pat: &Pat, names: Vec<Ident>, arg: &Expr, errs: &mut Errors) -> Option<Reduce> {
+    let el = parse_closure(arg, "a reduction", errs)?;
+    let pat = match pat {
+        Pat::Type(pt) => (*pt.pat).clone(),
+        p => p.clone(),
+    };
+    Some(Reduce {
+        pat,
+        names,
+        g: el.g,
+        p: el.p,
+        pos: el.pos,
+        uses_p: el.uses_p,
+        body: el.body,
+    })
+}
+
+/// Whether the tokens mention the identifier `name`.
+fn mentions(ts: TokenStream, name: &str) -> bool {
+    ts.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == name,
+        proc_macro2::TokenTree::Group(g) => mentions(g.stream(), name),
+        _ => false,
     })
 }
 
@@ -468,8 +736,14 @@ impl Model {
                     name: h.name.clone(),
                     ty: h.ty.clone(),
                     kind: h.kind,
-                    default: h.default.clone(),
+                    default: self
+                        .primitive_defaults
+                        .iter()
+                        .find(|(n, _)| *n == h.name)
+                        .map(|(_, d)| d.clone())
+                        .or_else(|| h.default.clone()),
                     docs: h.docs.clone(),
+                    one_of: h.one_of.clone(),
                 })
                 .collect(),
             states: self
@@ -477,6 +751,7 @@ impl Model {
                 .iter()
                 .map(|s| StateBuf {
                     name: s.name.clone(),
+                    per_leaf: s.per_leaf,
                     init: s.init.clone(),
                     dtype: s.dtype.clone(),
                     enabled: s.enabled.clone(),
@@ -485,6 +760,13 @@ impl Model {
                 .collect(),
             step_stmts: self.step_stmts.clone(),
             step_names: self.step_names.clone(),
+            tree_reduce: self.tree_reduce.clone(),
+            leaf_reduce: self.leaf_reduce.clone(),
+            leaf_stmts: self.leaf_stmts.clone(),
+            leaf_names: self.leaf_names.clone(),
+            helpers: self.helpers.clone(),
+            uses_value: self.uses_value,
+            primitive_defaults: vec![],
             elem: Elem {
                 g: self.elem.g.clone(),
                 p: self.elem.p.clone(),
@@ -496,7 +778,7 @@ impl Model {
     }
 }
 
-fn collect_pat_idents(p: &Pat, out: &mut Vec<Ident>) {
+pub fn collect_pat_idents(p: &Pat, out: &mut Vec<Ident>) {
     match p {
         Pat::Ident(pi) => out.push(pi.ident.clone()),
         Pat::Type(pt) => collect_pat_idents(&pt.pat, out),
@@ -521,11 +803,13 @@ fn parse_each(e: &Expr, errs: &mut Errors) -> Option<Elem> {
         );
         return None;
     }
-    let Expr::Closure(c) = &call.args[0] else {
-        errs.at(
-            &call.args[0],
-            "`each` takes a closure: `each(|g, p, pos| ...)`",
-        );
+    parse_closure(&call.args[0], "`each`", errs)
+}
+
+/// An element closure `|g, p, pos| body` (of `each` or a reduction).
+fn parse_closure(arg: &Expr, what: &str, errs: &mut Errors) -> Option<Elem> {
+    let Expr::Closure(c) = arg else {
+        errs.at(arg, format!("{what} takes a closure: `|g, p, pos| ...`"));
         return None;
     };
     if c.inputs.is_empty() || c.inputs.len() > 3 {
@@ -563,11 +847,13 @@ fn parse_each(e: &Expr, errs: &mut Errors) -> Option<Elem> {
     })
 }
 
-/// Every assignment in the element code targets a declared state buffer or a local.
-fn check_assignments(el: &Elem, states: &[StateBuf], errs: &mut Errors) {
+/// Every assignment in element code targets a per-element state buffer or a local;
+/// in read-only code (reductions, helpers), a local only.
+fn check_assignments(body: &Expr, states: &[StateBuf], read_only: bool, errs: &mut Errors) {
     struct V<'a> {
         locals: BTreeSet<String>,
         states: &'a [StateBuf],
+        read_only: bool,
         bad: Vec<(Expr, String)>,
     }
     impl<'ast> Visit<'ast> for V<'_> {
@@ -594,10 +880,17 @@ fn check_assignments(el: &Elem, states: &[StateBuf], errs: &mut Errors) {
     }
     impl V<'_> {
         fn check(&mut self, lhs: &Expr) {
+            if let Expr::Tuple(t) = lhs {
+                for e in &t.elems {
+                    self.check(e);
+                }
+                return;
+            }
             if let Expr::Path(p) = lhs {
                 if let Some(id) = p.path.get_ident() {
                     let s = id.to_string();
-                    if !self.locals.contains(&s) && !self.states.iter().any(|st| st.name == s) {
+                    let is_state = self.states.iter().any(|st| st.name == s && !st.per_leaf);
+                    if !self.locals.contains(&s) && (self.read_only || !is_state) {
                         self.bad.push((lhs.clone(), s));
                     }
                 }
@@ -607,13 +900,18 @@ fn check_assignments(el: &Elem, states: &[StateBuf], errs: &mut Errors) {
     let mut v = V {
         locals: BTreeSet::new(),
         states,
+        read_only,
         bad: vec![],
     };
-    v.visit_expr(&el.body);
+    v.visit_expr(body);
     for (e, s) in v.bad {
-        errs.at(
-            e,
-            format!("assignment to undeclared state `{s}`; declare it as `#[state] {s}: State`"),
-        );
+        let msg = if read_only {
+            format!("reductions and helpers only read: `{s}` cannot be assigned here (assign state in `each`)")
+        } else if states.iter().any(|st| st.name == s && st.per_leaf) {
+            format!("per-leaf state `{s}` is assigned once per leaf, before `each(...)`")
+        } else {
+            format!("assignment to undeclared state `{s}`; declare it as `#[state] {s}: State`")
+        };
+        errs.at(e, msg);
     }
 }

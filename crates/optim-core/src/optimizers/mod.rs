@@ -6,13 +6,19 @@
 pub mod adafactor;
 pub mod adam;
 pub mod lion;
+pub mod novograd;
+pub mod polyak;
 pub mod rms;
 pub mod sgd;
 pub mod sm3;
+pub mod trust;
 
 pub use adafactor::*;
 pub use adam::*;
 pub use lion::*;
+pub use novograd::*;
+pub use polyak::*;
 pub use rms::*;
 pub use sgd::*;
 pub use sm3::*;
+pub use trust::*;
