@@ -14,7 +14,10 @@ use optim::{optimizer, python_e2, LearningRate, Transformation};
 /// second moment, with decoupled weight decay.
 ///
 /// Reference: Pagliardini et al., 2024, <https://arxiv.org/abs/2409.03137>.
-#[optimizer]
+#[optimizer(doc_trace(
+    solver = ademamix(0.003),
+    printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01"
+))]
 pub fn ademamix(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,

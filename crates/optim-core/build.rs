@@ -4,8 +4,10 @@
 //!
 //! - functions with `#[optimizer(... doc_trace(...) ...)]` (the type is the function's
 //!   name in CamelCase, as `#[optimizer]` names it), and
-//! - structs with `#[doc_trace(...)]` (hand-written optimizers).
+//! - structs with `#[doc_trace(...)]` (hand-written optimizers),
 //!
+//! and for a top-level `family!` table, which registers names without a documented trace
+//! (primitives).
 //! Each becomes `crate::optimizers::<module>::<Type>` in the `registered!` list; the
 //! names, aliases and traces themselves come from their `DocTraced` impls. A file that
 //! does not parse is skipped with a warning (rustc then reports the real error).
@@ -20,7 +22,7 @@ fn main() {
     let dir = Path::new("src/optimizers");
     println!("cargo:rerun-if-changed=src/optimizers");
     let mut types = Vec::new();
-    let mut legacy = Vec::new();
+    let mut untraced = Vec::new();
     for module in modules(&dir.join("mod.rs")) {
         let file = [
             dir.join(format!("{module}.rs")),
@@ -37,7 +39,7 @@ fn main() {
             types.push(format!("crate::optimizers::{module}::{ty}"));
         }
         if scan::has_family_table(&ast) {
-            legacy.push(module);
+            untraced.push(module);
         }
     }
     let mut out = String::from(
@@ -50,11 +52,10 @@ fn main() {
     }
     out.push_str("        )\n    };\n}\n\n");
     out.push_str(
-        "/// Calls `$m!` with the modules that still end with a `family!` table (being\n\
-         /// replaced by documented traces).\n\
-         macro_rules! legacy_families {\n    ($m:ident) => {\n        $m!(",
+        "/// Calls `$m!` with the modules that register untraced names with `family!`.\n\
+         macro_rules! untraced_families {\n    ($m:ident) => {\n        $m!(",
     );
-    out.push_str(&legacy.join(", "));
+    out.push_str(&untraced.join(", "));
     out.push_str(")\n    };\n}\n");
     let dest =
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("registered.rs");

@@ -85,8 +85,8 @@ pub fn traced_types(ast: &syn::File) -> Vec<String> {
     out
 }
 
-/// Whether a file has a top-level `family!` table (the hand-kept form documented traces
-/// replace).
+/// Whether a file has a top-level `family!` table (names registered without a documented
+/// trace).
 #[allow(dead_code)]
 pub fn has_family_table(ast: &syn::File) -> bool {
     ast.items

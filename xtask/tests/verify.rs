@@ -2,6 +2,7 @@
 //! stale snapshot or a broken documented trace), and tests of the verifier itself on
 //! fixtures declared here, never on the real docs.
 
+use optim_core::doc_trace::OptaxCheck;
 use optim_core::{optimizer, run_doc_trace, DocTrace, DocTraced, LearningRate, PrintFormat};
 use std::path::PathBuf;
 use xtask::verify::{snapshot_text, verify, verify_workspace, Options, Origin, Traced};
@@ -212,6 +213,7 @@ fn a_builtin_that_drifts_from_optax_fails_naming_the_step() {
         value: false,
         format: PrintFormat::E2,
         printed: Box::leak(printed.into_boxed_slice()),
+        optax: OptaxCheck::Trace,
         run,
     };
     let dir = TempDir::new("optax");

@@ -5,9 +5,12 @@
 //! a documented trace (`#[optimizer(doc_trace(...))]`, or `#[doc_trace(...)]` on a
 //! hand-written optimizer) and generates the `registered!` list of their types. Each
 //! answers to its optax name (`DocTrace::name`) and to its aliases
-//! ([`DocTraced::aliases`], names that fix some arguments). So a built-in is registered
-//! exactly when its documentation carries the seed's example, and a new file under
-//! `src/optimizers/` joins by declaring one.
+//! ([`DocTraced::aliases`], names that fix some arguments). So an optimizer is registered
+//! because its documentation carries the seed's example, and a new file under
+//! `src/optimizers/` joins by declaring one. A file may also register names that have no
+//! documented trace (primitives such as `scale_by_sm3`) with a [`family!`](crate::family)
+//! table; `build.rs` finds those too. `cargo xtask verify` fails on a registered
+//! optimizer that optax documents but whose docs carry no trace.
 
 use crate::{DocTrace, DocTraced, Error, Float, Hyperparams, Transformation, Value};
 
@@ -19,9 +22,10 @@ pub trait Visitor<F: Float> {
     fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> Self::Out;
 }
 
-/// The former hand-kept table of one family file: `family! { "adam" => Adam, ... }`.
-/// Still read while optimizer files move to documented traces, which register them
-/// automatically; a name declared both ways is taken from the documented trace.
+/// Registers names of one optimizer file that carry no documented trace (primitives):
+/// `family! { "scale_by_sm3" => ScaleBySm3, ... }`; a name may fix arguments:
+/// `"x_fix" => X { "initial_fix": Value::Bool(true) }`. `build.rs` finds the table; a
+/// name that also has a documented trace is taken from the trace.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! family {
@@ -72,7 +76,7 @@ pub fn names() -> Vec<&'static str> {
         )*};
     }
     registered!(traced);
-    macro_rules! legacy {
+    macro_rules! untraced {
         ($($m:ident),*) => {$(
             for n in crate::optimizers::$m::NAMES {
                 if !v.contains(n) {
@@ -81,7 +85,7 @@ pub fn names() -> Vec<&'static str> {
             }
         )*};
     }
-    legacy_families!(legacy);
+    untraced_families!(untraced);
     v
 }
 
@@ -105,14 +109,14 @@ pub fn by_name<F: Float, V: Visitor<F>>(
         )*};
     }
     registered!(traced);
-    macro_rules! legacy {
+    macro_rules! untraced {
         ($($m:ident),*) => {$(
             if crate::optimizers::$m::NAMES.contains(&name) {
                 return crate::optimizers::$m::build(name, args, v);
             }
         )*};
     }
-    legacy_families!(legacy);
+    untraced_families!(untraced);
     Err(unknown(name))
 }
 

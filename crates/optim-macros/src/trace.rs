@@ -5,6 +5,7 @@
 //! #[optimizer(doc_trace(solver = adam(0.003), printed = "1.40E+01 1.39E+01 ..."))]
 //! #[optimizer(doc_trace(solver = polyak_sgd(), value, format = str, printed = "3.5 ..."))]
 //! #[optimizer(doc_trace(...), alias(name = "x_fix", initial_fix = true))]
+//! #[optimizer(doc_trace(solver = noisy_sgd(0.003), optax = digits, printed = "..."))]
 //! #[doc_trace(solver = adafactor(0.003), printed = "...")]     // on a hand-written struct
 //! ```
 //!
@@ -33,6 +34,7 @@ pub struct Spec {
     pub numbers: Vec<String>,
     pub str_format: bool,
     pub value: bool,
+    pub digits_only: bool,
     pub name: Option<LitStr>,
 }
 
@@ -121,6 +123,7 @@ struct SpecBuilder {
     printed: Option<LitStr>,
     str_format: bool,
     value: bool,
+    digits_only: bool,
     name: Option<LitStr>,
 }
 
@@ -155,13 +158,21 @@ impl SpecBuilder {
                     _ => return Err(syn::Error::new(f.span(), "expected `e2` or `str`")),
                 }
             }
+            "optax" => {
+                let f: Ident = m.value()?.parse()?;
+                match f.to_string().as_str() {
+                    "trace" => self.digits_only = false,
+                    "digits" => self.digits_only = true,
+                    _ => return Err(syn::Error::new(f.span(), "expected `trace` or `digits`")),
+                }
+            }
             "name" if allow_name => {
                 dup(self.name.is_some())?;
                 self.name = Some(m.value()?.parse()?);
             }
             _ => {
                 return Err(m.error(format!(
-                    "unknown doc_trace option `{key}`; expected `solver = ...`, `printed = \"...\"`, `value`, `format = e2|str`{}",
+                    "unknown doc_trace option `{key}`; expected `solver = ...`, `printed = \"...\"`, `value`, `format = e2|str`, `optax = trace|digits`{}",
                     if allow_name { " or `name = \"...\"`" } else { "" }
                 )))
             }
@@ -222,6 +233,7 @@ impl SpecBuilder {
             numbers,
             str_format: self.str_format,
             value: self.value,
+            digits_only: self.digits_only,
             name: self.name,
         })
     }
@@ -338,6 +350,11 @@ pub fn doc_traced_impl(ty: &Ident, name: &str, decl: &Decl) -> TokenStream {
         quote!(#krate::PrintFormat::E2)
     };
     let numbers = &spec.numbers;
+    let optax = if spec.digits_only {
+        quote!(#krate::doc_trace::OptaxCheck::DigitsOnly)
+    } else {
+        quote!(#krate::doc_trace::OptaxCheck::Trace)
+    };
     let aliases = decl.aliases.iter().map(|a| {
         let n = &a.name;
         let fixed = a.fixed.iter().map(|(k, v)| {
@@ -382,6 +399,7 @@ pub fn doc_traced_impl(ty: &Ident, name: &str, decl: &Decl) -> TokenStream {
                 value: #value,
                 format: #format,
                 printed: &[#(#numbers),*],
+                optax: #optax,
                 run: {
                     #run
                     __run_doc_trace

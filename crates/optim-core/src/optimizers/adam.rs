@@ -17,7 +17,13 @@ use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
 ///
 /// References: Kingma et al, 2014, *Adam: A Method for Stochastic Optimization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
-#[optimizer(primitive = scale_by_adam)]
+#[optimizer(
+    primitive = scale_by_adam,
+    doc_trace(
+        solver = adam(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
+    ),
+)]
 pub fn adam(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -67,7 +73,12 @@ pub fn adam(
 /// [`adam`] with `nesterov` on by default, as in optax.
 ///
 /// References: Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = nadam(0.003),
+        printed = "1.39E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
+    ),
+)]
 pub fn nadam(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -118,7 +129,12 @@ pub fn nadam(
 ///
 /// References: Loshchilov et al, 2019, *Decoupled Weight Decay Regularization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = adamw(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
+    ),
+)]
 pub fn adamw(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -176,7 +192,12 @@ pub fn adamw(
 ///
 /// References: Loshchilov et al, 2019, *Decoupled Weight Decay Regularization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = nadamw(0.003),
+        printed = "1.39E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
+    ),
+)]
 pub fn nadamw(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -233,7 +254,13 @@ pub fn nadamw(
 /// gradient magnitudes, which needs no bias correction.
 ///
 /// References: Kingma et al, 2014, *Adam: A Method for Stochastic Optimization*.
-#[optimizer(primitive = scale_by_adamax)]
+#[optimizer(
+    primitive = scale_by_adamax,
+    doc_trace(
+        solver = adamax(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
+    ),
+)]
 pub fn adamax(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -269,7 +296,12 @@ pub fn adamax(
 /// which L2 regularization of the loss fails to do for adaptive methods.
 ///
 /// References: Loshchilov et al, 2019, *Decoupled Weight Decay Regularization*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = adamaxw(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
+    ),
+)]
 pub fn adamaxw(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -312,7 +344,13 @@ pub fn adamaxw(
 /// a long-term memory of past gradients, instead of the second moment itself.
 ///
 /// References: Reddi et al, 2018, *On the Convergence of Adam and Beyond*.
-#[optimizer(primitive = scale_by_amsgrad)]
+#[optimizer(
+    primitive = scale_by_amsgrad,
+    doc_trace(
+        solver = amsgrad(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
+    ),
+)]
 pub fn amsgrad(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -374,7 +412,13 @@ pub fn amsgrad(
 ///
 /// References: Zhuang et al, 2020, *AdaBelief Optimizer: Adapting Stepsizes by the
 /// Belief in Observed Gradients*.
-#[optimizer(primitive = scale_by_belief)]
+#[optimizer(
+    primitive = scale_by_belief,
+    doc_trace(
+        solver = adabelief(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
+    ),
+)]
 pub fn adabelief(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -429,7 +473,13 @@ pub fn adabelief(
 ///
 /// References: Liu et al, 2020, *On the Variance of the Adaptive Learning Rate and
 /// Beyond*.
-#[optimizer(primitive = scale_by_radam)]
+#[optimizer(
+    primitive = scale_by_radam,
+    doc_trace(
+        solver = radam(0.003),
+        printed = "1.38E+01 1.37E+01 1.35E+01 1.33E+01 1.32E+01",
+    ),
+)]
 pub fn radam(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -496,7 +546,13 @@ pub fn radam(
 /// here they can be set, as in optax's `scale_by_yogi`.
 ///
 /// References: Zaheer et al, 2018, *Adaptive Methods for Nonconvex Optimization*.
-#[optimizer(primitive = scale_by_yogi)]
+#[optimizer(
+    primitive = scale_by_yogi,
+    doc_trace(
+        solver = yogi(0.002),
+        printed = "1.40E+01 1.40E+01 1.39E+01 1.39E+01 1.39E+01",
+    ),
+)]
 pub fn yogi(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -552,19 +608,6 @@ fn integer_pow(x: f64, n: f64) -> f64 {
         }
     }
     acc.unwrap_or(1.0)
-}
-
-crate::family! {
-    "adam" => Adam,
-    "adamw" => Adamw,
-    "nadam" => Nadam,
-    "nadamw" => Nadamw,
-    "adamax" => Adamax,
-    "adamaxw" => Adamaxw,
-    "amsgrad" => Amsgrad,
-    "adabelief" => Adabelief,
-    "radam" => Radam,
-    "yogi" => Yogi,
 }
 
 #[cfg(test)]

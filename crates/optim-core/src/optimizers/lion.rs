@@ -16,7 +16,12 @@ use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
 /// `learning_rate * weight_decay`.
 ///
 /// References: Chen et al, 2023, *Symbolic Discovery of Optimization Algorithms*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = lion(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
+    ),
+)]
 pub fn lion(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -70,10 +75,6 @@ pub fn scale_by_lion(
         mu = one_minus_b2 * g + b2 * mu;
         d
     })
-}
-
-crate::family! {
-    "lion" => Lion,
 }
 
 #[cfg(test)]

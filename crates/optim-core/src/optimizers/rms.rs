@@ -18,7 +18,13 @@ use crate::{optimizer, LearningRate, Mask};
 /// References: Hinton, 2012, *Overview of mini-batch gradient descent*; Graves, 2013,
 /// *Generating Sequences With Recurrent Neural Networks*; Ziyin, 2021, *LaProp:
 /// Separating Momentum and Adaptivity in Adam*.
-#[optimizer(unscaled)]
+#[optimizer(
+    unscaled,
+    doc_trace(
+        solver = rmsprop(0.003),
+        printed = "1.39E+01 1.38E+01 1.37E+01 1.37E+01 1.36E+01",
+    ),
+)]
 pub fn rmsprop(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -188,7 +194,13 @@ pub fn scale_by_stddev(
 ///
 /// References: Duchi et al, 2011, *Adaptive Subgradient Methods for Online Learning and
 /// Stochastic Optimization*.
-#[optimizer(primitive = scale_by_rss)]
+#[optimizer(
+    primitive = scale_by_rss,
+    doc_trace(
+        solver = adagrad(1.0),
+        printed = "5.01E+00 2.40E+00 1.25E+00 6.86E-01 3.85E-01",
+    ),
+)]
 pub fn adagrad(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -222,7 +234,12 @@ pub fn adagrad(
 /// direction (lr = 1), where optax 0.2.8 would skip its sign flip and ascend.
 ///
 /// References: Zeiler, 2012, *ADADELTA: An Adaptive Learning Rate Method*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = adadelta().learning_rate(10.0),
+        printed = "1.36E+01 1.32E+01 1.29E+01 1.25E+01 1.21E+01",
+    ),
+)]
 pub fn adadelta(
     /// A global scaling factor, constant or scheduled; `None` means 1.
     learning_rate: Option<LearningRate>,
@@ -279,12 +296,6 @@ pub fn scale_by_adadelta(
         e_x = (1.0 - rho) * (d * d) + rho * e_x;
         d
     })
-}
-
-crate::family! {
-    "rmsprop" => Rmsprop,
-    "adagrad" => Adagrad,
-    "adadelta" => Adadelta,
 }
 
 #[cfg(test)]

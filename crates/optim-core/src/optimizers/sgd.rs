@@ -12,7 +12,12 @@ use crate::{optimizer, LearningRate};
 ///
 /// References: Sutskever et al, 2013, *On the importance of initialization and momentum
 /// in deep learning*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = sgd(0.003),
+        printed = "1.38E+01 1.37E+01 1.35E+01 1.33E+01 1.32E+01",
+    ),
+)]
 pub fn sgd(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -81,7 +86,15 @@ pub fn trace(
 ///
 /// References: Neelakantan et al, 2015, *Adding Gradient Noise Improves Learning for Very
 /// Deep Networks*.
-#[optimizer(primitive = add_noise)]
+#[optimizer(
+    primitive = add_noise,
+    doc_trace(
+        solver = noisy_sgd(0.003),
+        // The noise comes from another generator than jax's: only the digits match.
+        optax = digits,
+        printed = "1.38E+01 1.37E+01 1.35E+01 1.33E+01 1.32E+01",
+    ),
+)]
 pub fn noisy_sgd(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -119,7 +132,14 @@ pub fn noisy_sgd(
 ///
 /// References: Mokhtari et al, 2019, *A Unified Analysis of Extra-gradient and Optimistic
 /// Gradient Methods for Saddle Point Problems: Proximal Point Approach*.
-#[optimizer(primitive = scale_by_optimistic_gradient)]
+#[optimizer(
+    primitive = scale_by_optimistic_gradient,
+    doc_trace(
+        solver = optimistic_gradient_descent(0.003),
+        printed = "1.37E+01 1.35E+01 1.33E+01 1.32E+01 1.30E+01",
+    ),
+    alias(name = "optimistic_gradient_descent_initial_fix", initial_fix = true),
+)]
 pub fn optimistic_gradient_descent(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -157,7 +177,13 @@ pub fn optimistic_gradient_descent(
 /// References: Riedmiller and Braun, 1993, *A direct adaptive method for faster
 /// backpropagation learning: the RPROP algorithm*; Igel and Hüsken, 2003, *Empirical
 /// evaluation of the improved Rprop learning algorithms*.
-#[optimizer(unscaled)]
+#[optimizer(
+    unscaled,
+    doc_trace(
+        solver = rprop(0.003),
+        printed = "1.40E+01 1.40E+01 1.39E+01 1.39E+01 1.38E+01",
+    ),
+)]
 pub fn rprop(
     /// The initial step size.
     learning_rate: f64,
@@ -240,14 +266,6 @@ pub fn scale_by_rprop(
         prev_updates = select(s < 0.0, 0.0, step_sizes * sign(g));
         u
     })
-}
-
-crate::family! {
-    "sgd" => Sgd,
-    "noisy_sgd" => NoisySgd,
-    "optimistic_gradient_descent" => OptimisticGradientDescent,
-    "optimistic_gradient_descent_initial_fix" => OptimisticGradientDescent { "initial_fix": crate::Value::Bool(true) },
-    "rprop" => Rprop,
 }
 
 #[cfg(test)]
