@@ -14,7 +14,13 @@ use crate::{optimizer, LearningRate};
 ///
 /// References: Ginsburg et al, 2019, *Stochastic Gradient Methods with Layer-wise
 /// Adaptive Moments for Training of Deep Networks*.
-#[optimizer(primitive = scale_by_novograd(eps = 1e-8))]
+#[optimizer(
+    primitive = scale_by_novograd(eps = 1e-8),
+    doc_trace(
+        solver = novograd(0.003),
+        printed = "1.40E+01 1.39E+01 1.39E+01 1.38E+01 1.37E+01",
+    ),
+)]
 pub fn novograd(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -55,6 +61,3 @@ pub fn novograd(
     })
 }
 
-crate::family! {
-    "novograd" => Novograd,
-}

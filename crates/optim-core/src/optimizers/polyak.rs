@@ -18,7 +18,15 @@ use crate::{optimizer, ScalarOrSchedule};
 /// References: Loizou et al, 2021, *Stochastic Polyak Step-size for SGD: An Adaptive
 /// Learning Rate for Fast Convergence*; Berrada et al, 2020, *Training neural networks
 /// for and by interpolation*.
-#[optimizer(unscaled)]
+#[optimizer(
+    unscaled,
+    doc_trace(
+        solver = polyak_sgd(),
+        value,
+        format = str,
+        printed = "3.5 0.875 0.21875 0.0546875 0.013671875",
+    ),
+)]
 pub fn polyak_sgd(
     /// Upper bound on the step size.
     #[default(1.0)]
@@ -90,6 +98,3 @@ pub fn scale_by_polyak(
     each(|g| g * step)
 }
 
-crate::family! {
-    "polyak_sgd" => PolyakSgd,
-}

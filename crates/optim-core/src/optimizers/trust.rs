@@ -17,7 +17,12 @@ use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
 ///
 /// References: You et al, 2019, *Large Batch Optimization for Deep Learning: Training
 /// BERT in 76 minutes*.
-#[optimizer]
+#[optimizer(
+    doc_trace(
+        solver = lamb(0.003),
+        printed = "1.39E+01 1.38E+01 1.38E+01 1.37E+01 1.36E+01",
+    ),
+)]
 pub fn lamb(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -76,7 +81,13 @@ pub fn lamb(
 /// trace. Both masks default to all leaves.
 ///
 /// References: You et al, 2017, *Large Batch Training of Convolutional Networks*.
-#[optimizer(unscaled)]
+#[optimizer(
+    unscaled,
+    doc_trace(
+        solver = lars(0.003),
+        printed = "1.40E+01 1.40E+01 1.40E+01 1.40E+01 1.40E+01",
+    ),
+)]
 pub fn lars(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -129,7 +140,13 @@ pub fn lars(
 ///
 /// References: Bernstein et al, 2020, *On the distance between two neural networks and
 /// the stability of learning*.
-#[optimizer(unscaled)]
+#[optimizer(
+    unscaled,
+    doc_trace(
+        solver = fromage(0.003),
+        printed = "1.39E+01 1.38E+01 1.37E+01 1.37E+01 1.36E+01",
+    ),
+)]
 pub fn fromage(
     /// A global scaling factor, constant or scheduled.
     learning_rate: LearningRate,
@@ -177,8 +194,3 @@ pub fn scale_by_trust_ratio(
     each(|g| g * ratio)
 }
 
-crate::family! {
-    "lamb" => Lamb,
-    "lars" => Lars,
-    "fromage" => Fromage,
-}
