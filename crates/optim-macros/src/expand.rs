@@ -202,7 +202,7 @@ pub fn expand(m: &Model) -> TokenStream {
             Kind::Plain => Some(quote!(let #n: #t = this.#n;)),
             Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value_in(__count - 1, __mode);)),
             Kind::OptRate => Some(
-                quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value(__count - 1));),
+                quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value_in(__count - 1, __mode));),
             ),
             Kind::Choice => Some(quote!(let #n: &str = this.#n.as_str();)),
             _ => None,
