@@ -197,6 +197,14 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     strides
 }
 
+/// Whether `shape` (leading 1s aside) equals the trailing axes of `out`, so that its
+/// data repeats every `shape.iter().product()` elements of `out`.
+fn is_trailing(shape: &[usize], out: &[usize]) -> bool {
+    let first = shape.iter().position(|&d| d != 1).unwrap_or(shape.len());
+    let core = &shape[first..];
+    core.len() <= out.len() && out[out.len() - core.len()..] == *core
+}
+
 /// Calls `f(i, ia, ib)` for every flat index `i` of `out` with the matching flat indices of
 /// the two broadcast operands.
 fn for_each_broadcast(
@@ -221,6 +229,20 @@ fn for_each_broadcast(
     }
     if na == 1 && nb == n {
         (0..n).for_each(|i| f(i, 0, i));
+        return;
+    }
+    // One operand repeats along the leading axes (a bias row added to every row of a
+    // batch): plain nested loops instead of the general index walk.
+    if na == n && nb > 0 && is_trailing(b, out) {
+        for base in (0..n).step_by(nb) {
+            (0..nb).for_each(|j| f(base + j, base + j, j));
+        }
+        return;
+    }
+    if nb == n && na > 0 && is_trailing(a, out) {
+        for base in (0..n).step_by(na) {
+            (0..na).for_each(|j| f(base + j, j, base + j));
+        }
         return;
     }
     let sa = broadcast_strides(a, out);
@@ -296,6 +318,29 @@ fn gemm_typed<T: faer::traits::ComplexField + Copy>(
         Accum::Replace
     };
     faer::linalg::matmul::matmul(dst.as_mut(), beta, ra, rb, one, Par::Seq);
+    clear_upper_vector_state();
+}
+
+/// Executes `vzeroupper` where the CPU has AVX.
+///
+/// faer's x86 matmul kernels (private-gemm-x86, AVX-512 on machines that have it) can
+/// return with the upper halves of the vector registers dirty. Until something clears
+/// them, every legacy-SSE instruction that follows (all of this crate's scalar float
+/// code, compiled for baseline x86-64) pays a state-transition penalty: measured here as
+/// `cross_entropy` on `[1279, 6]` logits taking 3-11 ms after a matmul instead of 0.13 ms.
+#[inline]
+fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx")]
+        unsafe fn zeroupper() {
+            std::arch::x86_64::_mm256_zeroupper();
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX, checked just above.
+            unsafe { zeroupper() }
+        }
+    }
 }
 
 /// `out (+)= op(a) * op(b)` for row-major `out` of shape `[m, n]`, through faer.
@@ -584,21 +629,26 @@ impl<F: Float> Graph<F> {
         let (shape, rg, n) = (nx.shape.clone(), nx.requires_grad, nx.data.len());
         let mut out = take_buf(&mut self.pool, n, F::zero());
         let xd = &self.nodes[x.idx].data;
-        let f: fn(F, UnOp<F>) -> F = |v, op| match op {
-            UnOp::Neg => -v,
-            UnOp::Powi(n) => v.powi(n),
-            UnOp::Powf(p) => v.powf(p),
-            UnOp::Sqrt => v.sqrt(),
-            UnOp::Exp => v.exp(),
-            UnOp::Log => v.ln(),
-            UnOp::Abs => v.abs(),
-            UnOp::Tanh => v.tanh(),
-            UnOp::Sigmoid => sigmoid(v),
-            UnOp::Relu => v.max(F::zero()),
-            UnOp::Softplus => softplus(v),
-        };
-        for (o, &v) in out.iter_mut().zip(xd) {
-            *o = f(v, op);
+        // One loop per op, so that each is compiled (and vectorized) on its own.
+        macro_rules! map {
+            (|$v:ident| $e:expr) => {
+                for (o, &$v) in out.iter_mut().zip(xd) {
+                    *o = $e;
+                }
+            };
+        }
+        match op {
+            UnOp::Neg => map!(|v| -v),
+            UnOp::Powi(n) => map!(|v| v.powi(n)),
+            UnOp::Powf(p) => map!(|v| v.powf(p)),
+            UnOp::Sqrt => map!(|v| v.sqrt()),
+            UnOp::Exp => map!(|v| v.exp()),
+            UnOp::Log => map!(|v| v.ln()),
+            UnOp::Abs => map!(|v| v.abs()),
+            UnOp::Tanh => map!(|v| v.tanh()),
+            UnOp::Sigmoid => map!(|v| sigmoid(v)),
+            UnOp::Relu => map!(|v| if v > F::zero() { v } else { F::zero() }),
+            UnOp::Softplus => map!(|v| softplus(v)),
         }
         Ok(self.push(shape, out, Op::Unary(op, x.idx), rg))
     }
@@ -1088,26 +1138,31 @@ impl<F: Float> Graph<F> {
                     let (a, b, op) = (*a, *b, *op);
                     let (xa, xb) = (&nodes[a].data, &nodes[b].data);
                     let (sa, sb) = (&nodes[a].shape, &nodes[b].shape);
+                    let out = &node.shape;
+                    // One loop per op, so that each is compiled on its own.
+                    macro_rules! acc {
+                        ($gx:ident[$i:ident] += |$k:ident, $ia:ident, $ib:ident| $d:expr) => {
+                            for_each_broadcast(out, sa, sb, |$k, $ia, $ib| {
+                                $gx[$i] = $gx[$i] + $d;
+                            })
+                        };
+                    }
                     if let Some(ga) = grad_of(&mut grads, nodes, pool, a) {
-                        for_each_broadcast(&node.shape, sa, sb, |k, ia, ib| {
-                            let d = match op {
-                                BinOp::Add | BinOp::Sub => g[k],
-                                BinOp::Mul => g[k] * xb[ib],
-                                BinOp::Div => g[k] / xb[ib],
-                            };
-                            ga[ia] = ga[ia] + d;
-                        });
+                        match op {
+                            BinOp::Add | BinOp::Sub => acc!(ga[ia] += |k, ia, _ib| g[k]),
+                            BinOp::Mul => acc!(ga[ia] += |k, ia, ib| g[k] * xb[ib]),
+                            BinOp::Div => acc!(ga[ia] += |k, ia, ib| g[k] / xb[ib]),
+                        }
                     }
                     if let Some(gb) = grad_of(&mut grads, nodes, pool, b) {
-                        for_each_broadcast(&node.shape, sa, sb, |k, ia, ib| {
-                            let d = match op {
-                                BinOp::Add => g[k],
-                                BinOp::Sub => -g[k],
-                                BinOp::Mul => g[k] * xa[ia],
-                                BinOp::Div => -g[k] * xa[ia] / (xb[ib] * xb[ib]),
-                            };
-                            gb[ib] = gb[ib] + d;
-                        });
+                        match op {
+                            BinOp::Add => acc!(gb[ib] += |k, _ia, ib| g[k]),
+                            BinOp::Sub => acc!(gb[ib] += |k, _ia, ib| -g[k]),
+                            BinOp::Mul => acc!(gb[ib] += |k, ia, ib| g[k] * xa[ia]),
+                            BinOp::Div => {
+                                acc!(gb[ib] += |k, ia, ib| -g[k] * xa[ia] / (xb[ib] * xb[ib]))
+                            }
+                        }
                     }
                 }
                 Op::Unary(op, x) => {
@@ -1115,37 +1170,36 @@ impl<F: Float> Graph<F> {
                     let xd = &nodes[x].data;
                     let y = &node.data;
                     if let Some(gx) = grad_of(&mut grads, nodes, pool, x) {
-                        for k in 0..gx.len() {
-                            let (v, yv) = (xd[k], y[k]);
-                            let d = match op {
-                                UnOp::Neg => -F::one(),
-                                UnOp::Powi(0) => F::zero(),
-                                UnOp::Powi(n) => F::of(n as f64) * v.powi(n - 1),
-                                UnOp::Powf(p) => p * v.powf(p - F::one()),
-                                UnOp::Sqrt => F::of(0.5) / yv,
-                                UnOp::Exp => yv,
-                                UnOp::Log => F::one() / v,
-                                UnOp::Abs => {
-                                    if v > F::zero() {
-                                        F::one()
-                                    } else if v < F::zero() {
-                                        -F::one()
-                                    } else {
-                                        F::zero()
-                                    }
+                        // One loop per op: `d` is the derivative at input `v`, output `yv`.
+                        macro_rules! chain {
+                            (|$v:ident, $yv:ident| $d:expr) => {
+                                for (((gx, &gk), &$v), &$yv) in
+                                    gx.iter_mut().zip(g.iter()).zip(xd).zip(y)
+                                {
+                                    *gx = *gx + gk * $d;
                                 }
-                                UnOp::Tanh => F::one() - yv * yv,
-                                UnOp::Sigmoid => yv * (F::one() - yv),
-                                UnOp::Relu => {
-                                    if v > F::zero() {
-                                        F::one()
-                                    } else {
-                                        F::zero()
-                                    }
-                                }
-                                UnOp::Softplus => sigmoid(v),
                             };
-                            gx[k] = gx[k] + g[k] * d;
+                        }
+                        let (zero, one) = (F::zero(), F::one());
+                        match op {
+                            UnOp::Neg => chain!(|_v, _y| -one),
+                            UnOp::Powi(0) => {}
+                            UnOp::Powi(n) => chain!(|v, _y| F::of(n as f64) * v.powi(n - 1)),
+                            UnOp::Powf(p) => chain!(|v, _y| p * v.powf(p - one)),
+                            UnOp::Sqrt => chain!(|_v, yv| F::of(0.5) / yv),
+                            UnOp::Exp => chain!(|_v, yv| yv),
+                            UnOp::Log => chain!(|v, _y| one / v),
+                            UnOp::Abs => chain!(|v, _y| if v > zero {
+                                one
+                            } else if v < zero {
+                                -one
+                            } else {
+                                zero
+                            }),
+                            UnOp::Tanh => chain!(|_v, yv| one - yv * yv),
+                            UnOp::Sigmoid => chain!(|_v, yv| yv * (one - yv)),
+                            UnOp::Relu => chain!(|v, _y| if v > zero { one } else { zero }),
+                            UnOp::Softplus => chain!(|v, _y| sigmoid(v)),
                         }
                     }
                 }
