@@ -267,3 +267,20 @@ fn trust_ratio_optimizers_need_params() {
         Err(Error::NeedsParams { .. })
     ));
 }
+
+#[test]
+fn lars_masks_take_a_path_predicate_as_well_as_a_bool_tree() {
+    let by_tree = optim::lars(0.5)
+        .weight_decay(0.01)
+        .weight_decay_mask(w_only())
+        .trust_ratio_mask(w_only());
+    let w = || Mask::Predicate(std::sync::Arc::new(|path: &str| path.starts_with('w')));
+    let by_predicate = optim::lars(0.5)
+        .weight_decay(0.01)
+        .weight_decay_mask(w())
+        .trust_ratio_mask(w());
+    assert_eq!(run(&by_tree, 5), run(&by_predicate, 5));
+    // Both default to every leaf, which differs from masking `b` out.
+    let all = optim::lars(0.5).weight_decay(0.01);
+    assert_ne!(run(&all, 5), run(&by_tree, 5));
+}

@@ -18,8 +18,8 @@ pub mod dsl;
 pub mod noise;
 pub mod optimizers;
 pub mod registry;
-
 pub mod doc_trace;
+
 pub use config::{FromValue, Hyperparams, Value};
 pub use error::Error;
 pub use float::{Absent, AsF32, AsF64, Buf, Dtype, Float, Store};
@@ -296,8 +296,11 @@ pub mod __private {
     /// Walks a whole tree for `tree_sum`: each leaf's gradients (or updates) and, when
     /// given, params. Object-safe so the generated per-step code borrows nothing.
     pub trait Walk<F> {
-        fn walk(&self, f: &mut dyn FnMut(usize, &[F], Option<&[F]>));
+        fn walk(&self, f: &mut LeafVisit<'_, F>);
     }
+
+    /// The callback of [`Walk`]: leaf index, gradients, params.
+    pub type LeafVisit<'a, F> = dyn FnMut(usize, &[F], Option<&[F]>) + 'a;
 
     pub struct TreeRef<'a, P> {
         pub g: &'a P,
@@ -305,7 +308,7 @@ pub mod __private {
     }
 
     impl<F: crate::Float, P: crate::Tree<F>> Walk<F> for TreeRef<'_, P> {
-        fn walk(&self, f: &mut dyn FnMut(usize, &[F], Option<&[F]>)) {
+        fn walk(&self, f: &mut LeafVisit<'_, F>) {
             let mut leaf = 0usize;
             // The trees were validated against the state before this pass, so the
             // callbacks cannot fail.
