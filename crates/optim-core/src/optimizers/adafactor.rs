@@ -15,21 +15,32 @@
 //!
 //! A leaf of shape `[.., n_a, .., n_b, ..]`, with `a < b` its two factored axes, is seen as
 //! `[A, n_a, B, n_b, C]`; its row and column statistics are the leaf reduced over `a` or
-//! over `b`. A step makes at most three streaming passes over a leaf, each over contiguous
-//! runs of `n_b * C` elements:
+//! over `b` (which is which depends on which axis is the larger). The leaf is walked in
+//! contiguous runs of `n_b * C` elements, one per `(x, i, y)`. The entries of the
+//! statistic over `b` that a run contributes to (`C` of them) depend on that run alone;
+//! the statistic over `a` needs every run. A step makes two streaming passes over a
+//! leaf from memory:
 //!
-//! 1. statistics: the sums of squared gradients into the row and column scratch (factored
-//!    leaves; an unfactored leaf with clipping updates its second moment here instead),
-//!    and the sum of squared params when `multiply_by_parameter_scale` is on;
-//! 2. only for a factored leaf with clipping: the sum of squared updates, for the clip;
-//! 3. the update: read gradient, param and momentum, write param (or update) and momentum.
+//! 1. statistics. Factored leaf without clipping: each run is read once, into the sums
+//!    over `a` and over `b`. Factored leaf with clipping: each run is read once for its
+//!    sums over `b`, which give its new entries `vb` of that statistic, then read again
+//!    while it is still in cache, into the sums over `a` and into `w = Σ_i g² / vb` (one
+//!    entry per entry of the statistic over `a`, scratch sized by `init`). Since the mean
+//!    `M` of `v_row` over d1 is constant over both factored axes, the clip's
+//!    `Σ u² = Σ g² · f_a² · f_b²` is then `Σ_{x,y,z} M Σ_j w / va`, known from the
+//!    statistics alone once pass 1 ends (`factored_sum_u2`). An unfactored leaf with
+//!    clipping updates its second moment here and sums `u²`. With
+//!    `multiply_by_parameter_scale` the params are read once for their sum of squares.
+//! 2. the update: read gradient, param and momentum, write param (or update) and momentum.
 //!
-//! Every buffer element is read at most twice and written at most once per step, except
-//! the gradient of a factored leaf with clipping on, which is read three times: the clip
-//! needs the rms of `g * row_factor * col_factor` with the *new* factors, which depend on
-//! every gradient of the leaf, and the final pass needs the clip. Avoiding the third read
-//! would take a leaf-sized scratch buffer, which is the memory factoring exists to save.
-//! Scratch for the row and column statistics lives in the state, sized by `init`.
+//! So every element of a leaf-sized buffer (gradient, params, momentum, the update) is
+//! read at most twice from memory and written at most once per step. The in-cache
+//! re-read of pass 1 assumes a run of `n_b * C` elements fits in the core's L2 (8 KB for
+//! the 2048 f32 columns of a 4096×2048 leaf); a longer run is still correct but its
+//! re-read comes from memory. The statistics (`v_row`, `v_col`, `w`, and the row and
+//! column scratch, which hold the sums and then the factors) are one entry per row or
+//! column, not per element, and are read a few times each. No scratch is leaf-sized: that
+//! is the memory factoring exists to save.
 
 use crate::float::Store;
 use crate::schedule::JaxMode;
@@ -370,13 +381,15 @@ pub struct FactoredRmsState<F> {
     scratch: Scratch<F>,
 }
 
-/// Working memory for the row and column sums and factors, sized by `init` for the
-/// largest factored leaf. Not part of the saved state: a deserialized state sizes it on
+/// Working memory for the row and column sums and factors, and for the clip's weights
+/// `w`, sized by `init` for the largest factored leaf. Not part of the saved state: a deserialized state sizes it on
 /// its first step.
 #[derive(Clone, Debug, Default)]
 struct Scratch<F> {
     a: Vec<F>,
     b: Vec<F>,
+    /// Per entry of the statistic over a: `Σ g² / vb` over a, for the clip.
+    w: Vec<F>,
 }
 
 impl<F> PartialEq for Scratch<F> {
@@ -390,6 +403,7 @@ impl<F: Float> Scratch<F> {
         let mut s = Scratch {
             a: Vec::new(),
             b: Vec::new(),
+            w: Vec::new(),
         };
         s.fit(metas, factored, min_dim);
         s
@@ -404,6 +418,9 @@ impl<F: Float> Scratch<F> {
         }
         if self.a.len() < la {
             self.a.resize(la, F::zero());
+        }
+        if self.w.len() < la {
+            self.w.resize(la, F::zero());
         }
         if self.b.len() < lb {
             self.b.resize(lb, F::zero());
@@ -522,44 +539,96 @@ fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
         F::one()
     };
 
-    // Pass 1 (and 2): the second moment, its factors and the clip.
+    // Pass 1: the second moment, its factors and, with clipping, the sum of squared
+    // updates.
     let mut sum_u2 = F::zero();
     match layout {
         Some(l) => {
             let (la, lb) = (l.len_a(), l.len_b());
-            let (sa, sb) = (&mut scratch.a[..la], &mut scratch.b[..lb]);
+            let Scratch { a, b, w } = scratch;
+            let (sa, sb) = (&mut a[..la], &mut b[..lb]);
             sa.fill(F::zero());
             sb.fill(F::zero());
             let g = io.grads();
             let run = l.nb * l.inner;
-            l.for_each_run(|start, a_off, b_off| {
-                let g = &g[start..start + run];
-                let ka = &mut sa[a_off..a_off + run];
-                let kb = &mut sb[b_off..b_off + l.inner];
-                if l.inner == 1 {
-                    kb[0] = kb[0] + zip_sum_into(g, ka, eps);
-                } else {
-                    for (g, ka) in g.chunks_exact(l.inner).zip(ka.chunks_exact_mut(l.inner)) {
-                        for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
-                            let e = g * g + eps;
-                            *a = *a + e;
-                            *b = *b + e;
-                        }
-                    }
-                }
-            });
-            // New statistics: the means over a and over b, decayed in.
+            let (na, nb) = (F::of(l.na as f64), F::of(l.nb as f64));
+            // The statistic over a (`va`) needs every run; the one over b (`vb`) only
+            // the run its entries sit in.
             let (va, vb) = if l.row_over_a {
                 (&mut *v_row, &mut *v_col)
             } else {
                 (&mut *v_col, &mut *v_row)
             };
-            let (na, nb) = (F::of(l.na as f64), F::of(l.nb as f64));
+            if plan.clip.is_some() {
+                // Per run: read it once for its sums over b, hence its new entries of
+                // `vb`; read it again, from cache, for the sums over a and for
+                // `w = Σ_i g² / vb`, which gives the clip's Σ u² below.
+                let sw = &mut w[..la];
+                sw.fill(F::zero());
+                l.for_each_run(|start, a_off, b_off| {
+                    let g = &g[start..start + run];
+                    let ka = &mut sa[a_off..a_off + run];
+                    let kw = &mut sw[a_off..a_off + run];
+                    let kb = &mut sb[b_off..b_off + l.inner];
+                    let vb = &mut vb[b_off..b_off + l.inner];
+                    if l.inner == 1 {
+                        kb[0] = kb[0] + zip_sum(g, g, |g, _| g * g + eps);
+                    } else {
+                        for g in g.chunks_exact(l.inner) {
+                            for (&g, b) in g.iter().zip(kb.iter_mut()) {
+                                *b = *b + (g * g + eps);
+                            }
+                        }
+                    }
+                    // The new entries of `vb`; `kb` holds their reciprocals until the
+                    // factors replace them.
+                    for (v, b) in vb.iter_mut().zip(kb.iter_mut()) {
+                        *v = d * *v + omd * (*b / nb);
+                        *b = F::one() / *v;
+                    }
+                    if l.inner == 1 {
+                        let r = kb[0];
+                        sums_and_weights(g, ka, kw, r, eps);
+                    } else {
+                        for ((g, ka), kw) in g
+                            .chunks_exact(l.inner)
+                            .zip(ka.chunks_exact_mut(l.inner))
+                            .zip(kw.chunks_exact_mut(l.inner))
+                        {
+                            for (((&g, a), w), &r) in
+                                g.iter().zip(ka.iter_mut()).zip(kw.iter_mut()).zip(&*kb)
+                            {
+                                let g2 = g * g;
+                                *a = *a + (g2 + eps);
+                                *w = *w + g2 * r;
+                            }
+                        }
+                    }
+                });
+            } else {
+                l.for_each_run(|start, a_off, b_off| {
+                    let g = &g[start..start + run];
+                    let ka = &mut sa[a_off..a_off + run];
+                    let kb = &mut sb[b_off..b_off + l.inner];
+                    if l.inner == 1 {
+                        kb[0] = kb[0] + zip_sum_into(g, ka, eps);
+                    } else {
+                        for (g, ka) in g.chunks_exact(l.inner).zip(ka.chunks_exact_mut(l.inner)) {
+                            for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
+                                let e = g * g + eps;
+                                *a = *a + e;
+                                *b = *b + e;
+                            }
+                        }
+                    }
+                });
+                for (v, &s) in vb.iter_mut().zip(sb.iter()) {
+                    *v = d * *v + omd * (s / nb);
+                }
+            }
+            // The new statistic over a: its mean decayed in.
             for (v, &s) in va.iter_mut().zip(sa.iter()) {
                 *v = d * *v + omd * (s / na);
-            }
-            for (v, &s) in vb.iter_mut().zip(sb.iter()) {
-                *v = d * *v + omd * (s / nb);
             }
             // Row factor (v_row / mean of v_row over d1)^-1/2, column factor v_col^-1/2,
             // into the scratch the sums were in.
@@ -582,28 +651,7 @@ fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
                 col_factors(v_col, sa);
             }
             if plan.clip.is_some() {
-                // Pass 2: the rms of the unclipped update.
-                let (sa, sb) = (&*sa, &*sb);
-                l.for_each_run(|start, a_off, b_off| {
-                    let g = &g[start..start + run];
-                    let fa = &sa[a_off..a_off + run];
-                    let fb = &sb[b_off..b_off + l.inner];
-                    if l.inner == 1 {
-                        let fb = fb[0];
-                        sum_u2 = sum_u2
-                            + zip_sum(g, fa, |g, fa| {
-                                let u = g * fa * fb;
-                                u * u
-                            });
-                    } else {
-                        for (g, fa) in g.chunks_exact(l.inner).zip(fa.chunks_exact(l.inner)) {
-                            for ((&g, &fa), &fb) in g.iter().zip(fa).zip(fb) {
-                                let u = g * fa * fb;
-                                sum_u2 = sum_u2 + u * u;
-                            }
-                        }
-                    }
-                });
+                sum_u2 = factored_sum_u2(&l, v_row, sa, &w[..la]);
             }
         }
         None => {
@@ -639,7 +687,7 @@ fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
         sign * x
     };
 
-    // Pass 3: the update.
+    // Pass 2: the update.
     match layout {
         Some(l) => {
             let (sa, sb) = (&scratch.a[..l.len_a()], &scratch.b[..l.len_b()]);
@@ -727,6 +775,69 @@ fn zip_sum_into<F: Float>(g: &[F], acc: &mut [F], eps: F) -> F {
         s = s + e;
     }
     lanes.iter().fold(F::zero(), |t, &x| t + x) + s
+}
+
+/// Adds `g² + eps` to `acc` and `g² * r` to `w`, element-wise.
+#[inline(always)]
+fn sums_and_weights<F: Float>(g: &[F], acc: &mut [F], w: &mut [F], r: F, eps: F) {
+    let n = g.len().min(acc.len()).min(w.len());
+    for ((&g, a), w) in g[..n].iter().zip(&mut acc[..n]).zip(&mut w[..n]) {
+        let g2 = g * g;
+        *a = *a + (g2 + eps);
+        *w = *w + g2 * r;
+    }
+}
+
+/// The clip's `Σ u²` over a factored leaf, from the statistics alone.
+///
+/// With `u = g · f_a · f_b` (`f_a`, `f_b` the factors of the statistics over a and over
+/// b) and `M` the mean of `v_row` over d1, one of the two squared factors is
+/// `M / v` and the other `1 / v` of its statistic; `M` is constant over both factored
+/// axes. So, indexing the leaf `[x, i, y, j, z]` as `[A, n_a, B, n_b, C]`:
+///
+/// ```text
+/// Σ u² = Σ_{x,y,z} M_{xyz} Σ_j (1 / va_{xyjz}) Σ_i g²_{xiyjz} / vb_{xiyz}
+///      = Σ_{x,y,z} M_{xyz} Σ_j w_{xyjz} / va_{xyjz}
+/// ```
+///
+/// where `w` was summed in pass 1. When v_row is the statistic over a (`row_over_a`),
+/// `fa² = M / va` already; otherwise `fa² = 1 / va` and `M` is the mean of v_row (over
+/// b) across `n_a`, computed here as `row_factors` does.
+fn factored_sum_u2<F: Float>(l: &Layout, v_row: &[F], fa: &[F], w: &[F]) -> F {
+    if l.row_over_a {
+        return zip_sum(w, fa, |w, f| w * (f * f));
+    }
+    let nf = F::of(l.na as f64);
+    let mut total = F::zero();
+    for x in 0..l.outer {
+        for y in 0..l.mid {
+            let base_a = (x * l.mid + y) * l.nb * l.inner;
+            if l.inner == 1 {
+                let mut s = F::zero();
+                for i in 0..l.na {
+                    s = s + v_row[(x * l.na + i) * l.mid + y];
+                }
+                let m = s / nf;
+                let run = base_a..base_a + l.nb;
+                total = total + m * zip_sum(&w[run.clone()], &fa[run], |w, f| w * (f * f));
+                continue;
+            }
+            for z in 0..l.inner {
+                let mut s = F::zero();
+                for i in 0..l.na {
+                    s = s + v_row[((x * l.na + i) * l.mid + y) * l.inner + z];
+                }
+                let m = s / nf;
+                let mut t = F::zero();
+                for j in 0..l.nb {
+                    let k = base_a + j * l.inner + z;
+                    t = t + w[k] * (fa[k] * fa[k]);
+                }
+                total = total + m * t;
+            }
+        }
+    }
+    total
 }
 
 /// Updates the unfactored second moment in place and returns `Σ (g / sqrt(v))²`.
