@@ -93,6 +93,7 @@ impl<F: Float> Visitor<F> for Run<'_, F> {
             }
             opt.step_with(&mut params, &grads, &mut state, &Extra::value(value))
                 .map_err(|e| err(&e))?;
+            g.recycle(grads);
         }
         Ok(losses)
     }

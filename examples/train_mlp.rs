@@ -93,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let value = g.item(loss)?;
             let grads = g.backward(loss)?;
             opt.step(&mut params, &grads, &mut state)?;
+            g.recycle(grads);
             step += 1;
             train_curve.push((step as f64, value as f64));
             bar.inc(1);

@@ -394,15 +394,35 @@ fn softplus<F: Float>(x: F) -> F {
     x.max(F::zero()) + (-x.abs()).exp().ln_1p()
 }
 
-/// Takes a buffer of length `n` filled with `fill` from `pool`, or allocates one.
+/// Takes a buffer of length `n` filled with `fill` from `pool`, or allocates one. The
+/// pooled buffer taken is the smallest that fits, so that small values do not use up
+/// the buffers that large ones need.
 fn take_buf<F: Float>(pool: &mut Vec<Vec<F>>, n: usize, fill: F) -> Vec<F> {
-    let pos = pool.iter().rposition(|b| b.capacity() >= n);
+    let mut v = take_raw(pool, n);
+    v.resize(n, fill);
+    v
+}
+
+/// Takes an empty pooled buffer with capacity for `n` elements (best fit), or allocates.
+fn take_raw<F>(pool: &mut Vec<Vec<F>>, n: usize) -> Vec<F> {
+    let pos = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.capacity() >= n)
+        .min_by_key(|(_, b)| b.capacity())
+        .map(|(i, _)| i);
     let mut v = match pos {
         Some(p) => pool.swap_remove(p),
         None => Vec::with_capacity(n),
     };
     v.clear();
-    v.resize(n, fill);
+    v
+}
+
+/// A pooled copy of `data`.
+fn copy_buf<F: Float>(pool: &mut Vec<Vec<F>>, data: &[F]) -> Vec<F> {
+    let mut v = take_raw(pool, data.len());
+    v.extend_from_slice(data);
     v
 }
 
@@ -445,6 +465,13 @@ impl<F: Float> Graph<F> {
         }
     }
 
+    /// Takes back the buffers of a gradient tree that [`backward`](Graph::backward)
+    /// returned, for the next graph to reuse: a training loop that hands its gradients
+    /// back after the optimizer step allocates no tensor storage in steady state.
+    pub fn recycle(&mut self, grads: TensorMap<F>) {
+        self.pool.extend(grads.into_values().map(|t| t.into_data()));
+    }
+
     /// The number of values recorded on the tape.
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -482,13 +509,8 @@ impl<F: Float> Graph<F> {
         }
     }
 
-    fn buf(&mut self, n: usize) -> Vec<F> {
-        take_buf(&mut self.pool, n, F::zero())
-    }
-
     fn leaf(&mut self, shape: &[usize], data: &[F], op: Op<F>, rg: bool) -> Var {
-        let mut buf = self.buf(0);
-        buf.extend_from_slice(data);
+        let buf = copy_buf(&mut self.pool, data);
         self.push(shape.to_vec(), buf, op, rg)
     }
 
@@ -877,8 +899,7 @@ impl<F: Float> Graph<F> {
             });
         }
         let rg = xn.requires_grad;
-        let mut out = take_buf(&mut self.pool, 0, F::zero());
-        out.extend_from_slice(&self.nodes[x.idx].data);
+        let out = copy_buf(&mut self.pool, &self.nodes[x.idx].data);
         Ok(self.push(shape.to_vec(), out, Op::Reshape(x.idx), rg))
     }
 

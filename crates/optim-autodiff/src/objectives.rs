@@ -42,7 +42,8 @@ pub trait Objective<F: Float> {
 
     /// [`value_and_grad`](Self::value_and_grad) on a graph the caller keeps, which is
     /// [reset](Graph::reset) first: a training loop that calls this every step reuses the
-    /// graph's buffers instead of allocating new ones.
+    /// graph's buffers instead of allocating new ones (hand the gradients back with
+    /// [`Graph::recycle`] after the optimizer step to reuse theirs too).
     fn value_and_grad_in(
         &self,
         g: &mut Graph<F>,
