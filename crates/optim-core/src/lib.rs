@@ -14,16 +14,16 @@ pub mod tree;
 
 pub mod clipping;
 pub mod combine;
+pub mod doc_trace;
 pub mod dsl;
 pub mod noise;
 pub mod optimizers;
 pub mod registry;
-pub mod doc_trace;
 
 pub use config::{FromValue, Hyperparams, Value};
+pub use doc_trace::{run_doc_trace, DocTrace, DocTraced, FullTrace, PrintFormat};
 pub use error::Error;
 pub use float::{Absent, AsF32, AsF64, Buf, Dtype, Float, Store};
-pub use doc_trace::{run_doc_trace, DocTrace, DocTraced, FullTrace, PrintFormat};
 pub use fmt::{python_e2, python_str};
 pub use optim_macros::{doc_trace, optimizer, Tree};
 pub use schedule::{LearningRate, ScalarOrSchedule, Schedule};
@@ -313,13 +313,11 @@ pub mod __private {
             // The trees were validated against the state before this pass, so the
             // callbacks cannot fail.
             let _ = match self.p {
-                Some(p) => self
-                    .g
-                    .zip(p, &crate::Path::ROOT, &mut |_, (g, _), (p, _)| {
-                        f(leaf, g, Some(p));
-                        leaf += 1;
-                        Ok(())
-                    }),
+                Some(p) => self.g.zip(p, &crate::Path::ROOT, &mut |_, (g, _), (p, _)| {
+                    f(leaf, g, Some(p));
+                    leaf += 1;
+                    Ok(())
+                }),
                 None => self.g.visit(&crate::Path::ROOT, &mut |_, g, _| {
                     f(leaf, g, None);
                     leaf += 1;

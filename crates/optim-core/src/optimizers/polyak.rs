@@ -97,4 +97,3 @@ pub fn scale_by_polyak(
     };
     each(|g| g * step)
 }
-

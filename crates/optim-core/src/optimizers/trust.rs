@@ -193,4 +193,3 @@ pub fn scale_by_trust_ratio(
     );
     each(|g| g * ratio)
 }
-
