@@ -5,7 +5,24 @@
 //! (`Transformation::update_with` / `step_with` with `Extra::value(f)`). Without it, the
 //! update fails with `Error::MissingExtra` and nothing is written.
 
+use crate::dsl::{maximum, minimum};
 use crate::{optimizer, ScalarOrSchedule};
+
+/// The Polyak step size `min(gap / (sq_norm + eps), max_lr)` with `gap = value - f_min`
+/// (clipped at 0 for `"sps+"`), or 0 when `sq_norm + eps` is at most the float64
+/// machine epsilon (optax compares with `jnp.finfo(float).eps`).
+fn polyak_step(value: f64, f_min: f64, plus: bool, sq_norm: f64, eps: f64, max_lr: f64) -> f64 {
+    let gap = if plus {
+        maximum(value - f_min, 0.0)
+    } else {
+        value - f_min
+    };
+    if sq_norm + eps <= f64::EPSILON {
+        0.0
+    } else {
+        minimum(gap / (sq_norm + eps), max_lr)
+    }
+}
 
 /// SGD with a Polyak step size.
 ///
@@ -45,20 +62,18 @@ pub fn polyak_sgd(
     #[one_of("sps", "sps+")]
     variant: String,
 ) {
-    let gap = if variant == "sps+" {
-        maximum(value - f_min, 0.0)
-    } else {
-        value - f_min
-    };
     let sq_norm = tree_sum(|g| {
         let u = -scaling * g;
         u * u
     });
-    let step = if sq_norm + eps <= f64::EPSILON {
-        0.0
-    } else {
-        minimum(gap / (sq_norm + eps), max_learning_rate)
-    };
+    let step = polyak_step(
+        value,
+        f_min,
+        variant == "sps+",
+        sq_norm,
+        eps,
+        max_learning_rate,
+    );
     each(|g| (-scaling * g) * step)
 }
 
@@ -84,16 +99,14 @@ pub fn scale_by_polyak(
     #[one_of("sps", "sps+")]
     variant: String,
 ) {
-    let gap = if variant == "sps+" {
-        maximum(value - f_min, 0.0)
-    } else {
-        value - f_min
-    };
     let sq_norm = tree_sum(|g| g * g);
-    let step = if sq_norm + eps <= f64::EPSILON {
-        0.0
-    } else {
-        minimum(gap / (sq_norm + eps), max_learning_rate)
-    };
+    let step = polyak_step(
+        value,
+        f_min,
+        variant == "sps+",
+        sq_norm,
+        eps,
+        max_learning_rate,
+    );
     each(|g| g * step)
 }
