@@ -74,11 +74,25 @@ fn hand_lamb(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, lr:
         let vi = (1.0 - b2) * (gi * gi) + b2 * vi;
         ((mi / bc1) / ((vi / bc2).sqrt() + eps) + wd * pi, mi, vi)
     };
-    let (mut uu, mut pp) = ([0f64; 4], [0f64; 4]);
-    for i in 0..n {
-        let (u, _, _) = dir(g[i], p[i], m[i], v[i]);
-        uu[i % 4] += (u * u) as f64;
-        pp[i % 4] += (p[i] * p[i]) as f64;
+    // 8 partial sums over blocks of 8, so the norm pass vectorizes.
+    let (mut uu, mut pp) = ([0f64; 8], [0f64; 8]);
+    let blocks = n / 8;
+    for (((gc, pc), mc), vc) in g
+        .chunks_exact(8)
+        .zip(p.chunks_exact(8))
+        .zip(m.chunks_exact(8))
+        .zip(v.chunks_exact(8))
+    {
+        for l in 0..8 {
+            let u = dir(gc[l], pc[l], mc[l], vc[l]).0;
+            uu[l] += (u * u) as f64;
+            pp[l] += (pc[l] * pc[l]) as f64;
+        }
+    }
+    for i in blocks * 8..n {
+        let u = dir(g[i], p[i], m[i], v[i]).0;
+        uu[0] += (u * u) as f64;
+        pp[0] += (p[i] * p[i]) as f64;
     }
     let (un, pn) = (uu.iter().sum::<f64>().sqrt(), pp.iter().sum::<f64>().sqrt());
     let ratio = if un == 0.0 || pn == 0.0 {

@@ -260,35 +260,37 @@ pub mod __private {
         }
     }
 
-    /// Sums `f(i)` over `0..n` in f64, in four interleaved partial sums so the loop
-    /// pipelines (and vectorizes where the element code allows).
+    /// Sums `f(i)` over `0..n` in f64. Blocks of 8 elements are evaluated into an array
+    /// first and then added lane by lane into 8 partial sums, so the element code
+    /// vectorizes (a single running sum would serialize it on the adds' order).
     #[inline(always)]
     pub fn reduce<F: crate::Float, const N: usize>(
         n: usize,
         mut f: impl FnMut(usize) -> [F; N],
     ) -> [f64; N] {
-        const L: usize = 4;
-        let mut acc = [[0f64; N]; L];
+        const L: usize = 8;
+        let mut acc = [[0f64; L]; N];
         let blocks = n / L;
         for b in 0..blocks {
-            for (l, a) in acc.iter_mut().enumerate() {
-                let v = f(b * L + l);
-                for j in 0..N {
-                    a[j] += v[j].f64();
+            let mut vals = [[F::zero(); N]; L];
+            for (l, v) in vals.iter_mut().enumerate() {
+                *v = f(b * L + l);
+            }
+            for (j, a) in acc.iter_mut().enumerate() {
+                for (l, a) in a.iter_mut().enumerate() {
+                    *a += vals[l][j].f64();
                 }
             }
         }
         for i in blocks * L..n {
             let v = f(i);
-            for j in 0..N {
-                acc[0][j] += v[j].f64();
+            for (j, a) in acc.iter_mut().enumerate() {
+                a[0] += v[j].f64();
             }
         }
         let mut out = [0f64; N];
-        for a in &acc {
-            for j in 0..N {
-                out[j] += a[j];
-            }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = a.iter().sum();
         }
         out
     }
