@@ -284,3 +284,25 @@ fn lars_masks_take_a_path_predicate_as_well_as_a_bool_tree() {
     let all = optim::lars(0.5).weight_decay(0.01);
     assert_ne!(run(&all, 5), run(&by_tree, 5));
 }
+
+/// `value` in element code alone (not in a per-step statement) is still the extra
+/// argument, required at every step.
+#[optim::optimizer(unscaled)]
+fn value_scaled() {
+    each(|g| g * value)
+}
+
+#[test]
+fn value_read_only_by_element_code_is_still_required() {
+    let opt = value_scaled();
+    let p = vec![1.0f64, 2.0];
+    let mut s = opt.init(&p).unwrap();
+    let mut u = vec![3.0f64, 4.0];
+    opt.update_with(&mut u, &mut s, None, &Extra::value(0.5))
+        .unwrap();
+    assert_eq!(u, vec![1.5, 2.0]);
+    assert!(matches!(
+        opt.update(&mut u, &mut s, None),
+        Err(Error::MissingExtra { .. })
+    ));
+}

@@ -614,6 +614,16 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Model, (TokenStream
         for s in &leaf_stmts {
             s.to_tokens(&mut all);
         }
+        // Element code (helpers, reductions, `each`) sees it too, as any per-step scalar.
+        for (_, h) in &helpers {
+            h.to_tokens(&mut all);
+        }
+        if let Some(r) = &leaf_reduce {
+            r.body.to_tokens(&mut all);
+        }
+        if let Some(el) = &elem {
+            el.body.to_tokens(&mut all);
+        }
         mentions(all, "value")
     };
 
