@@ -435,6 +435,8 @@ pub fn expand(m: &Model) -> TokenStream {
             fn blank() -> Self {
                 Self { #(#blank_fields)* }
             }
+            // A declaration without hyperparameters has only the error arm.
+            #[allow(unreachable_code)]
             fn set(&mut self, name: &str, value: #krate::Value) -> ::core::result::Result<(), #krate::Error> {
                 match name {
                     #(#all_names => self.#all_idents = #krate::config::convert(#opt_name, name, value)?,)*
