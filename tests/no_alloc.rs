@@ -1,5 +1,7 @@
 //! After `init`, a step allocates nothing: state and update run in the memory `init`
-//! made. Measured with a counting global allocator, per optimizer and storage dtype.
+//! made. Measured with a counting global allocator, per optimizer and storage dtype,
+//! for the generated optimizers and the hand-written ones (adafactor and its
+//! primitives, sm3), whose scratch lives in the state.
 
 use optim::{Dtype, Extra, Tensor, TensorMap, Transformation, TreeExt};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -36,10 +38,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// A vector, a matrix, a 4-d leaf (factored by adafactor over non-adjacent axes), a
+/// scalar.
 fn tree() -> TensorMap<f32> {
     let mut m = TensorMap::new();
     m.insert("b".into(), Tensor::full([64], 0.5));
     m.insert("w".into(), Tensor::full([32, 64], -0.25));
+    m.insert("c".into(), Tensor::full([8, 3, 16, 2], 0.125));
+    m.insert("s".into(), Tensor::full(Vec::<usize>::new(), 2.0));
     m
 }
 
@@ -68,6 +74,11 @@ fn allocations<T: Transformation<f32>>(opt: &T) -> (usize, usize) {
 #[test]
 fn generated_steps_and_updates_allocate_nothing() {
     MEASURING.with(|m| m.set(true));
+    let ada = || {
+        optim::adafactor()
+            .learning_rate(1e-2)
+            .min_dim_size_to_factor(2)
+    };
     let cases: Vec<(&str, (usize, usize))> = vec![
         ("adam", allocations(&optim::adam(1e-3))),
         (
@@ -94,6 +105,40 @@ fn generated_steps_and_updates_allocate_nothing() {
             "clip_by_global_norm",
             allocations(&optim::clip_by_global_norm(0.5)),
         ),
+        // Hand-written.
+        ("adafactor", allocations(&ada())),
+        (
+            "adafactor momentum bf16 + weight decay",
+            allocations(
+                &ada()
+                    .momentum(0.9)
+                    .dtype_momentum(Dtype::BF16)
+                    .weight_decay_rate(1e-3),
+            ),
+        ),
+        ("adafactor unfactored", allocations(&ada().factored(false))),
+        (
+            "adafactor unclipped",
+            allocations(&ada().clipping_threshold(None)),
+        ),
+        (
+            "scale_by_factored_rms",
+            allocations(&optim::scale_by_factored_rms()),
+        ),
+        (
+            "clip_by_block_rms",
+            allocations(&optim::clip_by_block_rms(1.0)),
+        ),
+        (
+            "scale_by_param_block_rms",
+            allocations(&optim::scale_by_param_block_rms()),
+        ),
+        (
+            "scale_by_param_block_norm",
+            allocations(&optim::scale_by_param_block_norm()),
+        ),
+        ("sm3", allocations(&optim::sm3(1e-2))),
+        ("scale_by_sm3", allocations(&optim::scale_by_sm3())),
     ];
     for (name, (step, update)) in &cases {
         assert_eq!(
@@ -106,5 +151,5 @@ fn generated_steps_and_updates_allocate_nothing() {
     let before = ALLOCS.load(Ordering::Relaxed);
     let t = tree();
     assert!(ALLOCS.load(Ordering::Relaxed) > before);
-    assert_eq!(t.paths().len(), 2);
+    assert_eq!(t.paths().len(), 4);
 }
