@@ -228,15 +228,8 @@ pub fn expand(m: &Model) -> TokenStream {
             quote!(let __scale: F = F::of(-learning_rate);)
         }
     };
-    let to_elem_names: Vec<_> = m
-        .hypers
-        .iter()
-        .filter(|h| matches!(h.kind, Kind::Plain | Kind::Rate | Kind::OptRate))
-        .map(|h| h.name.clone())
-        .chain(m.step_names.iter().cloned())
-        .chain(std::iter::once(format_ident!("t")))
-        .chain(m.uses_value.then(|| format_ident!("value")))
-        .collect();
+    let mut to_elem_names = given_scalars(m);
+    to_elem_names.extend(m.step_names.iter().cloned());
     let (g, p, pos) = (&m.elem.g, &m.elem.p, &m.elem.pos);
     let mut body = m.elem.body.clone();
     Literals(krate.clone()).visit_expr_mut(&mut body);
@@ -701,17 +694,22 @@ fn reduce_array(r: &Reduce, krate: &TokenStream) -> TokenStream {
     }
 }
 
-/// The per-step statements, with `tree_sum` turned into a pass over the tree. Its
-/// closure sees the hyperparameters and earlier per-step scalars in the element type.
-fn step_statements(m: &Model, krate: &TokenStream) -> Vec<TokenStream> {
-    let mut names: Vec<syn::Ident> = m
-        .hypers
+/// The per-step scalars that exist before the declaration's own statements: the numeric
+/// hyperparameters, `t`, and `value` when read. Element code sees them converted to `F`.
+fn given_scalars(m: &Model) -> Vec<syn::Ident> {
+    m.hypers
         .iter()
         .filter(|h| matches!(h.kind, Kind::Plain | Kind::Rate | Kind::OptRate))
         .map(|h| h.name.clone())
         .chain(std::iter::once(format_ident!("t")))
         .chain(m.uses_value.then(|| format_ident!("value")))
-        .collect();
+        .collect()
+}
+
+/// The per-step statements, with `tree_sum` turned into a pass over the tree. Its
+/// closure sees the hyperparameters and earlier per-step scalars in the element type.
+fn step_statements(m: &Model, krate: &TokenStream) -> Vec<TokenStream> {
+    let mut names = given_scalars(m);
     let mut out = Vec::new();
     for (i, stmt) in m.step_stmts.iter().enumerate() {
         match &m.tree_reduce {
