@@ -21,6 +21,10 @@
 //!
 //! The [`objectives`] module holds named test problems (Rosenbrock, Beale, least squares,
 //! ...) whose gradients come from the engine.
+//!
+//! In the source, the engine lives in `graph/`, one concern per file (the tape, the buffer
+//! pool, shape arithmetic, one file per op family, the backward pass; `graph/mod.rs` lists
+//! them), and the objectives in `objectives/`, one file per family of problems.
 
 mod error;
 mod graph;

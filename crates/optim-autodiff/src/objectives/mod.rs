@@ -6,14 +6,15 @@
 //! [`Objective::value_and_grad`] returns gradients in the same tree, ready for an
 //! optimizer's `step`.
 //!
-//! The problems, by family (one file each):
+//! The problems, by family (one source file each, next to the `mod.rs` that holds the
+//! [`Objective`] trait and the helpers the families share):
 //!
-//! - quadratics: [`SumOfSquares`], [`WeightedQuadratic`];
-//! - non-convex test functions: [`Rosenbrock`], [`Beale`], [`Himmelblau`];
-//! - regressions on given data: [`LeastSquares`], [`LogisticRegression`];
-//! - a neural network: [`MlpClassifier`], with its [`Activation`].
-//!
-//! This file holds the [`Objective`] trait and the helpers the families share.
+//! - quadratics (`quadratic.rs`): [`SumOfSquares`], [`WeightedQuadratic`];
+//! - non-convex test functions (`nonconvex.rs`): [`Rosenbrock`], [`Beale`],
+//!   [`Himmelblau`];
+//! - regressions on given data (`regression.rs`): [`LeastSquares`],
+//!   [`LogisticRegression`];
+//! - a neural network (`mlp.rs`): [`MlpClassifier`], with its [`Activation`].
 
 mod mlp;
 mod nonconvex;
