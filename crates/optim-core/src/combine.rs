@@ -1,14 +1,10 @@
-//! Building blocks that optax's aliases are composed of: `chain`, `identity`, `masked`,
-//! and the per-element primitives `scale`, `scale_by_learning_rate`,
-//! `add_decayed_weights` and `ema` (declared with `#[optimizer]` like the optimizers).
+//! Combinators at run time: `chain`, `identity` and `masked`, over any transformations.
 //!
-//! A chain runs its members one after the other over an updates buffer; only a single
-//! `#[optimizer]` declaration runs as one fused pass.
+//! A chain runs its members one after the other over an updates buffer; a fused
+//! composition (`#[optimizer(fuse(...))]`) of declared primitives runs as one pass.
 
 use crate::tree::{Visit, VisitMut, Zip, ZipMut};
-use crate::{
-    optimizer, Error, Extra, Float, LeafMeta, LearningRate, Mask, Path, Transformation, Tree,
-};
+use crate::{Error, Extra, Float, LeafMeta, Mask, Path, Transformation, Tree};
 use serde::{Deserialize, Serialize};
 
 /// The identity transformation: updates pass through unchanged.
@@ -247,63 +243,4 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Masked<T> {
         self.inner
             .update_with(&mut view, &mut state.inner, pview.as_ref(), extra)
     }
-}
-
-/// Multiplies updates by a constant (optax's `scale`).
-#[optimizer(unscaled)]
-pub fn scale(
-    /// The factor.
-    step_size: f64,
-) {
-    each(|g| step_size * g)
-}
-
-/// Multiplies updates by the learning rate, negated by default so the result descends
-/// (optax's `scale_by_learning_rate`).
-#[optimizer(unscaled)]
-pub fn scale_by_learning_rate(
-    /// The learning rate, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Whether to multiply by `-learning_rate` rather than `learning_rate`.
-    #[default(true)]
-    flip_sign: bool,
-) {
-    let s = if flip_sign {
-        -learning_rate
-    } else {
-        learning_rate
-    };
-    each(|g| s * g)
-}
-
-/// Adds `weight_decay * p` to the updates of the leaves `mask` selects (optax's
-/// `add_decayed_weights`).
-#[optimizer(unscaled)]
-pub fn add_decayed_weights(
-    /// Strength of the decay.
-    #[default(0.0)]
-    weight_decay: f64,
-    /// The leaves to decay.
-    mask: Mask,
-) {
-    each(|g, p| select(mask, g + weight_decay * p, g))
-}
-
-/// An exponential moving average of the updates, optionally debiased (optax's `ema`).
-#[optimizer(unscaled)]
-pub fn ema(
-    /// Decay rate of the average.
-    decay: f64,
-    /// Whether to divide by `1 - decay^t`.
-    #[default(true)]
-    debias: bool,
-    /// The running average.
-    #[state(dtype = accumulator_dtype)]
-    ema: State,
-) {
-    let correction = if debias { 1.0 - decay.powf(t) } else { 1.0 };
-    each(|g| {
-        ema = (1.0 - decay) * g + decay * ema;
-        ema / correction
-    })
 }

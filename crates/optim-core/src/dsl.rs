@@ -76,3 +76,63 @@ pub fn trust_ratio(param_norm: f64, update_norm: f64, coefficient: f64, eps: f64
         coefficient * param_norm / (update_norm + eps)
     }
 }
+
+/// The Polyak step size `min(gap / (sq_norm + eps), max_lr)` with `gap = value - f_min`
+/// (clipped at 0 for `"sps+"`), or 0 when `sq_norm + eps` is at most the float64
+/// machine epsilon (optax compares with `jnp.finfo(float).eps`).
+pub fn polyak_step(value: f64, f_min: f64, plus: bool, sq_norm: f64, eps: f64, max_lr: f64) -> f64 {
+    let gap = if plus {
+        maximum(value - f_min, 0.0)
+    } else {
+        value - f_min
+    };
+    if sq_norm + eps <= f64::EPSILON {
+        0.0
+    } else {
+        minimum(gap / (sq_norm + eps), max_lr)
+    }
+}
+
+/// `x` to the power `n` (a step count, a whole number in f64) by binary exponentiation,
+/// multiplying in the order jax's `integer_pow` does. optax's RAdam raises `b2` to the
+/// step count this way; a correctly rounded `powf` can differ in the last bit, which the
+/// cancellation in `rho` magnifies a millionfold.
+pub fn integer_pow(x: f64, n: f64) -> f64 {
+    let mut n = n as u64;
+    let mut base = x;
+    let mut acc: Option<f64> = None;
+    while n > 0 {
+        if n & 1 == 1 {
+            acc = Some(acc.map_or(base, |a| a * base));
+        }
+        n >>= 1;
+        if n > 0 {
+            base = base * base;
+        }
+    }
+    acc.unwrap_or(1.0)
+}
+
+/// A standard normal draw for element `index` of leaf `leaf` at step `step` (our own
+/// counter-based generator, see [`crate::noise::normal`]).
+#[inline]
+pub fn normal(seed: u64, step: u64, leaf: usize, index: usize) -> f64 {
+    crate::noise::normal(seed, step, leaf, index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_pow_multiplies_in_jax_order() {
+        // jax's integer_pow(0.999, 6) = (b²)·(b²)²; a correctly rounded pow differs by an ulp.
+        assert_eq!(integer_pow(0.999, 6.0), 0.9940149800149941);
+        assert_eq!(0.999f64.powf(6.0), 0.994014980014994);
+        assert_eq!(integer_pow(0.5, 0.0), 1.0);
+        for n in 1..40u32 {
+            let want = 0.75f64.powi(n as i32); // exact: a power of two over a power of two
+            assert_eq!(integer_pow(0.75, n as f64), want, "n={n}");
+        }
+    }
+}

@@ -1,16 +1,18 @@
-//! Procedural macros of optim: `#[optimizer]` and `#[derive(Tree)]`.
+//! Procedural macros of optim: `#[optimizer]`, `#[doc_trace]` and `#[derive(Tree)]`.
 //!
-//! Entry points only: each parses its input into a model (`model`), checks it, and
-//! expands it (`expand`, `tree`). Errors are collected, spanned on the offending token,
-//! and emitted as `compile_error!` beside a minimal fallback item.
+//! Entry points only. `#[optimizer]` is a pipeline of three stages: `ast` (syn into a
+//! model of the declaration, collecting every error), `lower` (the declaration, or a
+//! fused composition and its stages' declarations, into one kernel) and `expand` (the
+//! kernel into code). Errors are emitted as `compile_error!` beside a minimal fallback
+//! item.
 
 use proc_macro::TokenStream;
+use proc_macro2::{Group, Span, TokenTree};
 
-mod doc;
+mod ast;
 mod errors;
 mod expand;
-mod model;
-mod trace;
+mod lower;
 mod tree;
 
 /// The path generated code uses to reach optim-core's runtime: `::optim_core` when the
@@ -32,35 +34,119 @@ pub(crate) fn krate() -> proc_macro2::TokenStream {
     }
 }
 
-/// Declares an optimizer from its update equations. See the `optim` crate docs.
+/// Declares an optimizer from its update equations, or fuses declared primitives into
+/// one (`#[optimizer(fuse(...))]`). See the `optim` crate docs.
 #[proc_macro_attribute]
 pub fn optimizer(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let attr = proc_macro2::TokenStream::from(attr);
-    let item = proc_macro2::TokenStream::from(item);
-    match model::parse(attr, item.clone()) {
-        Ok(m) => {
-            let mut out = expand::expand(&m);
-            // The documented trace: `impl DocTraced`, after checking the aliases' arguments.
-            let names: Vec<String> = m.hypers.iter().map(|h| h.name.to_string()).collect();
-            for e in m.trace.check(&names) {
-                out.extend(e.to_compile_error());
+    optimizer2(attr.into(), item.into()).into()
+}
+
+pub(crate) fn optimizer2(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    match ast::parse(attr.clone(), item.clone()) {
+        Ok(d) => match &d.stages {
+            Some(stages) => {
+                expand::export::composite_call(&d.vis, &d.fn_name, stages, &attr, &item)
             }
-            out.extend(trace::doc_traced_impl(
-                &m.struct_name,
-                &m.fn_name.to_string(),
-                &m.trace,
-            ));
-            if let Some(p) = m.primitive_model() {
-                out.extend(expand::expand(&p));
+            None => {
+                let func: syn::ItemFn = syn::parse2(item).expect("parsed by ast::parse");
+                let mut out = expand::expand(&lower::single(&d));
+                out.extend(expand::export::decl_macro(
+                    &d.vis, &d.fn_name, d.unscaled, &func,
+                ));
+                out
             }
-            out.into()
-        }
+        },
         Err((errors, fallback)) => {
             let mut out = errors;
             out.extend(fallback);
-            out.into()
+            out
         }
     }
+}
+
+/// Generates a fused composition from its stages' declarations (called by the
+/// declarations' macros, see `expand::export`): `[ {stage declaration} ... ] { (attr) item }`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __fuse(input: TokenStream) -> TokenStream {
+    fuse2(input.into()).into()
+}
+
+pub(crate) fn fuse2(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    // The stages' tokens come from the bodies of different `macro_rules!`, each with its
+    // own hygiene: resolve them all at the call site, so one kernel's names meet.
+    let input = respan(input);
+    let bad = || syn::Error::new(Span::call_site(), "malformed fuse! input").to_compile_error();
+    let mut it = input.into_iter();
+    let (Some(TokenTree::Group(decls)), Some(TokenTree::Group(comp))) = (it.next(), it.next())
+    else {
+        return bad();
+    };
+    let mut comp = comp.stream().into_iter();
+    let Some(TokenTree::Group(attr)) = comp.next() else {
+        return bad();
+    };
+    let item: proc_macro2::TokenStream = comp.collect();
+    let head = match ast::parse(attr.stream(), item) {
+        Ok(d) => d,
+        Err((errs, fallback)) => return quote::quote!(#errs #fallback),
+    };
+    let mut stages = Vec::new();
+    for g in decls.stream() {
+        let TokenTree::Group(g) = g else { return bad() };
+        let Ok(mut f) = syn::parse2::<syn::ItemFn>(g.stream()) else {
+            return bad();
+        };
+        let attr = match f.attrs.iter().position(|a| a.path().is_ident("optimizer")) {
+            Some(i) => match f.attrs.remove(i).meta {
+                syn::Meta::List(l) => l.tokens,
+                _ => proc_macro2::TokenStream::new(),
+            },
+            None => return bad(),
+        };
+        match ast::parse(attr, quote::ToTokens::to_token_stream(&f)) {
+            Ok(d) => stages.push(d),
+            Err((errs, _)) => return errs,
+        }
+    }
+    match lower::fuse(&head, &stages) {
+        Ok(k) => expand::expand(&k),
+        Err(errs) => {
+            let name = &head.struct_name;
+            let vis = &head.vis;
+            let mut out = errs.into_tokens();
+            out.extend(quote::quote!(#[allow(dead_code)] #vis struct #name {}));
+            out
+        }
+    }
+}
+
+fn respan(ts: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let at = |s: Span| s.resolved_at(Span::call_site());
+    ts.into_iter()
+        .map(|t| match t {
+            TokenTree::Group(g) => {
+                let mut n = Group::new(g.delimiter(), respan(g.stream()));
+                n.set_span(at(g.span()));
+                TokenTree::Group(n)
+            }
+            TokenTree::Ident(mut i) => {
+                i.set_span(at(i.span()));
+                TokenTree::Ident(i)
+            }
+            TokenTree::Punct(mut p) => {
+                p.set_span(at(p.span()));
+                TokenTree::Punct(p)
+            }
+            TokenTree::Literal(mut l) => {
+                l.set_span(at(l.span()));
+                TokenTree::Literal(l)
+            }
+        })
+        .collect()
 }
 
 /// Gives a hand-written optimizer a documented trace, as `doc_trace(...)` does in
@@ -70,7 +156,7 @@ pub fn optimizer(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// name in snake case unless `name = "..."` says otherwise.
 #[proc_macro_attribute]
 pub fn doc_trace(attr: TokenStream, item: TokenStream) -> TokenStream {
-    trace::attribute(attr.into(), item.into()).into()
+    expand::trace::attribute(attr.into(), item.into()).into()
 }
 
 /// Implements `optim::Tree` for a struct whose fields are trees; leaf paths are the

@@ -1,12 +1,12 @@
 //! The Adam family: Adam and AdamW, their Nesterov variants NAdam and NAdamW, AdaMax and
-//! AdaMaxW, AMSGrad, AdaBelief, RAdam and Yogi.
-//!
-//! The declarations follow optax's order of operations so that float64 results agree with
-//! it to the last bits. In particular, `1 - b` is a per-step scalar computed in f64 (optax
-//! computes it in Python before the element type sees it), and bias corrections divide
-//! the moment itself (`b1 * (mu / bc1_next)`, not `(b1 * mu) / bc1_next`).
+//! AdaMaxW, AMSGrad, AdaBelief, RAdam and Yogi, each a fused composition of its primitive
+//! ([`primitives::moments`](crate::primitives::moments)), the decoupled weight decay where it has
+//! one, and the learning rate, as in optax's `alias.py`.
 
-use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
+use crate::{
+    add_decayed_weights, optimizer, scale_by_adam, scale_by_adamax, scale_by_amsgrad,
+    scale_by_belief, scale_by_learning_rate, scale_by_radam, scale_by_yogi,
+};
 
 /// The Adam optimizer.
 ///
@@ -18,53 +18,13 @@ use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
 /// References: Kingma et al, 2014, *Adam: A Method for Stochastic Optimization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
 #[optimizer(
-    primitive = scale_by_adam,
+    fuse(scale_by_adam, scale_by_learning_rate),
     doc_trace(
         solver = adam(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
-pub fn adam(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the second moment.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-8)]
-    eps: f64,
-    /// Added to the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
-    /// Whether to use Nesterov momentum.
-    #[default(false)]
-    nesterov: bool,
-    /// First moment.
-    #[state(dtype = mu_dtype)]
-    mu: State,
-    /// Second moment.
-    #[state]
-    nu: State,
-) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
-    each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
-        m_hat / ((nu / bc2 + eps_root).sqrt() + eps)
-    })
-}
+pub fn adam(learning_rate: _, b1: _, b2: _, eps: _, eps_root: _, mu_dtype: _, nesterov: _) {}
 
 /// The NAdam optimizer.
 ///
@@ -74,51 +34,23 @@ pub fn adam(
 ///
 /// References: Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
 #[optimizer(
+    fuse(scale_by_adam, scale_by_learning_rate),
     doc_trace(
         solver = nadam(0.003),
         printed = "1.39E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
     ),
 )]
 pub fn nadam(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the second moment.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-8)]
-    eps: f64,
-    /// Added to the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
+    learning_rate: _,
+    b1: _,
+    b2: _,
+    eps: _,
+    eps_root: _,
+    mu_dtype: _,
     /// Whether to use Nesterov momentum (`false` gives plain [`adam`]).
     #[default(true)]
-    nesterov: bool,
-    /// First moment.
-    #[state(dtype = mu_dtype)]
-    mu: State,
-    /// Second moment.
-    #[state]
-    nu: State,
+    nesterov: _,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
-    each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
-        m_hat / ((nu / bc2 + eps_root).sqrt() + eps)
-    })
 }
 
 /// Adam with decoupled weight decay (AdamW).
@@ -130,58 +62,26 @@ pub fn nadam(
 /// References: Loshchilov et al, 2019, *Decoupled Weight Decay Regularization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
 #[optimizer(
+    fuse(scale_by_adam, add_decayed_weights, scale_by_learning_rate),
     doc_trace(
         solver = adamw(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
 pub fn adamw(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the second moment.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-8)]
-    eps: f64,
-    /// Added to the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
+    learning_rate: _,
+    b1: _,
+    b2: _,
+    eps: _,
+    eps_root: _,
+    mu_dtype: _,
     /// Strength of the weight decay, constant or scheduled; it is multiplied by the
     /// learning rate too.
     #[default(1e-4)]
-    weight_decay: ScalarOrSchedule,
-    /// The leaves weight decay applies to.
-    mask: Mask,
-    /// Whether to use Nesterov momentum.
-    #[default(false)]
-    nesterov: bool,
-    /// First moment.
-    #[state(dtype = mu_dtype)]
-    mu: State,
-    /// Second moment.
-    #[state]
-    nu: State,
+    weight_decay: _,
+    mask: _,
+    nesterov: _,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
-    each(|g, p| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
-        let d = m_hat / ((nu / bc2 + eps_root).sqrt() + eps);
-        select(mask, d + weight_decay * p, d)
-    })
 }
 
 /// The NAdamW optimizer: NAdam with decoupled weight decay.
@@ -193,58 +93,28 @@ pub fn adamw(
 /// References: Loshchilov et al, 2019, *Decoupled Weight Decay Regularization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
 #[optimizer(
+    fuse(scale_by_adam, add_decayed_weights, scale_by_learning_rate),
     doc_trace(
         solver = nadamw(0.003),
         printed = "1.39E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
     ),
 )]
 pub fn nadamw(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the second moment.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-8)]
-    eps: f64,
-    /// Added to the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
+    learning_rate: _,
+    b1: _,
+    b2: _,
+    eps: _,
+    eps_root: _,
+    mu_dtype: _,
     /// Strength of the weight decay, constant or scheduled; it is multiplied by the
     /// learning rate too.
     #[default(1e-4)]
-    weight_decay: ScalarOrSchedule,
-    /// The leaves weight decay applies to.
-    mask: Mask,
+    weight_decay: _,
+    mask: _,
     /// Whether to use Nesterov momentum (`false` gives plain [`adamw`]).
     #[default(true)]
-    nesterov: bool,
-    /// First moment.
-    #[state(dtype = mu_dtype)]
-    mu: State,
-    /// Second moment.
-    #[state]
-    nu: State,
+    nesterov: _,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
-    each(|g, p| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
-        let d = m_hat / ((nu / bc2 + eps_root).sqrt() + eps);
-        select(mask, d + weight_decay * p, d)
-    })
 }
 
 /// A variant of the Adam optimizer that uses the infinity norm (AdaMax).
@@ -255,39 +125,13 @@ pub fn nadamw(
 ///
 /// References: Kingma et al, 2014, *Adam: A Method for Stochastic Optimization*.
 #[optimizer(
-    primitive = scale_by_adamax,
+    fuse(scale_by_adamax, scale_by_learning_rate),
     doc_trace(
         solver = adamax(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
-pub fn adamax(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the maximum of past gradients.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the gradient magnitude, to avoid dividing by zero.
-    #[default(1e-8)]
-    eps: f64,
-    /// First moment.
-    #[state]
-    mu: State,
-    /// Exponentially weighted infinity norm.
-    #[state]
-    nu: State,
-) {
-    let one_minus_b1 = 1.0 - b1;
-    let bc1 = 1.0 - b1.powf(t);
-    each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = maximum(g.abs() + eps, b2 * nu);
-        mu / bc1 / nu
-    })
-}
+pub fn adamax(learning_rate: _, b1: _, b2: _, eps: _) {}
 
 /// AdaMax with decoupled weight decay (AdaMaxW).
 ///
@@ -297,44 +141,23 @@ pub fn adamax(
 ///
 /// References: Loshchilov et al, 2019, *Decoupled Weight Decay Regularization*.
 #[optimizer(
+    fuse(scale_by_adamax, add_decayed_weights, scale_by_learning_rate),
     doc_trace(
         solver = adamaxw(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
 pub fn adamaxw(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the maximum of past gradients.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the gradient magnitude, to avoid dividing by zero.
-    #[default(1e-8)]
-    eps: f64,
+    learning_rate: _,
+    b1: _,
+    b2: _,
+    eps: _,
     /// Strength of the weight decay, constant or scheduled; it is multiplied by the
     /// learning rate too.
     #[default(1e-4)]
-    weight_decay: ScalarOrSchedule,
-    /// The leaves weight decay applies to.
-    mask: Mask,
-    /// First moment.
-    #[state]
-    mu: State,
-    /// Exponentially weighted infinity norm.
-    #[state]
-    nu: State,
+    weight_decay: _,
+    mask: _,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let bc1 = 1.0 - b1.powf(t);
-    each(|g, p| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = maximum(g.abs() + eps, b2 * nu);
-        let d = mu / bc1 / nu;
-        select(mask, d + weight_decay * p, d)
-    })
 }
 
 /// The AMSGrad optimizer.
@@ -345,62 +168,22 @@ pub fn adamaxw(
 ///
 /// References: Reddi et al, 2018, *On the Convergence of Adam and Beyond*.
 #[optimizer(
-    primitive = scale_by_amsgrad,
+    fuse(scale_by_amsgrad, scale_by_learning_rate),
     doc_trace(
         solver = amsgrad(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
 pub fn amsgrad(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the second moment.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-8)]
-    eps: f64,
-    /// Added to the maximum of the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
-    /// Whether to bias-correct the first moment (`false` matches the original paper).
-    #[default(true)]
-    bias_correction_mu: bool,
-    /// Whether to bias-correct the second moment before taking the maximum (`false`
-    /// matches the original paper).
-    #[default(true)]
-    bias_correction_nu: bool,
-    /// First moment.
-    #[state(dtype = mu_dtype)]
-    mu: State,
-    /// Second moment.
-    #[state]
-    nu: State,
-    /// Running maximum of the (bias-corrected) second moment.
-    #[state]
-    nu_max: State,
+    learning_rate: _,
+    b1: _,
+    b2: _,
+    eps: _,
+    eps_root: _,
+    mu_dtype: _,
+    bias_correction_mu: _,
+    bias_correction_nu: _,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = if bias_correction_mu {
-        1.0 - b1.powf(t)
-    } else {
-        1.0
-    };
-    let bc2 = if bias_correction_nu {
-        1.0 - b2.powf(t)
-    } else {
-        1.0
-    };
-    each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        nu_max = maximum(nu_max, nu / bc2);
-        mu / bc1 / ((nu_max + eps_root).sqrt() + eps)
-    })
 }
 
 /// The AdaBelief optimizer.
@@ -413,56 +196,13 @@ pub fn amsgrad(
 /// References: Zhuang et al, 2020, *AdaBelief Optimizer: Adapting Stepsizes by the
 /// Belief in Observed Gradients*.
 #[optimizer(
-    primitive = scale_by_belief,
+    fuse(scale_by_belief, scale_by_learning_rate),
     doc_trace(
         solver = adabelief(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
     ),
 )]
-pub fn adabelief(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the second central moment.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-16)]
-    eps: f64,
-    /// Added to the second central moment at every step; must be non-zero to
-    /// backpropagate through the update.
-    #[default(1e-16)]
-    eps_root: f64,
-    /// Whether to use Nesterov momentum.
-    #[default(false)]
-    nesterov: bool,
-    /// First moment.
-    #[state]
-    mu: State,
-    /// Second central moment (the prediction error's), `eps_root` included.
-    #[state]
-    nu: State,
-) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
-    each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        let err = g - mu;
-        nu = one_minus_b2 * (err * err) + b2 * nu;
-        nu = nu + eps_root;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
-        m_hat / ((nu / bc2).sqrt() + eps)
-    })
-}
+pub fn adabelief(learning_rate: _, b1: _, b2: _, eps: _, eps_root: _, nesterov: _) {}
 
 /// The Rectified Adam optimizer (RAdam).
 ///
@@ -474,67 +214,13 @@ pub fn adabelief(
 /// References: Liu et al, 2020, *On the Variance of the Adaptive Learning Rate and
 /// Beyond*.
 #[optimizer(
-    primitive = scale_by_radam,
+    fuse(scale_by_radam, scale_by_learning_rate),
     doc_trace(
         solver = radam(0.003),
         printed = "1.38E+01 1.37E+01 1.35E+01 1.33E+01 1.32E+01",
     ),
 )]
-pub fn radam(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the second moment.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-8)]
-    eps: f64,
-    /// Added to the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
-    /// The length of the approximated moving average from which the variance is
-    /// considered tractable.
-    #[default(5.0)]
-    threshold: f64,
-    /// Whether to use Nesterov momentum.
-    #[default(false)]
-    nesterov: bool,
-    /// First moment.
-    #[state]
-    mu: State,
-    /// Second moment.
-    #[state]
-    nu: State,
-) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
-    let rho_inf = 2.0 / (1.0 - b2) - 1.0;
-    let b2t = integer_pow(b2, t);
-    let rho = rho_inf - 2.0 * t * b2t / (1.0 - b2t);
-    let r =
-        ((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)).sqrt();
-    let rectify = rho >= threshold;
-    each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
-        if rectify {
-            r * m_hat / ((nu / bc2 + eps_root).sqrt() + eps)
-        } else {
-            m_hat
-        }
-    })
-}
+pub fn radam(learning_rate: _, b1: _, b2: _, eps: _, eps_root: _, threshold: _, nesterov: _) {}
 
 /// The Yogi optimizer.
 ///
@@ -547,68 +233,13 @@ pub fn radam(
 ///
 /// References: Zaheer et al, 2018, *Adaptive Methods for Nonconvex Optimization*.
 #[optimizer(
-    primitive = scale_by_yogi,
+    fuse(scale_by_yogi, scale_by_learning_rate),
     doc_trace(
         solver = yogi(0.002),
         printed = "1.40E+01 1.40E+01 1.39E+01 1.39E+01 1.39E+01",
     ),
 )]
-pub fn yogi(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Exponential decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Rate at which the second moment moves towards the squared gradient.
-    #[default(0.999)]
-    b2: f64,
-    /// Added to the denominator outside the square root.
-    #[default(1e-3)]
-    eps: f64,
-    /// Added to the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
-    /// The starting value of both moments; must be positive.
-    #[default(1e-6)]
-    initial_accumulator_value: f64,
-    /// First moment.
-    #[state(init = initial_accumulator_value)]
-    mu: State,
-    /// Second moment.
-    #[state(init = initial_accumulator_value)]
-    nu: State,
-) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc2 = 1.0 - b2.powf(t);
-    each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        let g2 = g * g;
-        nu = nu - one_minus_b2 * sign(nu - g2) * g2;
-        mu / bc1 / ((nu / bc2 + eps_root).sqrt() + eps)
-    })
-}
-
-/// `x` to the power `n` (a step count, a whole number in f64) by binary exponentiation,
-/// multiplying in the order jax's `integer_pow` does. optax's RAdam raises `b2` to the
-/// step count this way; a correctly rounded `powf` can differ in the last bit, which the
-/// cancellation in `rho` magnifies a millionfold.
-fn integer_pow(x: f64, n: f64) -> f64 {
-    let mut n = n as u64;
-    let mut base = x;
-    let mut acc: Option<f64> = None;
-    while n > 0 {
-        if n & 1 == 1 {
-            acc = Some(acc.map_or(base, |a| a * base));
-        }
-        n >>= 1;
-        if n > 0 {
-            base = base * base;
-        }
-    }
-    acc.unwrap_or(1.0)
-}
+pub fn yogi(learning_rate: _, b1: _, b2: _, eps: _, eps_root: _, initial_accumulator_value: _) {}
 
 #[cfg(test)]
 mod tests {
@@ -801,18 +432,6 @@ mod tests {
         }
         all::<f32>();
         all::<f64>();
-    }
-
-    #[test]
-    fn integer_pow_multiplies_in_jax_order() {
-        // jax's integer_pow(0.999, 6) = (b²)·(b²)²; a correctly rounded pow differs by an ulp.
-        assert_eq!(integer_pow(0.999, 6.0), 0.9940149800149941);
-        assert_eq!(0.999f64.powf(6.0), 0.994014980014994);
-        assert_eq!(integer_pow(0.5, 0.0), 1.0);
-        for n in 1..40u32 {
-            let want = 0.75f64.powi(n as i32); // exact: a power of two over a power of two
-            assert_eq!(integer_pow(0.75, n as f64), want, "n={n}");
-        }
     }
 
     #[test]

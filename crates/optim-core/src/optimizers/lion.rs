@@ -1,10 +1,7 @@
-//! The Lion family: `lion` and its learning-rate- and weight-decay-free transformation
-//! `scale_by_lion`.
-//!
-//! As in the Adam family, `1 - b` is a per-step scalar computed in f64, as optax computes
-//! it in Python before the element type sees it.
+//! The Lion optimizer: [`scale_by_lion`](crate::scale_by_lion), the decoupled weight decay
+//! and the learning rate, fused.
 
-use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
+use crate::{add_decayed_weights, optimizer, scale_by_learning_rate, scale_by_lion};
 
 /// The Lion optimizer.
 ///
@@ -17,64 +14,23 @@ use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
 ///
 /// References: Chen et al, 2023, *Symbolic Discovery of Optimization Algorithms*.
 #[optimizer(
+    fuse(scale_by_lion, add_decayed_weights, scale_by_learning_rate),
     doc_trace(
         solver = lion(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
 pub fn lion(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Rate to combine the momentum and the current gradient.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the momentum.
-    #[default(0.99)]
-    b2: f64,
+    learning_rate: _,
+    b1: _,
+    b2: _,
+    mu_dtype: _,
     /// Strength of the weight decay, constant or scheduled; it is multiplied by the
     /// learning rate too.
     #[default(1e-3)]
-    weight_decay: ScalarOrSchedule,
-    /// The leaves weight decay applies to.
-    mask: Mask,
-    /// Momentum.
-    #[state(dtype = mu_dtype)]
-    mu: State,
+    weight_decay: _,
+    mask: _,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    each(|g, p| {
-        let d = sign(one_minus_b1 * g + b1 * mu);
-        mu = one_minus_b2 * g + b2 * mu;
-        // A select rather than a branch: both sides are cheap and it vectorizes.
-        select(mask, d + weight_decay * p, d)
-    })
-}
-
-/// The transformation behind [`lion`] without its weight decay and learning rate: its
-/// update is the sign of the interpolated momentum itself (optax's `scale_by_lion`, in
-/// its default `"hard"` mode).
-///
-/// References: Chen et al, 2023, *Symbolic Discovery of Optimization Algorithms*.
-#[optimizer(unscaled)]
-pub fn scale_by_lion(
-    /// Rate to combine the momentum and the current gradient.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the momentum.
-    #[default(0.99)]
-    b2: f64,
-    /// Momentum.
-    #[state(dtype = mu_dtype)]
-    mu: State,
-) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    each(|g| {
-        let d = sign(one_minus_b1 * g + b1 * mu);
-        mu = one_minus_b2 * g + b2 * mu;
-        d
-    })
 }
 
 #[cfg(test)]

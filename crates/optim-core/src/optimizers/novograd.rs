@@ -1,9 +1,6 @@
-//! NovoGrad and its learning-rate-free transformation `scale_by_novograd`.
-//!
-//! NovoGrad's second moment is one scalar per leaf, the running average of the leaf's
-//! squared gradient norm: a `leaf_sum` followed by a per-leaf state update.
+//! NovoGrad: [`scale_by_novograd`](crate::scale_by_novograd) and the learning rate, fused.
 
-use crate::{optimizer, LearningRate};
+use crate::{optimizer, scale_by_learning_rate, scale_by_novograd};
 
 /// The NovoGrad optimizer.
 ///
@@ -15,48 +12,20 @@ use crate::{optimizer, LearningRate};
 /// References: Ginsburg et al, 2019, *Stochastic Gradient Methods with Layer-wise
 /// Adaptive Moments for Training of Deep Networks*.
 #[optimizer(
-    primitive = scale_by_novograd(eps = 1e-8),
+    fuse(scale_by_novograd, scale_by_learning_rate),
     doc_trace(
         solver = novograd(0.003),
         printed = "1.40E+01 1.39E+01 1.39E+01 1.38E+01 1.37E+01",
     ),
 )]
 pub fn novograd(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Decay rate of the first moment.
-    #[default(0.9)]
-    b1: f64,
-    /// Exponential decay rate of the per-leaf second moment.
-    #[default(0.25)]
-    b2: f64,
+    learning_rate: _,
+    b1: _,
+    b2: _,
     /// Added to the denominator outside the square root.
     #[default(1e-6)]
-    eps: f64,
-    /// Added to the second moment inside the square root.
-    #[default(0.0)]
-    eps_root: f64,
-    /// Strength of the weight decay.
-    #[default(0.0)]
-    weight_decay: f64,
-    /// First moment.
-    #[state]
-    mu: State,
-    /// Second moment: one scalar per leaf.
-    #[state(leaf)]
-    nu: State,
+    eps: _,
+    eps_root: _,
+    weight_decay: _,
 ) {
-    let first = t == 1.0;
-    let g_sq = leaf_sum(|g| g * g);
-    nu = if first {
-        g_sq
-    } else {
-        (1.0 - b2) * g_sq + b2 * nu
-    };
-    let denom = (nu + eps_root).sqrt() + eps;
-    each(|g, p| {
-        let a = g / denom + weight_decay * p;
-        mu = select(first, a, b1 * mu + a);
-        mu
-    })
 }

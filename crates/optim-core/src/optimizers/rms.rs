@@ -1,8 +1,11 @@
 //! The rms family: optimizers that rescale the gradient by a running magnitude of past
-//! gradients (RMSProp, Adagrad, Adadelta), with the primitives optax composes them from
-//! (`scale_by_rms`, `scale_by_stddev`, `scale_by_rss`, `scale_by_adadelta`).
+//! gradients (RMSProp, Adagrad, Adadelta), each a fused composition of the primitives in
+//! [`primitives::magnitude`](crate::primitives::magnitude), as in optax's `alias.py`.
 
-use crate::{optimizer, LearningRate, Mask};
+use crate::{
+    add_decayed_weights, optimizer, scale_by_adadelta, scale_by_learning_rate, scale_by_rms,
+    scale_by_rss, scale_by_stddev, trace, LearningRate,
+};
 
 /// A flexible RMSProp optimizer.
 ///
@@ -19,170 +22,30 @@ use crate::{optimizer, LearningRate, Mask};
 /// *Generating Sequences With Recurrent Neural Networks*; Ziyin, 2021, *LaProp:
 /// Separating Momentum and Adaptivity in Adam*.
 #[optimizer(
-    unscaled,
+    fuse(
+        when(centered, scale_by_stddev, scale_by_rms),
+        scale_by_learning_rate,
+        when(momentum.is_some(), trace(decay = momentum.unwrap_or(0.0))),
+    ),
     doc_trace(
         solver = rmsprop(0.003),
         printed = "1.39E+01 1.38E+01 1.37E+01 1.37E+01 1.36E+01",
     ),
 )]
 pub fn rmsprop(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Decay rate of the moving averages of the gradients' magnitude.
-    #[default(0.9)]
-    decay: f64,
-    /// A small constant avoiding division by zero.
-    #[default(1e-8)]
-    eps: f64,
-    /// Initial value of the second moment (PyTorch uses 0, TF1 uses 1).
-    #[default(0.0)]
-    initial_scale: f64,
-    /// Whether `eps` is added inside the square root of the denominator.
-    #[default(true)]
-    eps_in_sqrt: bool,
+    learning_rate: _,
+    decay: _,
+    eps: _,
+    initial_scale: _,
+    eps_in_sqrt: _,
     /// Whether to rescale by the variance (centered) instead of the second moment.
     #[default(false)]
     centered: bool,
     /// Decay rate of the momentum trace; `None` disables momentum (and its memory).
     momentum: Option<f64>,
-    /// Whether to use Nesterov momentum.
-    #[default(false)]
-    nesterov: bool,
-    /// Whether to debias the moving averages.
-    #[default(false)]
-    bias_correction: bool,
-    /// First moment (only when `centered`).
-    #[state(enabled = centered)]
-    mu: State,
-    /// Second moment.
-    #[state(init = initial_scale)]
-    nu: State,
-    /// The momentum trace of the scaled updates (only with `momentum`).
-    #[state(enabled = momentum.is_some())]
-    trace: State,
+    nesterov: _,
+    bias_correction: _,
 ) {
-    let bc = 1.0 - decay.powf(t);
-    let has_momentum = momentum.is_some();
-    let m = momentum.unwrap_or(0.0);
-    let step_size = -learning_rate;
-    each(|g| {
-        if centered {
-            mu = (1.0 - decay) * g + decay * mu;
-        }
-        nu = (1.0 - decay) * (g * g) + decay * nu;
-        let (mu_hat, nu_hat) = if bias_correction {
-            (mu / bc, nu / bc)
-        } else {
-            (mu, nu)
-        };
-        let v = if centered {
-            nu_hat - mu_hat * mu_hat
-        } else {
-            nu_hat
-        };
-        let scaling = if eps_in_sqrt {
-            (v + eps).sqrt().recip()
-        } else {
-            1.0 / (v.sqrt() + eps)
-        };
-        let u = step_size * (scaling * g);
-        if has_momentum {
-            trace = u + m * trace;
-            if nesterov {
-                u + m * trace
-            } else {
-                trace
-            }
-        } else {
-            u
-        }
-    })
-}
-
-/// Rescales updates by the root of the exponential moving average of their squares
-/// (optax's `scale_by_rms`): the core of [`rmsprop`].
-///
-/// References: Hinton, 2012, *Overview of mini-batch gradient descent*.
-#[optimizer(unscaled)]
-pub fn scale_by_rms(
-    /// Decay rate of the moving average of squared gradients.
-    #[default(0.9)]
-    decay: f64,
-    /// A small constant avoiding division by zero.
-    #[default(1e-8)]
-    eps: f64,
-    /// Initial value of the second moment.
-    #[default(0.0)]
-    initial_scale: f64,
-    /// Whether `eps` is added inside the square root of the denominator.
-    #[default(true)]
-    eps_in_sqrt: bool,
-    /// Whether to debias the moving average.
-    #[default(false)]
-    bias_correction: bool,
-    /// Second moment.
-    #[state(init = initial_scale)]
-    nu: State,
-) {
-    let bc = 1.0 - decay.powf(t);
-    each(|g| {
-        nu = (1.0 - decay) * (g * g) + decay * nu;
-        let nu_hat = if bias_correction { nu / bc } else { nu };
-        let scaling = if eps_in_sqrt {
-            (nu_hat + eps).sqrt().recip()
-        } else {
-            1.0 / (nu_hat.sqrt() + eps)
-        };
-        scaling * g
-    })
-}
-
-/// Rescales updates by the root of the centered exponential moving average of their
-/// squares, an estimate of their standard deviation (optax's `scale_by_stddev`): the core
-/// of the centered [`rmsprop`].
-///
-/// References: Graves, 2013, *Generating Sequences With Recurrent Neural Networks*.
-#[optimizer(unscaled)]
-pub fn scale_by_stddev(
-    /// Decay rate of the moving averages.
-    #[default(0.9)]
-    decay: f64,
-    /// A small constant avoiding division by zero.
-    #[default(1e-8)]
-    eps: f64,
-    /// Initial value of the second moment.
-    #[default(0.0)]
-    initial_scale: f64,
-    /// Whether `eps` is added inside the square root of the denominator.
-    #[default(true)]
-    eps_in_sqrt: bool,
-    /// Whether to debias the moving averages.
-    #[default(false)]
-    bias_correction: bool,
-    /// First moment.
-    #[state]
-    mu: State,
-    /// Second moment.
-    #[state(init = initial_scale)]
-    nu: State,
-) {
-    let bc = 1.0 - decay.powf(t);
-    each(|g| {
-        mu = (1.0 - decay) * g + decay * mu;
-        nu = (1.0 - decay) * (g * g) + decay * nu;
-        let (mu_hat, nu_hat) = if bias_correction {
-            (mu / bc, nu / bc)
-        } else {
-            (mu, nu)
-        };
-        let v = nu_hat - mu_hat * mu_hat;
-        let scaling = if eps_in_sqrt {
-            (v + eps).sqrt().recip()
-        } else {
-            1.0 / (v.sqrt() + eps)
-        };
-        scaling * g
-    })
 }
 
 /// The Adagrad optimizer.
@@ -195,34 +58,13 @@ pub fn scale_by_stddev(
 /// References: Duchi et al, 2011, *Adaptive Subgradient Methods for Online Learning and
 /// Stochastic Optimization*.
 #[optimizer(
-    primitive = scale_by_rss,
+    fuse(scale_by_rss, scale_by_learning_rate),
     doc_trace(
         solver = adagrad(1.0),
         printed = "5.01E+00 2.40E+00 1.25E+00 6.86E-01 3.85E-01",
     ),
 )]
-pub fn adagrad(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Initial value of the accumulator.
-    #[default(0.1)]
-    initial_accumulator_value: f64,
-    /// A small constant added inside the square root to avoid dividing by zero.
-    #[default(1e-7)]
-    eps: f64,
-    /// Sum of the squared gradients.
-    #[state(init = initial_accumulator_value)]
-    sum_of_squares: State,
-) {
-    each(|g| {
-        sum_of_squares = g * g + sum_of_squares;
-        select(
-            sum_of_squares > 0.0,
-            (sum_of_squares + eps).sqrt().recip(),
-            0.0,
-        ) * g
-    })
-}
+pub fn adagrad(learning_rate: _, initial_accumulator_value: _, eps: _) {}
 
 /// The Adadelta optimizer.
 ///
@@ -235,6 +77,11 @@ pub fn adagrad(
 ///
 /// References: Zeiler, 2012, *ADADELTA: An Adaptive Learning Rate Method*.
 #[optimizer(
+    fuse(
+        add_decayed_weights(mask = weight_decay_mask),
+        scale_by_adadelta,
+        scale_by_learning_rate(learning_rate = learning_rate.unwrap_or(1.0)),
+    ),
     doc_trace(
         solver = adadelta().learning_rate(10.0),
         printed = "1.36E+01 1.32E+01 1.29E+01 1.25E+01 1.21E+01",
@@ -243,68 +90,20 @@ pub fn adagrad(
 pub fn adadelta(
     /// A global scaling factor, constant or scheduled; `None` means 1.
     learning_rate: Option<LearningRate>,
-    /// Decay rate of the running averages of squared gradients and updates.
-    #[default(0.9)]
-    rho: f64,
-    /// A small constant added to the denominator for numerical stability.
-    #[default(1e-6)]
-    eps: f64,
+    rho: _,
+    eps: _,
     /// Rate of the weight decay added to the gradient.
-    #[default(0.0)]
-    weight_decay: f64,
+    weight_decay: _,
     /// The leaves weight decay applies to.
-    weight_decay_mask: Mask,
-    /// Running average of the squared gradients.
-    #[state]
-    e_g: State,
-    /// Running average of the squared updates.
-    #[state]
-    e_x: State,
+    weight_decay_mask: _,
 ) {
-    each(|g, p| {
-        let g = select(weight_decay_mask, g + weight_decay * p, g);
-        e_g = (1.0 - rho) * (g * g) + rho * e_g;
-        let d = ((e_x + eps).sqrt() / (e_g + eps).sqrt()) * g;
-        e_x = (1.0 - rho) * (d * d) + rho * e_x;
-        d
-    })
-}
-
-/// Adadelta's rescaling (optax's `scale_by_adadelta`): the gradient times the ratio of
-/// the root mean squares of past updates and of past gradients, without [`adadelta`]'s
-/// weight decay and learning rate.
-///
-/// References: Zeiler, 2012, *ADADELTA: An Adaptive Learning Rate Method*.
-#[optimizer(unscaled)]
-pub fn scale_by_adadelta(
-    /// Decay rate of the running averages of squared gradients and updates.
-    #[default(0.9)]
-    rho: f64,
-    /// A small constant added to the denominator for numerical stability.
-    #[default(1e-6)]
-    eps: f64,
-    /// Running average of the squared gradients.
-    #[state]
-    e_g: State,
-    /// Running average of the squared updates.
-    #[state]
-    e_x: State,
-) {
-    each(|g| {
-        e_g = (1.0 - rho) * (g * g) + rho * e_g;
-        let d = ((e_x + eps).sqrt() / (e_g + eps).sqrt()) * g;
-        e_x = (1.0 - rho) * (d * d) + rho * e_x;
-        d
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::schedule::piecewise_constant_schedule;
-    use crate::{
-        add_decayed_weights, scale_by_learning_rate, trace, Buf, Tensor, TensorMap, Transformation,
-    };
+    use crate::{Buf, Mask, Tensor, TensorMap, Transformation};
 
     fn params() -> TensorMap<f64> {
         let mut m = TensorMap::new();

@@ -1,8 +1,11 @@
 //! The sgd family: plain and momentum SGD, noisy SGD, optimistic gradient descent and
-//! Rprop, with the primitives optax composes them from (`trace`, `add_noise`,
-//! `scale_by_optimistic_gradient`, `scale_by_rprop`).
+//! Rprop, each a fused composition of the primitives in
+//! [`primitives::descent`](crate::primitives::descent), as in optax's `alias.py`.
 
-use crate::{optimizer, LearningRate};
+use crate::{
+    add_noise, optimizer, scale, scale_by_learning_rate, scale_by_optimistic_gradient,
+    scale_by_rprop, trace,
+};
 
 /// A canonical Stochastic Gradient Descent optimizer.
 ///
@@ -13,65 +16,22 @@ use crate::{optimizer, LearningRate};
 /// References: Sutskever et al, 2013, *On the importance of initialization and momentum
 /// in deep learning*.
 #[optimizer(
+    fuse(
+        when(momentum.is_some(), trace(decay = momentum.unwrap_or(0.0))),
+        scale_by_learning_rate,
+    ),
     doc_trace(
         solver = sgd(0.003),
         printed = "1.38E+01 1.37E+01 1.35E+01 1.33E+01 1.32E+01",
     ),
 )]
 pub fn sgd(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
+    learning_rate: _,
     /// Decay rate of the momentum trace; `None` disables momentum (and its memory).
     momentum: Option<f64>,
-    /// Whether to use Nesterov momentum.
-    #[default(false)]
-    nesterov: bool,
-    /// The momentum trace (absent without `momentum`).
-    #[state(dtype = accumulator_dtype, enabled = momentum.is_some())]
-    trace: State,
+    nesterov: _,
+    accumulator_dtype: _,
 ) {
-    let has_momentum = momentum.is_some();
-    let decay = momentum.unwrap_or(0.0);
-    each(|g| {
-        if has_momentum {
-            trace = g + decay * trace;
-            if nesterov {
-                g + decay * trace
-            } else {
-                trace
-            }
-        } else {
-            g
-        }
-    })
-}
-
-/// A trace of past updates (optax's `trace`): `m = g + decay * m`.
-///
-/// The update is the trace itself, or with `nesterov` the look-ahead `g + decay * m`.
-/// This is the momentum of [`sgd`] and [`rmsprop`](crate::rmsprop) on its own.
-///
-/// References: Sutskever et al, 2013, *On the importance of initialization and momentum
-/// in deep learning*.
-#[optimizer(unscaled)]
-pub fn trace(
-    /// Decay rate of the trace.
-    decay: f64,
-    /// Whether to use Nesterov momentum.
-    #[default(false)]
-    nesterov: bool,
-    /// The trace.
-    #[state(dtype = accumulator_dtype)]
-    trace: State,
-) {
-    each(|g| {
-        trace = g + decay * trace;
-        if nesterov {
-            g + decay * trace
-        } else {
-            trace
-        }
-    })
 }
 
 /// A variant of SGD with added noise.
@@ -87,7 +47,7 @@ pub fn trace(
 /// References: Neelakantan et al, 2015, *Adding Gradient Noise Improves Learning for Very
 /// Deep Networks*.
 #[optimizer(
-    primitive = add_noise,
+    fuse(add_noise, scale_by_learning_rate),
     doc_trace(
         solver = noisy_sgd(0.003),
         // The noise comes from another generator than jax's: only the digits match.
@@ -95,30 +55,7 @@ pub fn trace(
         printed = "1.38E+01 1.37E+01 1.35E+01 1.33E+01 1.32E+01",
     ),
 )]
-pub fn noisy_sgd(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Initial variance of the Gaussian noise added to the gradients.
-    #[default(0.01)]
-    eta: f64,
-    /// Decay exponent of the noise variance over time.
-    #[default(0.55)]
-    gamma: f64,
-    /// Seed of the noise.
-    #[default(0u64)]
-    seed: u64,
-) {
-    let sigma = (eta / t.powf(gamma)).sqrt();
-    let noisy = eta != 0.0;
-    let step = t as u64;
-    each(|g, _p, pos| {
-        if noisy {
-            g + sigma * F::of(crate::noise::normal(seed, step, pos.leaf, pos.index))
-        } else {
-            g
-        }
-    })
-}
+pub fn noisy_sgd(learning_rate: _, #[default(0.01)] eta: _, #[default(0.55)] gamma: _, seed: _) {}
 
 /// An Optimistic Gradient Descent optimizer.
 ///
@@ -133,37 +70,14 @@ pub fn noisy_sgd(
 /// References: Mokhtari et al, 2019, *A Unified Analysis of Extra-gradient and Optimistic
 /// Gradient Methods for Saddle Point Problems: Proximal Point Approach*.
 #[optimizer(
-    primitive = scale_by_optimistic_gradient,
+    fuse(scale_by_optimistic_gradient, scale_by_learning_rate),
     doc_trace(
         solver = optimistic_gradient_descent(0.003),
         printed = "1.37E+01 1.35E+01 1.33E+01 1.32E+01 1.30E+01",
     ),
     alias(name = "optimistic_gradient_descent_initial_fix", initial_fix = true),
 )]
-pub fn optimistic_gradient_descent(
-    /// A global scaling factor, constant or scheduled.
-    learning_rate: LearningRate,
-    /// Coefficient for generalized optimistic gradient descent.
-    #[default(1.0)]
-    alpha: f64,
-    /// Coefficient for the negative momentum.
-    #[default(1.0)]
-    beta: f64,
-    /// On the first step, use the current gradient as the previous one (newer optax).
-    #[default(false)]
-    initial_fix: bool,
-    /// The previous gradient.
-    #[state]
-    prev_grad: State,
-) {
-    let alpha_beta = alpha + beta;
-    let first = initial_fix && t == 1.0;
-    each(|g| {
-        let prev = if first { g } else { prev_grad };
-        prev_grad = g;
-        alpha_beta * g - beta * prev
-    })
-}
+pub fn optimistic_gradient_descent(learning_rate: _, alpha: _, beta: _, initial_fix: _) {}
 
 /// The Rprop optimizer.
 ///
@@ -178,95 +92,13 @@ pub fn optimistic_gradient_descent(
 /// backpropagation learning: the RPROP algorithm*; Igel and Hüsken, 2003, *Empirical
 /// evaluation of the improved Rprop learning algorithms*.
 #[optimizer(
-    unscaled,
+    fuse(scale_by_rprop, scale(step_size = -1.0)),
     doc_trace(
         solver = rprop(0.003),
         printed = "1.40E+01 1.40E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
-pub fn rprop(
-    /// The initial step size.
-    learning_rate: f64,
-    /// Multiplicative factor decreasing the step size when the gradient changes sign.
-    #[default(0.5)]
-    eta_minus: f64,
-    /// Multiplicative factor increasing the step size when the gradient keeps its sign.
-    #[default(1.2)]
-    eta_plus: f64,
-    /// Minimum step size.
-    #[default(1e-6)]
-    min_step_size: f64,
-    /// Maximum step size.
-    #[default(50.0)]
-    max_step_size: f64,
-    /// Per-element step size.
-    #[state(init = learning_rate)]
-    step_sizes: State,
-    /// The signed step decided at the previous step.
-    #[state]
-    prev_updates: State,
-) {
-    each(|g| {
-        let s = g * prev_updates;
-        step_sizes = select(
-            s == 0.0,
-            step_sizes,
-            clip(
-                step_sizes * select(s > 0.0, eta_plus, eta_minus),
-                min_step_size,
-                max_step_size,
-            ),
-        );
-        let u = select(s < 0.0, 0.0, prev_updates);
-        prev_updates = select(s < 0.0, 0.0, step_sizes * sign(g));
-        -u
-    })
-}
-
-/// Rprop's step (optax's `scale_by_rprop`): the update is the signed step itself,
-/// without [`rprop`]'s final sign flip.
-///
-/// References: Riedmiller and Braun, 1993, *A direct adaptive method for faster
-/// backpropagation learning: the RPROP algorithm*.
-#[optimizer(unscaled)]
-pub fn scale_by_rprop(
-    /// The initial step size.
-    learning_rate: f64,
-    /// Multiplicative factor decreasing the step size when the gradient changes sign.
-    #[default(0.5)]
-    eta_minus: f64,
-    /// Multiplicative factor increasing the step size when the gradient keeps its sign.
-    #[default(1.2)]
-    eta_plus: f64,
-    /// Minimum step size.
-    #[default(1e-6)]
-    min_step_size: f64,
-    /// Maximum step size.
-    #[default(50.0)]
-    max_step_size: f64,
-    /// Per-element step size.
-    #[state(init = learning_rate)]
-    step_sizes: State,
-    /// The signed step decided at the previous step.
-    #[state]
-    prev_updates: State,
-) {
-    each(|g| {
-        let s = g * prev_updates;
-        step_sizes = select(
-            s == 0.0,
-            step_sizes,
-            clip(
-                step_sizes * select(s > 0.0, eta_plus, eta_minus),
-                min_step_size,
-                max_step_size,
-            ),
-        );
-        let u = select(s < 0.0, 0.0, prev_updates);
-        prev_updates = select(s < 0.0, 0.0, step_sizes * sign(g));
-        u
-    })
-}
+pub fn rprop(learning_rate: _, eta_minus: _, eta_plus: _, min_step_size: _, max_step_size: _) {}
 
 #[cfg(test)]
 mod tests {
@@ -403,7 +235,7 @@ mod tests {
     fn add_noise_has_the_annealed_variance() {
         let n = 20_000;
         let zeros: Vec<f64> = vec![0.0; n];
-        let opt = add_noise().eta(4.0).gamma(0.55).seed(11u64);
+        let opt = add_noise(4.0, 0.55).seed(11u64);
         let mut st = Transformation::<f64>::init(&opt, &zeros).unwrap();
         for t in 1..=3u32 {
             let mut u = zeros.clone();

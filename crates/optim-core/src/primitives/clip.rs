@@ -1,6 +1,5 @@
-//! Clipping transformations: `clip` (per element) and `clip_by_global_norm` (by the norm
-//! of the whole update tree, a `tree_sum`). `clip_by_block_rms` lives with adafactor,
-//! which composes it.
+//! Clipping: `clip` (per element) and `clip_by_global_norm` (by the norm of the whole
+//! update tree, a `tree_sum`).
 
 use crate::optimizer;
 

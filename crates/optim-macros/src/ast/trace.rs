@@ -9,13 +9,13 @@
 //! #[doc_trace(solver = adafactor(0.003), printed = "...")]     // on a hand-written struct
 //! ```
 //!
-//! From one declaration this generates the rustdoc `# Examples` section (the seed's example
-//! as a doctest that asserts the printed lines) and an impl of `DocTraced` (the same
-//! example as a function, the documented numbers, the registry aliases), which the
-//! registry and `cargo xtask verify` use.
+//! This module parses them; `expand::trace` generates the rustdoc `# Examples` section
+//! (the seed's example as a doctest that asserts the printed lines) and the impl of
+//! `DocTraced` (the same example as a function, the documented numbers, the registry
+//! aliases), which the registry and `cargo xtask verify` use.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{quote, ToTokens};
+use proc_macro2::Span;
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit, LitStr};
@@ -118,7 +118,7 @@ impl Alias {
 }
 
 #[derive(Default)]
-struct SpecBuilder {
+pub struct SpecBuilder {
     solver: Option<Expr>,
     printed: Option<LitStr>,
     str_format: bool,
@@ -128,7 +128,7 @@ struct SpecBuilder {
 }
 
 impl SpecBuilder {
-    fn item(&mut self, m: &ParseNestedMeta, allow_name: bool) -> syn::Result<()> {
+    pub fn item(&mut self, m: &ParseNestedMeta, allow_name: bool) -> syn::Result<()> {
         let key = m.path.to_token_stream().to_string().replace(' ', "");
         let dup = |set: bool| {
             if set {
@@ -180,7 +180,7 @@ impl SpecBuilder {
         Ok(())
     }
 
-    fn finish(self, span: Span) -> syn::Result<Spec> {
+    pub fn finish(self, span: Span) -> syn::Result<Spec> {
         let solver = self.solver.ok_or_else(|| {
             syn::Error::new(span, "doc_trace needs `solver = ...`, e.g. `adam(0.003)`")
         })?;
@@ -252,7 +252,7 @@ fn is_e2(n: &str) -> bool {
 
 /// The name the example imports: the function (or type) the solver expression starts
 /// with, `adam` in `adam(0.003)` and `sgd` in `sgd(0.1).momentum(0.9)`.
-fn head(e: &Expr) -> Option<Ident> {
+pub fn head(e: &Expr) -> Option<Ident> {
     match e {
         Expr::MethodCall(m) => head(&m.receiver),
         Expr::Call(c) => head(&c.func),
@@ -262,207 +262,7 @@ fn head(e: &Expr) -> Option<Ident> {
     }
 }
 
-fn krate_name(krate: &TokenStream) -> String {
-    krate
-        .to_string()
-        .replace(' ', "")
-        .trim_start_matches("::")
-        .to_string()
-}
-
-/// The rustdoc `# Examples` section: the seed's example as a doctest that asserts the
-/// documented lines.
-pub fn examples_doc(spec: &Spec) -> TokenStream {
-    let krate = crate::krate();
-    let k = krate_name(&krate);
-    let solver = crate::doc::pretty_expr(&spec.solver);
-    let head = head(&spec.solver)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
-    let (fmt_fn, sep) = if spec.str_format {
-        ("python_str(f(&params))", "  ")
-    } else {
-        ("python_e2(f(&params).into())", " ")
-    };
-    let mut imports = vec!["python_e2", "python_str", "Transformation"];
-    if spec.value {
-        imports.insert(0, "Extra");
-    }
-    let step = if spec.value {
-        "    let value = f(&params);\n    solver.step_with(&mut params, &grad, &mut state, &Extra::value(value.into()))?;"
-    } else {
-        "    solver.step(&mut params, &grad, &mut state)?;"
-    };
-    let mut expected = vec!["    \"Objective function:  14.0\",".to_string()];
-    for n in &spec.numbers {
-        expected.push(format!("    \"Objective function:{sep}{n}\","));
-    }
-    let intro = format!(
-        "# Examples\n\n\
-         The seed's example: 5 steps on f(x) = Σx² from x = [1, 2, 3] in float32 (gradient\n\
-         2x), printing f as Python's `{}` does. The doctest asserts the printed lines, and\n\
-         `cargo xtask verify` checks the same trace against its snapshot and optax.\n\n```",
-        if spec.str_format {
-            "print('Objective function: ', f(params))"
-        } else {
-            "'{:.2E}'"
-        }
-    );
-    let before_import = format!("{intro}\nuse {k}::{{{}}};", imports.join(", "));
-    let after_import = format!(
-        "\nlet f = |x: &[f32]| -> f32 {{ x.iter().map(|v| v * v).sum() }};\n\
-         let solver = {solver};\n\
-         let mut params = vec![1.0f32, 2.0, 3.0];\n\
-         let mut printed = vec![format!(\"Objective function:  {{}}\", python_str(f(&params)))];\n\
-         let mut state = solver.init(&params)?;\n\
-         for _ in 0..5 {{\n    \
-         let grad: Vec<f32> = params.iter().map(|x| 2.0 * x).collect();\n\
-         {step}\n    \
-         printed.push(format!(\"Objective function:{sep}{{}}\", {fmt_fn}));\n\
-         }}\n\
-         println!(\"{{}}\", printed.join(\"\\n\"));\n\
-         assert_eq!(printed, [\n{}\n]);\n\
-         # Ok::<(), {k}::Error>(())\n```",
-        expected.join("\n")
-    );
-    let before = before_import.lines().map(|l| format!(" {l}"));
-    let after = after_import.lines().map(|l| format!(" {l}"));
-    let import = format!("::{head};");
-    quote! {
-        #(#[doc = #before])*
-        #[doc = concat!(" use ", module_path!(), #import)]
-        #(#[doc = #after])*
-    }
-}
-
-/// `impl DocTraced for #ty`.
-pub fn doc_traced_impl(ty: &Ident, name: &str, decl: &Decl) -> TokenStream {
-    let Some(spec) = &decl.spec else {
-        return TokenStream::new();
-    };
-    let krate = crate::krate();
-    let solver = &spec.solver;
-    let solver_text = crate::doc::pretty_expr(solver);
-    let value = spec.value;
-    let format = if spec.str_format {
-        quote!(#krate::PrintFormat::Str)
-    } else {
-        quote!(#krate::PrintFormat::E2)
-    };
-    let numbers = &spec.numbers;
-    let optax = if spec.digits_only {
-        quote!(#krate::doc_trace::OptaxCheck::DigitsOnly)
-    } else {
-        quote!(#krate::doc_trace::OptaxCheck::Trace)
-    };
-    let aliases = decl.aliases.iter().map(|a| {
-        let n = &a.name;
-        let fixed = a.fixed.iter().map(|(k, v)| {
-            let k = k.to_string();
-            let v = match v {
-                Lit::Bool(b) => quote!(#krate::Value::Bool(#b)),
-                Lit::Str(s) => quote!(#krate::Value::Str(::std::string::String::from(#s))),
-                Lit::Float(f) => {
-                    let x: f64 = f.base10_parse().unwrap_or(f64::NAN);
-                    quote!(#krate::Value::Num(#x))
-                }
-                Lit::Int(i) => {
-                    let x: f64 = i.base10_parse::<i64>().map_or(f64::NAN, |x| x as f64);
-                    quote!(#krate::Value::Num(#x))
-                }
-                _ => quote!(#krate::Value::Null),
-            };
-            quote!((#k, #v))
-        });
-        quote!((#n, ::std::vec![#(#fixed),*]))
-    });
-    let aliases_fn = if decl.aliases.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            fn aliases() -> ::std::vec::Vec<(&'static str, ::std::vec::Vec<(&'static str, #krate::Value)>)> {
-                ::std::vec![#(#aliases),*]
-            }
-        }
-    };
-    let span = spec.span;
-    let run = quote::quote_spanned! {span=>
-        fn __run_doc_trace() -> ::core::result::Result<#krate::FullTrace, #krate::Error> {
-            #krate::run_doc_trace(#solver, #value)
-        }
-    };
-    quote! {
-        impl #krate::DocTraced for #ty {
-            const DOC_TRACE: #krate::DocTrace = #krate::DocTrace {
-                name: #name,
-                solver: #solver_text,
-                value: #value,
-                format: #format,
-                printed: &[#(#numbers),*],
-                optax: #optax,
-                run: {
-                    #run
-                    __run_doc_trace
-                },
-            };
-            #aliases_fn
-        }
-    }
-}
-
-/// `#[doc_trace(...)]` on a hand-written optimizer's struct: appends the Examples section
-/// to its docs (before a references paragraph) and implements `DocTraced`.
-pub fn attribute(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let mut input: syn::ItemStruct = match syn::parse2(item.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            let mut out = syn::Error::new(
-                e.span(),
-                "#[doc_trace] goes on the struct of a hand-written optimizer",
-            )
-            .to_compile_error();
-            out.extend(item);
-            return out;
-        }
-    };
-    let mut b = SpecBuilder::default();
-    let parser = syn::meta::parser(|m| b.item(&m, true));
-    let spec =
-        syn::parse::Parser::parse2(parser, attr.clone()).and_then(|_| b.finish(Span::call_site()));
-    let spec = match spec {
-        Ok(s) => s,
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(input.into_token_stream());
-            return out;
-        }
-    };
-    let name = spec
-        .name
-        .as_ref()
-        .map(LitStr::value)
-        .unwrap_or_else(|| snake(&input.ident.to_string()));
-    let docs = examples_doc(&spec);
-    let docs: Vec<syn::Attribute> = {
-        let wrapper: syn::ItemStruct = syn::parse_quote!(#docs struct __D;);
-        wrapper.attrs
-    };
-    let at = crate::doc::references_start(&input.attrs).unwrap_or(input.attrs.len());
-    let mut attrs = input.attrs[..at].to_vec();
-    attrs.push(syn::parse_quote!(#[doc = ""]));
-    attrs.extend(docs);
-    attrs.push(syn::parse_quote!(#[doc = ""]));
-    attrs.extend(input.attrs[at..].iter().cloned());
-    input.attrs = attrs;
-    let decl = Decl {
-        spec: Some(spec),
-        aliases: Vec::new(),
-    };
-    let imp = doc_traced_impl(&input.ident, &name, &decl);
-    quote!(#input #imp)
-}
-
-fn snake(camel: &str) -> String {
+pub fn snake(camel: &str) -> String {
     let mut out = String::new();
     for (i, c) in camel.chars().enumerate() {
         if c.is_uppercase() {

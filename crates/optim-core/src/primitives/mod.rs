@@ -1,0 +1,33 @@
+//! The primitives: the only files with update math. Each is an `#[optimizer(unscaled)]`
+//! declaration of one optax transformation (`scale_by_adam`, `trace`,
+//! `add_decayed_weights`, ...), its update the element expression itself; the optimizers
+//! in [`crate::optimizers`] are fused compositions of them.
+//!
+//! - [`moments`]: `scale_by_adam` and its variants, `scale_by_novograd`.
+//! - [`magnitude`]: rescaling by a running magnitude (`scale_by_rms`, `scale_by_stddev`,
+//!   `scale_by_rss`, `scale_by_adadelta`).
+//! - [`descent`]: `trace` (momentum), `add_noise`, `scale_by_optimistic_gradient`,
+//!   `scale_by_rprop`.
+//! - [`sign`]: `scale_by_lion`.
+//! - [`trust_ratio`]: `scale_by_trust_ratio`.
+//! - [`step_size`]: `scale_by_polyak`.
+//! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
+//! - [`clip`]: `clip`, `clip_by_global_norm`.
+
+pub mod clip;
+pub mod descent;
+pub mod magnitude;
+pub mod moments;
+pub mod scale;
+pub mod sign;
+pub mod step_size;
+pub mod trust_ratio;
+
+pub use clip::*;
+pub use descent::*;
+pub use magnitude::*;
+pub use moments::*;
+pub use scale::*;
+pub use sign::*;
+pub use step_size::*;
+pub use trust_ratio::*;

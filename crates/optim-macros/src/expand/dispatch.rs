@@ -1,0 +1,171 @@
+//! The element loops and the storage dispatch: per leaf, each buffer's storage variant
+//! is matched once (nested matches), so the loop is monomorphized for that combination
+//! of dtypes and runs with no per-element branching on storage.
+
+use super::Cx;
+use crate::lower::BufDef;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+pub fn loops(cx: &Cx) -> TokenStream {
+    let (k, krate) = (cx.k, &cx.krate);
+    let (loop_fn, red_loop_fn, dispatch_fn, red_dispatch_fn) = (
+        &cx.loop_fn,
+        &cx.red_loop_fn,
+        &cx.dispatch_fn,
+        &cx.red_dispatch_fn,
+    );
+    let (red_sig, _, kernel_sig) = cx.sigs();
+    let m = k.masks.len();
+    let l = k.n_leaf_vals();
+    let r = k.n_red();
+    let bufs = cx.bufs();
+    let s_generics: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__S{}", i)).collect();
+    let s_args: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__s{}", i)).collect();
+    let s_new: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__n{}", i)).collect();
+    let dispatch_body = dispatch(
+        cx,
+        &k.bufs,
+        &(
+            quote!(#loop_fn),
+            quote!(__k, __io, __leaf, __masks, __lv, __shape,),
+        ),
+        0,
+        &mut Vec::new(),
+    );
+    let red_dispatch_body = dispatch(
+        cx,
+        &k.bufs,
+        &(
+            quote!(__out = #red_loop_fn),
+            quote!(__r, __io, __leaf, __masks, __shape,),
+        ),
+        0,
+        &mut Vec::new(),
+    );
+    let buf_params: Vec<_> = bufs
+        .iter()
+        .map(|b| quote!(#b: &mut #krate::Buf<F>))
+        .collect();
+    quote! {
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn #loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __K: #kernel_sig>(
+            __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
+        ) {
+            let __n = __io.len();
+            #(let #s_args = &mut #s_args[..__n];)*
+            for __i in 0..__n {
+                let (__u, #(#s_new,)*) = __k(
+                    __io.g(__i), __io.p(__i),
+                    #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
+                    __shape,
+                    __masks,
+                    __lv,
+                    #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
+                );
+                #(#s_args[__i] = <#s_generics as #krate::__private::Store<F>>::store(#s_new);)*
+                __io.put(__i, __u);
+            }
+        }
+
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn #red_loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __R: #red_sig>(
+            __r: &__R, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
+        ) -> [f64; #r] {
+            let __n = __io.len();
+            #(let #s_args = &#s_args[..__n];)*
+            #krate::__private::reduce(__n, |__i| __r(
+                __io.g(__i), __io.p(__i),
+                #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
+                __shape,
+                __masks,
+                #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
+            ))
+        }
+
+        #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
+        fn #red_dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __R: #red_sig>(
+            __r: &__R, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __shape: &[usize], __path: &str, #(#buf_params),*
+        ) -> ::core::result::Result<[f64; #r], #krate::Error> {
+            let mut __out = [0f64; #r];
+            #red_dispatch_body
+            Ok(__out)
+        }
+
+        #[allow(clippy::too_many_arguments, unused_variables)]
+        fn #dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __K: #kernel_sig>(
+            __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], __path: &str, #(#buf_params),*
+        ) -> ::core::result::Result<(), #krate::Error> {
+            #dispatch_body
+            Ok(())
+        }
+    }
+}
+
+/// Nested matches over each buffer's storage variant; the innermost arm runs `call`
+/// (a loop call missing its trailing buffer-slice arguments).
+fn dispatch(
+    cx: &Cx,
+    bufs: &[BufDef],
+    call: &(TokenStream, TokenStream),
+    i: usize,
+    bound: &mut Vec<TokenStream>,
+) -> TokenStream {
+    let krate = &cx.krate;
+    if i == bufs.len() {
+        let (head, args) = call;
+        return quote!(#head(#args #(#bound),*););
+    }
+    let b = &bufs[i];
+    let name = &b.name;
+    let bname = name.to_string();
+    let v = format_ident!("__v{}", i);
+    let mut arms = Vec::new();
+    let mut arm =
+        |pat: TokenStream, setup: TokenStream, slice: TokenStream, bound: &mut Vec<TokenStream>| {
+            bound.push(slice);
+            let inner = dispatch(cx, bufs, call, i + 1, bound);
+            bound.pop();
+            arms.push(quote!(#pat => { #setup #inner }));
+        };
+    arm(
+        quote!(#krate::Buf::Native(#v)),
+        quote!(),
+        quote!(#v.as_mut_slice()),
+        bound,
+    );
+    if b.dtype {
+        for variant in ["F32", "F64", "BF16", "F16"] {
+            let var = format_ident!("{}", variant);
+            arm(
+                quote!(#krate::Buf::#var(#v)),
+                quote!(),
+                quote!(#v.as_mut_slice()),
+                bound,
+            );
+        }
+    }
+    if b.absent {
+        // A Vec of a zero-sized type never allocates.
+        arm(
+            quote!(#krate::Buf::Absent(#v)),
+            quote!(let mut #v = ::std::vec![#krate::__private::Absent; *#v];),
+            quote!(#v.as_mut_slice()),
+            bound,
+        );
+    }
+    let total = 1 + if b.dtype { 4 } else { 0 } + usize::from(b.absent);
+    let fallback = if total < 6 {
+        quote!(_ => return Err(#krate::__private::bad_buf(__path, #bname)),)
+    } else {
+        quote!()
+    };
+    quote! {
+        match #name {
+            #(#arms)*
+            #fallback
+        }
+    }
+}
