@@ -5,7 +5,8 @@ use std::f64::consts::PI;
 
 use super::jnp::{in_default_float, nan_min, Real};
 use super::join::{join_at, join_count};
-use super::{JaxMode, JaxScalar, Linear, Schedule};
+use super::{part_rejected, rejected, JaxMode, JaxScalar, Linear, Schedule};
+use crate::Error;
 
 /// optax's `cosine_decay_schedule` formula, with `decay_steps` already a float.
 ///
@@ -76,11 +77,13 @@ pub fn cosine_decay_schedule(
     decay_steps: u64,
     alpha: f64,
     exponent: f64,
-) -> Result<CosineDecay, String> {
+) -> Result<CosineDecay, Error> {
     if decay_steps == 0 {
-        return Err(
-            "cosine_decay_schedule: requires positive decay_steps, got decay_steps=0".to_string(),
-        );
+        return Err(rejected(
+            "cosine_decay_schedule",
+            "decay_steps",
+            "must be positive, got 0",
+        ));
     }
     Ok(CosineDecay {
         init_value,
@@ -202,11 +205,15 @@ pub fn warmup_cosine_decay_schedule(
     decay_steps: u64,
     end_value: f64,
     exponent: f64,
-) -> Result<WarmupCosineDecay, String> {
+) -> Result<WarmupCosineDecay, Error> {
     if decay_steps <= warmup_steps {
-        return Err(format!(
-            "warmup_cosine_decay_schedule: decay_steps ({decay_steps}) must exceed warmup_steps ({warmup_steps}), \
-             since the cosine decay requires positive decay_steps"
+        return Err(rejected(
+            "warmup_cosine_decay_schedule",
+            "decay_steps",
+            format!(
+                "must exceed warmup_steps ({warmup_steps}), got {decay_steps}: \
+                 the cosine decay after the warmup needs a positive length"
+            ),
         ));
     }
     Ok(WarmupCosineDecay {
@@ -266,9 +273,10 @@ impl Schedule for Sgdr {
 ///
 /// Build the cycles with [`warmup_cosine_decay_schedule`]. Returns an error if there is
 /// no cycle, or if a cycle does not satisfy `decay_steps > warmup_steps`.
-pub fn sgdr_schedule(cosine_kwargs: Vec<WarmupCosineDecay>) -> Result<Sgdr, String> {
+pub fn sgdr_schedule(cosine_kwargs: Vec<WarmupCosineDecay>) -> Result<Sgdr, Error> {
+    const F: &str = "sgdr_schedule";
     if cosine_kwargs.is_empty() {
-        return Err("sgdr_schedule: needs at least one cycle in cosine_kwargs".to_string());
+        return Err(rejected(F, "cosine_kwargs", "needs at least one cycle"));
     }
     for (i, c) in cosine_kwargs.iter().enumerate() {
         warmup_cosine_decay_schedule(
@@ -279,7 +287,7 @@ pub fn sgdr_schedule(cosine_kwargs: Vec<WarmupCosineDecay>) -> Result<Sgdr, Stri
             c.end_value,
             c.exponent,
         )
-        .map_err(|e| format!("sgdr_schedule: cosine_kwargs[{i}]: {e}"))?;
+        .map_err(|e| part_rejected(F, format!("cosine_kwargs[{i}]"), e))?;
     }
     Ok(Sgdr { cosine_kwargs })
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{JaxMode, JaxScalar, Schedule};
+use super::{rejected, JaxMode, JaxScalar, Schedule};
+use crate::Error;
 
 /// optax's `join_schedules`: `first` before the first boundary passed, then the schedule
 /// of the last boundary passed, evaluated at the steps since that boundary.
@@ -92,9 +93,13 @@ impl Schedule for JoinSchedules {
 pub fn join_schedules(
     schedules: Vec<Arc<dyn Schedule>>,
     boundaries: Vec<u64>,
-) -> Result<JoinSchedules, String> {
+) -> Result<JoinSchedules, Error> {
     if schedules.is_empty() {
-        return Err("join_schedules: needs at least one schedule".to_string());
+        return Err(rejected(
+            "join_schedules",
+            "schedules",
+            "needs at least one schedule",
+        ));
     }
     Ok(JoinSchedules {
         schedules,

@@ -25,7 +25,8 @@
 //! count" below), and reproduces optax 0.2.8 bit for bit. Step counts, boundaries and
 //! durations are `u64`. Where optax only logs a message for an odd argument
 //! (a `transition_steps` of zero, a zero `decay_rate`, ...) the schedule behaves as
-//! optax's does; where optax raises an error, the constructor returns `Err`.
+//! optax's does; where optax raises an error, the constructor returns an
+//! [`Error::Schedule`] that names the function and the argument.
 //! Evaluating a schedule never panics: a struct filled in by hand with arguments
 //! that a constructor would reject yields whatever the formula gives (often NaN).
 //!
@@ -65,6 +66,8 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::Error;
+
 // One file per family of optax schedules, each holding the structs, their `Schedule`
 // impls and optax's constructor functions; `jnp` holds the jax.numpy arithmetic they
 // share and `spec` the serde form.
@@ -99,6 +102,25 @@ pub use polynomial::{
     WarmupConstant,
 };
 pub use spec::{BoundariesAndScales, ScheduleSpec, WarmupCosineDecayKwargs};
+
+/// The error for argument `arg` of the schedule function `schedule`.
+fn rejected(schedule: &str, arg: &str, detail: impl Into<String>) -> Error {
+    Error::Schedule {
+        schedule: schedule.into(),
+        arg: arg.into(),
+        detail: detail.into(),
+    }
+}
+
+/// The error for part `arg` (an argument with its index, `cosine_kwargs[1]`) of the
+/// composite schedule function `schedule`.
+fn part_rejected(schedule: &str, arg: String, source: Error) -> Error {
+    Error::SchedulePart {
+        schedule: schedule.into(),
+        arg,
+        source: Box::new(source),
+    }
+}
 
 /// A learning-rate (or any hyperparameter) schedule: a pure function of the step.
 pub trait Schedule: Debug + Send + Sync {

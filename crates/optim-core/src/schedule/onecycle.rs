@@ -2,7 +2,8 @@
 //! interpolations between boundaries computed from fractions of the cycle.
 
 use super::piecewise::{check_scales, interpolate_at, interpolate_count};
-use super::{InterpolateType, JaxMode, JaxScalar, Schedule};
+use super::{rejected, InterpolateType, JaxMode, JaxScalar, Schedule};
+use crate::Error;
 
 /// Python's `int(pct * transition_steps)` for a onecycle boundary, as it is evaluated.
 fn onecycle_boundary_at(pct: f64, transition_steps: u64) -> u64 {
@@ -10,39 +11,80 @@ fn onecycle_boundary_at(pct: f64, transition_steps: u64) -> u64 {
     (pct * transition_steps as f64).trunc() as u64
 }
 
-/// Python's `int(pct * transition_steps)` for a onecycle boundary, checked.
-fn onecycle_boundary(
-    function: &str,
-    name: &str,
+/// Python's `int(pct * transition_steps)` for a onecycle boundary, checked: `arg` names
+/// the fraction `pct` among the arguments of schedule function `schedule`.
+fn check_onecycle_boundary(
+    schedule: &str,
+    arg: &str,
     pct: f64,
     transition_steps: u64,
-) -> Result<u64, String> {
+) -> Result<(), Error> {
     let boundary = (pct * transition_steps as f64).trunc();
     if !(0.0..i64::MAX as f64).contains(&boundary) {
-        return Err(format!(
-            "{function}: {name} * transition_steps must be a finite, non-negative step, got {pct} * {transition_steps}"
+        return Err(rejected(
+            schedule,
+            arg,
+            format!(
+                "{arg} * transition_steps must be a finite, non-negative step, got {pct} * {transition_steps}"
+            ),
         ));
     }
-    Ok(onecycle_boundary_at(pct, transition_steps))
+    Ok(())
 }
 
-/// Checks that a divisor optax divides by as a Python float is not zero.
-fn check_divisor(function: &str, name: &str, value: f64) -> Result<(), String> {
+/// Checks that `divisor` (the argument `arg`, or a product of it), which optax divides by
+/// as a Python float, is not zero.
+fn check_divisor(schedule: &str, arg: &str, divisor: &str, value: f64) -> Result<(), Error> {
     if value == 0.0 {
-        Err(format!(
-            "{function}: {name} must not be zero (float division by zero)"
+        Err(rejected(
+            schedule,
+            arg,
+            format!("{divisor} must not be zero (float division by zero)"),
         ))
     } else {
         Ok(())
     }
 }
 
+/// Checks optax's `transition_steps > 0`.
+fn check_transition_steps(schedule: &str, transition_steps: u64) -> Result<(), Error> {
+    if transition_steps == 0 {
+        return Err(rejected(
+            schedule,
+            "transition_steps",
+            "must be positive, got 0",
+        ));
+    }
+    Ok(())
+}
+
+/// One entry of a one-cycle schedule's `boundaries_and_scales`: the boundary step and
+/// the scale, with the argument the scale is computed from (for the error of a negative
+/// scale).
+type Entry = (u64, (f64, &'static str));
+
+/// The boundaries and scales of `entries`, as optax's interpolation reads them.
+fn scales(entries: &[Entry]) -> impl Iterator<Item = (u64, f64)> + '_ {
+    entries
+        .iter()
+        .map(|&(boundary, (scale, _))| (boundary, scale))
+}
+
+/// The boundaries, scales and arguments of `entries`, as [`check_scales`] reads them.
+fn scales_with_args(entries: &[Entry]) -> impl Iterator<Item = (u64, f64, &'static str)> + '_ {
+    entries
+        .iter()
+        .map(|&(boundary, (scale, arg))| (boundary, scale, arg))
+}
+
 /// A Python dict literal with up to `N` entries, as `sorted(d.items())`: on a repeated
 /// key the later value wins, and the result is sorted by key.
-fn small_sorted_dict<const N: usize>(mut entries: [(u64, f64); N]) -> ([(u64, f64); N], usize) {
+fn small_sorted_dict<V: Copy + Default, const N: usize>(
+    mut entries: [(u64, V); N],
+) -> ([(u64, V); N], usize) {
     // A stable sort keeps equal keys in insertion order, so the last of a run is the latest.
     entries.sort_by_key(|entry| entry.0);
-    let mut out = [(0u64, 0.0f64); N];
+    let mut out = [(0u64, V::default()); N];
     let mut len = 0;
     for entry in entries {
         if len > 0 && out[len - 1].0 == entry.0 {
@@ -77,15 +119,19 @@ pub struct LinearOnecycle {
 }
 
 impl LinearOnecycle {
-    fn boundaries(&self) -> ([(u64, f64); 3], usize) {
+    /// optax's `boundaries_and_scales` dict, sorted: the first `len` entries.
+    fn boundaries(&self) -> ([Entry; 3], usize) {
         let t = self.transition_steps;
         small_sorted_dict([
-            (onecycle_boundary_at(self.pct_start, t), self.div_factor),
+            (
+                onecycle_boundary_at(self.pct_start, t),
+                (self.div_factor, "div_factor"),
+            ),
             (
                 onecycle_boundary_at(self.pct_final, t),
-                1.0 / self.div_factor,
+                (1.0 / self.div_factor, "div_factor"),
             ),
-            (t, 1.0 / self.final_div_factor),
+            (t, (1.0 / self.final_div_factor, "final_div_factor")),
         ])
     }
 }
@@ -96,7 +142,7 @@ impl Schedule for LinearOnecycle {
         interpolate_at::<f64, f64>(
             InterpolateType::Linear,
             self.peak_value / self.div_factor,
-            entries[..len].iter().copied(),
+            scales(&entries[..len]),
             step,
         )
     }
@@ -106,7 +152,7 @@ impl Schedule for LinearOnecycle {
         interpolate_count(
             InterpolateType::Linear,
             self.peak_value / self.div_factor,
-            entries[..len].iter().copied(),
+            scales(&entries[..len]),
             step,
             mode,
         )
@@ -126,15 +172,13 @@ pub fn linear_onecycle_schedule(
     pct_final: f64,
     div_factor: f64,
     final_div_factor: f64,
-) -> Result<LinearOnecycle, String> {
+) -> Result<LinearOnecycle, Error> {
     const F: &str = "linear_onecycle_schedule";
-    if transition_steps == 0 {
-        return Err(format!("{F}: requires positive transition_steps, got 0"));
-    }
-    check_divisor(F, "div_factor", div_factor)?;
-    check_divisor(F, "final_div_factor", final_div_factor)?;
-    onecycle_boundary(F, "pct_start", pct_start, transition_steps)?;
-    onecycle_boundary(F, "pct_final", pct_final, transition_steps)?;
+    check_transition_steps(F, transition_steps)?;
+    check_divisor(F, "div_factor", "div_factor", div_factor)?;
+    check_divisor(F, "final_div_factor", "final_div_factor", final_div_factor)?;
+    check_onecycle_boundary(F, "pct_start", pct_start, transition_steps)?;
+    check_onecycle_boundary(F, "pct_final", pct_final, transition_steps)?;
     let schedule = LinearOnecycle {
         transition_steps,
         peak_value,
@@ -144,7 +188,7 @@ pub fn linear_onecycle_schedule(
         final_div_factor,
     };
     let (entries, len) = schedule.boundaries();
-    check_scales(F, &entries[..len].iter().copied().collect())?;
+    check_scales(F, scales_with_args(&entries[..len]))?;
     Ok(schedule)
 }
 
@@ -168,11 +212,25 @@ pub struct CosineOnecycle {
 }
 
 impl CosineOnecycle {
-    fn boundaries(&self) -> ([(u64, f64); 2], usize) {
+    /// optax's `boundaries_and_scales` dict, sorted: the first `len` entries.
+    fn boundaries(&self) -> ([Entry; 2], usize) {
         let t = self.transition_steps;
+        // The last scale is negative (or NaN) when one factor is and the other is not:
+        // name div_factor if it is the one, and final_div_factor otherwise.
+        let last_arg = if self.div_factor < 0.0 || self.div_factor.is_nan() {
+            "div_factor"
+        } else {
+            "final_div_factor"
+        };
         small_sorted_dict([
-            (onecycle_boundary_at(self.pct_start, t), self.div_factor),
-            (t, 1.0 / (self.div_factor * self.final_div_factor)),
+            (
+                onecycle_boundary_at(self.pct_start, t),
+                (self.div_factor, "div_factor"),
+            ),
+            (
+                t,
+                (1.0 / (self.div_factor * self.final_div_factor), last_arg),
+            ),
         ])
     }
 }
@@ -183,7 +241,7 @@ impl Schedule for CosineOnecycle {
         interpolate_at::<f64, f64>(
             InterpolateType::Cosine,
             self.peak_value / self.div_factor,
-            entries[..len].iter().copied(),
+            scales(&entries[..len]),
             step,
         )
     }
@@ -193,7 +251,7 @@ impl Schedule for CosineOnecycle {
         interpolate_count(
             InterpolateType::Cosine,
             self.peak_value / self.div_factor,
-            entries[..len].iter().copied(),
+            scales(&entries[..len]),
             step,
             mode,
         )
@@ -211,18 +269,18 @@ pub fn cosine_onecycle_schedule(
     pct_start: f64,
     div_factor: f64,
     final_div_factor: f64,
-) -> Result<CosineOnecycle, String> {
+) -> Result<CosineOnecycle, Error> {
     const F: &str = "cosine_onecycle_schedule";
-    if transition_steps == 0 {
-        return Err(format!("{F}: requires positive transition_steps, got 0"));
-    }
-    check_divisor(F, "div_factor", div_factor)?;
+    check_transition_steps(F, transition_steps)?;
+    check_divisor(F, "div_factor", "div_factor", div_factor)?;
+    // div_factor is not zero, so a zero product means final_div_factor is (or underflows).
     check_divisor(
         F,
+        "final_div_factor",
         "div_factor * final_div_factor",
         div_factor * final_div_factor,
     )?;
-    onecycle_boundary(F, "pct_start", pct_start, transition_steps)?;
+    check_onecycle_boundary(F, "pct_start", pct_start, transition_steps)?;
     let schedule = CosineOnecycle {
         transition_steps,
         peak_value,
@@ -231,6 +289,6 @@ pub fn cosine_onecycle_schedule(
         final_div_factor,
     };
     let (entries, len) = schedule.boundaries();
-    check_scales(F, &entries[..len].iter().copied().collect())?;
+    check_scales(F, scales_with_args(&entries[..len]))?;
     Ok(schedule)
 }

@@ -8,7 +8,8 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::jnp::{indicator, Real};
-use super::{JaxMode, JaxScalar, Schedule};
+use super::{rejected, JaxMode, JaxScalar, Schedule};
+use crate::Error;
 
 /// optax's `piecewise_interpolate_schedule` formula over sorted, distinct boundaries,
 /// with the values in `V` and the fraction `pct` (and, for `'cosine'`,
@@ -70,20 +71,33 @@ pub(super) fn interpolate_count(
     }
 }
 
-/// Checks optax's "non-negative scale factors" condition (NaN fails it, as in Python).
-pub(super) fn check_scales(
-    function: &str,
-    boundaries_and_scales: &BTreeMap<u64, f64>,
-) -> Result<(), String> {
-    match boundaries_and_scales
-        .iter()
-        .find(|(_, scale)| scale.is_nan() || **scale < 0.0)
+/// Checks optax's "non-negative scale factors" condition (NaN fails it, as in Python)
+/// for schedule function `schedule`: each `(boundary, scale, arg)` names the argument
+/// the scale comes from.
+pub(super) fn check_scales<'a>(
+    schedule: &str,
+    scales: impl IntoIterator<Item = (u64, f64, &'a str)>,
+) -> Result<(), Error> {
+    match scales
+        .into_iter()
+        .find(|(_, scale, _)| scale.is_nan() || *scale < 0.0)
     {
-        Some((boundary, scale)) => Err(format!(
-            "{function}: expects non-negative scale factors, got {scale} at step {boundary}"
+        Some((boundary, scale, arg)) => Err(rejected(
+            schedule,
+            arg,
+            format!("the scale at step {boundary} is {scale}; scales must be non-negative"),
         )),
         None => Ok(()),
     }
+}
+
+/// The scales of a `boundaries_and_scales` argument, for [`check_scales`].
+fn scales_of(
+    boundaries_and_scales: &BTreeMap<u64, f64>,
+) -> impl Iterator<Item = (u64, f64, &'static str)> + '_ {
+    boundaries_and_scales
+        .iter()
+        .map(|(&boundary, &scale)| (boundary, scale, "boundaries_and_scales"))
 }
 
 /// Scaled jumps at given steps (optax's `piecewise_constant_schedule`).
@@ -132,9 +146,12 @@ impl Schedule for PiecewiseConstant {
 pub fn piecewise_constant_schedule(
     init_value: f64,
     boundaries_and_scales: impl IntoIterator<Item = (u64, f64)>,
-) -> Result<PiecewiseConstant, String> {
+) -> Result<PiecewiseConstant, Error> {
     let boundaries_and_scales: BTreeMap<u64, f64> = boundaries_and_scales.into_iter().collect();
-    check_scales("piecewise_constant_schedule", &boundaries_and_scales)?;
+    check_scales(
+        "piecewise_constant_schedule",
+        scales_of(&boundaries_and_scales),
+    )?;
     Ok(PiecewiseConstant {
         init_value,
         boundaries_and_scales,
@@ -211,9 +228,12 @@ pub fn piecewise_interpolate_schedule(
     interpolate_type: InterpolateType,
     init_value: f64,
     boundaries_and_scales: impl IntoIterator<Item = (u64, f64)>,
-) -> Result<PiecewiseInterpolate, String> {
+) -> Result<PiecewiseInterpolate, Error> {
     let boundaries_and_scales: BTreeMap<u64, f64> = boundaries_and_scales.into_iter().collect();
-    check_scales("piecewise_interpolate_schedule", &boundaries_and_scales)?;
+    check_scales(
+        "piecewise_interpolate_schedule",
+        scales_of(&boundaries_and_scales),
+    )?;
     Ok(PiecewiseInterpolate {
         interpolate_type,
         init_value,

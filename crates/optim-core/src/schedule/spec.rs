@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::part_rejected;
 use super::{
     constant_schedule, cosine_decay_schedule, cosine_onecycle_schedule, exponential_decay,
     join_schedules, linear_onecycle_schedule, linear_schedule, piecewise_constant_schedule,
@@ -14,6 +15,7 @@ use super::{
     warmup_cosine_decay_schedule, warmup_exponential_decay_schedule, InterpolateType, Schedule,
     WarmupCosineDecay,
 };
+use crate::Error;
 
 /// The `boundaries_and_scales` argument as written in JSON: an object whose keys are step
 /// numbers written as strings, in the order written.
@@ -71,7 +73,7 @@ pub struct WarmupCosineDecayKwargs {
 
 impl WarmupCosineDecayKwargs {
     /// Builds the cycle with [`warmup_cosine_decay_schedule`].
-    pub fn build(&self) -> Result<WarmupCosineDecay, String> {
+    pub fn build(&self) -> Result<WarmupCosineDecay, Error> {
         warmup_cosine_decay_schedule(
             self.init_value,
             self.peak_value,
@@ -341,8 +343,10 @@ impl ScheduleSpec {
         }
     }
 
-    /// Builds the schedule, with the checks of the optax function of the same name.
-    pub fn build(&self) -> Result<Arc<dyn Schedule>, String> {
+    /// Builds the schedule, with the checks of the optax function of the same name; the
+    /// error names the function and the argument (for a nested schedule, the argument
+    /// holding it and the nested schedule's own error).
+    pub fn build(&self) -> Result<Arc<dyn Schedule>, Error> {
         Ok(match self {
             ScheduleSpec::Constant { value } => Arc::new(constant_schedule(*value)),
             ScheduleSpec::Linear {
@@ -491,9 +495,9 @@ impl ScheduleSpec {
                     .iter()
                     .enumerate()
                     .map(|(i, kwargs)| {
-                        kwargs
-                            .build()
-                            .map_err(|e| format!("sgdr_schedule: cosine_kwargs[{i}]: {e}"))
+                        kwargs.build().map_err(|e| {
+                            part_rejected("sgdr_schedule", format!("cosine_kwargs[{i}]"), e)
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Arc::new(sgdr_schedule(cycles)?)
@@ -506,8 +510,9 @@ impl ScheduleSpec {
                     .iter()
                     .enumerate()
                     .map(|(i, spec)| {
-                        spec.build()
-                            .map_err(|e| format!("join_schedules: schedules[{i}]: {e}"))
+                        spec.build().map_err(|e| {
+                            part_rejected("join_schedules", format!("schedules[{i}]"), e)
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Arc::new(join_schedules(built, boundaries.clone())?)
