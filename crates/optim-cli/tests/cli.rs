@@ -85,6 +85,30 @@ fn errors_are_per_case_and_order_is_kept() {
 }
 
 #[test]
+fn a_schedule_optax_rejects_is_a_case_error_naming_the_function_and_argument() {
+    let x = json!({"x": {"shape": [3], "data": [1.0, 2.0, 3.0]}});
+    let lr = json!({"schedule": "warmup_cosine_decay_schedule", "init_value": 0.0,
+                    "peak_value": 0.1, "warmup_steps": 5, "decay_steps": 5});
+    let cases = json!([case(
+        "bad-schedule",
+        "adam",
+        json!({"learning_rate": lr}),
+        x,
+        2
+    )]);
+    let path = temp_file("bad-schedule.json", &cases.to_string());
+    let (code, out, _) = replay(&[&path]);
+    assert_eq!(code, 0);
+    let err = out[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("learning_rate")
+            && err.contains("`warmup_cosine_decay_schedule`")
+            && err.contains("`decay_steps`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn malformed_json_exits_non_zero_with_a_message() {
     let path = temp_file("broken.json", "[{\"id\": ");
     let (code, _, stderr) = replay(&[&path]);

@@ -18,8 +18,17 @@ pub enum Value {
 
 /// Conversion from a [`Value`] into a hyperparameter's type.
 pub trait FromValue: Sized {
-    /// Converts, or says what was expected.
-    fn from_value(v: Value) -> Result<Self, String>;
+    /// Converts, or returns an [`Error::BadValue`] saying what was expected (which
+    /// [`convert`] turns into an [`Error::Hyper`] naming the argument).
+    fn from_value(v: Value) -> Result<Self, Error>;
+}
+
+/// The error for a value `v` that is not `expected`.
+fn bad_value(expected: &str, v: &Value) -> Error {
+    Error::BadValue {
+        expected: expected.into(),
+        got: describe(v),
+    }
 }
 
 fn describe(v: &Value) -> String {
@@ -34,25 +43,25 @@ fn describe(v: &Value) -> String {
 }
 
 impl FromValue for f64 {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         match v {
             Value::Num(x) => Ok(x),
-            other => Err(format!("expected a number, got {}", describe(&other))),
+            other => Err(bad_value("a number", &other)),
         }
     }
 }
 
 impl FromValue for f32 {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         f64::from_value(v).map(|x| x as f32)
     }
 }
 
 impl FromValue for bool {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         match v {
             Value::Bool(b) => Ok(b),
-            other => Err(format!("expected true or false, got {}", describe(&other))),
+            other => Err(bad_value("true or false", &other)),
         }
     }
 }
@@ -60,10 +69,10 @@ impl FromValue for bool {
 macro_rules! int_from_value {
     ($($t:ty),*) => {$(
         impl FromValue for $t {
-            fn from_value(v: Value) -> Result<Self, String> {
+            fn from_value(v: Value) -> Result<Self, Error> {
                 match v {
                     Value::Num(x) if x.fract() == 0.0 && x >= <$t>::MIN as f64 && x <= <$t>::MAX as f64 => Ok(x as $t),
-                    other => Err(format!("expected an integer in range, got {}", describe(&other))),
+                    other => Err(bad_value("an integer in range", &other)),
                 }
             }
         }
@@ -72,7 +81,7 @@ macro_rules! int_from_value {
 int_from_value!(u64, usize, i64);
 
 impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         match v {
             Value::Null => Ok(None),
             other => T::from_value(other).map(Some),
@@ -81,47 +90,44 @@ impl<T: FromValue> FromValue for Option<T> {
 }
 
 impl FromValue for LearningRate {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         match v {
             Value::Num(x) => Ok(LearningRate::Constant(x)),
             Value::Rate(r) => Ok(r),
-            other => Err(format!(
-                "expected a number or a schedule, got {}",
-                describe(&other)
-            )),
+            other => Err(bad_value("a number or a schedule", &other)),
         }
     }
 }
 
 impl FromValue for Mask {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         match v {
             Value::Null => Ok(Mask::All),
             Value::Mask(m) => Ok(m),
-            other => Err(format!(
-                "expected a mask {{leaf: bool}}, got {}",
-                describe(&other)
-            )),
+            other => Err(bad_value("a mask {leaf: bool}", &other)),
         }
     }
 }
 
 impl FromValue for String {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         match v {
             Value::Str(s) => Ok(s),
-            other => Err(format!("expected a string, got {}", describe(&other))),
+            other => Err(bad_value("a string", &other)),
         }
     }
 }
 
 impl FromValue for Dtype {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, Error> {
         match v {
             Value::Str(s) => Dtype::parse(&s).ok_or_else(|| {
-                format!("unknown dtype {s:?}; expected float32, float64, bfloat16 or float16")
+                bad_value(
+                    "a dtype name (float32, float64, bfloat16 or float16)",
+                    &Value::Str(s),
+                )
             }),
-            other => Err(format!("expected a dtype name, got {}", describe(&other))),
+            other => Err(bad_value("a dtype name", &other)),
         }
     }
 }
@@ -162,13 +168,14 @@ pub trait Hyperparams: Sized {
     }
 }
 
-/// Helper for generated `set` impls: converts or names the argument in the error.
+/// Helper for generated `set` impls: converts, or returns an [`Error::Hyper`] naming
+/// the transformation and the argument.
 #[doc(hidden)]
 pub fn convert<T: FromValue>(transform: &str, arg: &str, v: Value) -> Result<T, Error> {
-    T::from_value(v).map_err(|detail| Error::Hyper {
+    T::from_value(v).map_err(|e| Error::Hyper {
         transform: transform.into(),
         arg: arg.into(),
-        detail,
+        detail: e.to_string(),
     })
 }
 
@@ -179,5 +186,44 @@ pub fn unknown(transform: &str, arg: &str, names: &[&str]) -> Error {
         transform: transform.into(),
         arg: arg.into(),
         detail: format!("unknown argument; expected one of: {}", names.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_of_the_wrong_type_says_what_was_expected_and_convert_names_the_argument() {
+        let high = || Value::Str("high".into());
+        assert_eq!(
+            f64::from_value(high()).unwrap_err(),
+            Error::BadValue {
+                expected: "a number".into(),
+                got: "the string \"high\"".into(),
+            }
+        );
+        assert_eq!(
+            convert::<f64>("adam", "b1", high()).unwrap_err(),
+            Error::Hyper {
+                transform: "adam".into(),
+                arg: "b1".into(),
+                detail: "expected a number, got the string \"high\"".into(),
+            }
+        );
+        let dtype = convert::<Dtype>("adafactor", "dtype", Value::Str("float8".into()));
+        assert_eq!(
+            dtype.unwrap_err().to_string(),
+            "`adafactor`: argument `dtype`: expected a dtype name (float32, float64, bfloat16 \
+             or float16), got the string \"float8\""
+        );
+        assert_eq!(
+            Option::<u64>::from_value(Value::Num(1.5)).unwrap_err(),
+            Error::BadValue {
+                expected: "an integer in range".into(),
+                got: "the number 1.5".into(),
+            }
+        );
+        assert_eq!(Option::<u64>::from_value(Value::Null).unwrap(), None);
     }
 }

@@ -49,6 +49,38 @@ pub enum Error {
         arg: String,
         detail: String,
     },
+    /// A schedule constructor (or [`ScheduleSpec::build`](crate::schedule::ScheduleSpec::build))
+    /// rejects an argument, where optax's function of the same name raises an error.
+    #[error("`{schedule}`: argument `{arg}`: {detail}")]
+    Schedule {
+        /// optax's name of the schedule function, e.g. `cosine_decay_schedule`.
+        schedule: String,
+        /// The argument rejected.
+        arg: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A part of a composite schedule (a cycle of `sgdr_schedule`, a schedule of
+    /// `join_schedules`) is rejected; `source` says why.
+    #[error("`{schedule}`: argument `{arg}`: {source}")]
+    SchedulePart {
+        /// optax's name of the composite schedule function, e.g. `sgdr_schedule`.
+        schedule: String,
+        /// The part, as an argument with its index, e.g. `cosine_kwargs[1]`.
+        arg: String,
+        /// The part's own error.
+        source: Box<Error>,
+    },
+    /// A loosely typed value ([`Value`](crate::Value), as read from JSON) is not of the
+    /// type expected. [`config::convert`](crate::config::convert) turns it into an
+    /// [`Error::Hyper`] naming the argument.
+    #[error("expected {expected}, got {got}")]
+    BadValue {
+        /// What the type accepts, e.g. `a number`.
+        expected: String,
+        /// The value given, described, e.g. `the string "high"`.
+        got: String,
+    },
     /// A mask or label names a leaf that the params do not have.
     #[error("mask names leaf `{path}`, which the params do not have")]
     UnknownMaskLeaf { path: String },

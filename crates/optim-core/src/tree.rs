@@ -345,10 +345,12 @@ struct RawTensor<F> {
     data: Vec<F>,
 }
 
+/// A deserialized tensor is checked as [`Tensor::new`] checks it (serde shows the
+/// [`Error::DataLen`] as its message).
 impl<F: Float> TryFrom<RawTensor<F>> for Tensor<F> {
-    type Error = String;
-    fn try_from(r: RawTensor<F>) -> Result<Self, String> {
-        Tensor::new(r.shape, r.data).map_err(|e| e.to_string())
+    type Error = Error;
+    fn try_from(r: RawTensor<F>) -> Result<Self, Error> {
+        Tensor::new(r.shape, r.data)
     }
 }
 
@@ -489,6 +491,10 @@ mod tests {
     fn tensor_rejects_inconsistent_data() {
         assert!(Tensor::<f32>::new([2, 3], vec![0.0; 5]).is_err());
         let bad: Result<Tensor<f32>, _> = serde_json::from_str(r#"{"shape":[2],"data":[1.0]}"#);
-        assert!(bad.is_err());
+        let message = bad.unwrap_err().to_string();
+        assert!(
+            message.contains("shape [2] needs 2 elements, got 1"),
+            "{message}"
+        );
     }
 }

@@ -8,12 +8,119 @@
 //! parts of the formula in float32: [`Schedule::at_count`] reproduces that bit for bit,
 //! with the value's jax dtype, and [`LearningRate::optax_value`] is what an optimizer
 //! uses.
+//!
+//! This module holds the learning-rate schedules of optax (`optax.schedules`), with
+//! optax's names, argument order, defaults and arithmetic.
+//!
+//! Every schedule is a plain struct with public fields that implements [`Schedule`];
+//! the snake_case functions (`linear_schedule`, `cosine_decay_schedule`, ...) build
+//! them the way optax's functions of the same names do, and [`ScheduleSpec`] is the
+//! serde form used by configuration files (`{"schedule": "<optax name>", ...kwargs}`).
+//!
+//! The arithmetic follows optax's formulas in the same order, each written once and
+//! generic over the float type. [`Schedule::at`] runs them in f64, so values agree with
+//! optax (with `jax_enable_x64`, on a Python-int step) to a few ulps.
+//! [`Schedule::at_count`] runs every intermediate in the dtype jax gives it when an
+//! optimizer calls the schedule on its int32 step counter (see "Dtypes on an int32
+//! count" below), and reproduces optax 0.2.8 bit for bit. Step counts, boundaries and
+//! durations are `u64`. Where optax only logs a message for an odd argument
+//! (a `transition_steps` of zero, a zero `decay_rate`, ...) the schedule behaves as
+//! optax's does; where optax raises an error, the constructor returns an
+//! [`Error::Schedule`] that names the function and the argument.
+//! Evaluating a schedule never panics: a struct filled in by hand with arguments
+//! that a constructor would reject yields whatever the formula gives (often NaN).
+//!
+//! ```
+//! use optim_core::schedule::{warmup_cosine_decay_schedule, Schedule};
+//!
+//! let s = warmup_cosine_decay_schedule(0.0, 1.0, 5, 20, 0.05, 1.0).expect("valid arguments");
+//! assert_eq!(s.at(0), 0.0);
+//! assert!((s.at(5) - 1.0).abs() < 1e-15);
+//! assert!((s.at(20) - 0.05).abs() < 1e-15);
+//! ```
+//!
+//! # Dtypes on an int32 count
+//!
+//! jax's promotion rules, for an int32 array `count`: `count - int` is int32;
+//! `count / int` (true division) converts both sides to float32 and divides in float32,
+//! in both modes; `count` meeting a Python float gives the mode's default float (float64
+//! with `jax_enable_x64`, float32 without), weakly typed; a Python float meeting a
+//! strongly typed float32 array is rounded to float32. optax's schedules therefore give,
+//! on an int32 count ("weak" = weakly typed):
+//!
+//! | schedule | with `jax_enable_x64` | without |
+//! |---|---|---|
+//! | `constant_schedule` | the Python float (weak float64) | weak float32 |
+//! | `linear_schedule`, `polynomial_schedule`, `warmup_constant_schedule` | float32 throughout; `init - end` is taken in f64 and rounded | the same |
+//! | `exponential_decay` | float32 throughout (`decay_rate ** p` is a float32 `pow`) | the same |
+//! | `cosine_decay_schedule` | weak float64 throughout | weak float32 throughout |
+//! | `piecewise_constant_schedule` | weak float64 | weak float32 |
+//! | `piecewise_interpolate_schedule`, `*_onecycle_schedule` | float64 values, but the fraction `pct` and, for `'cosine'`, `cos(pi * pct) + 1` are float32 | float32 throughout |
+//! | `join_schedules` and the warmup/SGDR schedules built on it | `jnp.where` promotes: a float32 part rounds a weak float64 part to float32 | the same |
+//!
+//! A schedule whose `transition_steps` is zero (or `decay_rate` zero) returns the
+//! Python float `init_value`. The values are the eager ones (each jax operation run on
+//! its own), as the reference traces were computed: under `jax.jit` XLA rewrites
+//! `x / c` as `x * (1 / c)` and fuses multiply-adds, which changes last bits.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
-mod optax;
-pub use optax::*;
+use crate::Error;
+
+// One file per family of optax schedules, each holding the structs, their `Schedule`
+// impls and optax's constructor functions; `jnp` holds the jax.numpy arithmetic they
+// share and `spec` the serde form.
+mod constant;
+mod cosine;
+mod exponential;
+mod jnp;
+mod join;
+mod onecycle;
+mod piecewise;
+mod polynomial;
+mod spec;
+
+pub use constant::{constant_schedule, Constant};
+pub use cosine::{
+    cosine_decay_schedule, sgdr_schedule, warmup_cosine_decay_schedule, CosineDecay, Sgdr,
+    WarmupCosineDecay,
+};
+pub use exponential::{
+    exponential_decay, warmup_exponential_decay_schedule, ExponentialDecay, WarmupExponentialDecay,
+};
+pub use join::{join_schedules, JoinSchedules};
+pub use onecycle::{
+    cosine_onecycle_schedule, linear_onecycle_schedule, CosineOnecycle, LinearOnecycle,
+};
+pub use piecewise::{
+    piecewise_constant_schedule, piecewise_interpolate_schedule, InterpolateType,
+    PiecewiseConstant, PiecewiseInterpolate,
+};
+pub use polynomial::{
+    linear_schedule, polynomial_schedule, warmup_constant_schedule, Linear, Polynomial,
+    WarmupConstant,
+};
+pub use spec::{BoundariesAndScales, ScheduleSpec, WarmupCosineDecayKwargs};
+
+/// The error for argument `arg` of the schedule function `schedule`.
+fn rejected(schedule: &str, arg: &str, detail: impl Into<String>) -> Error {
+    Error::Schedule {
+        schedule: schedule.into(),
+        arg: arg.into(),
+        detail: detail.into(),
+    }
+}
+
+/// The error for part `arg` (an argument with its index, `cosine_kwargs[1]`) of the
+/// composite schedule function `schedule`.
+fn part_rejected(schedule: &str, arg: String, source: Error) -> Error {
+    Error::SchedulePart {
+        schedule: schedule.into(),
+        arg,
+        source: Box::new(source),
+    }
+}
 
 /// A learning-rate (or any hyperparameter) schedule: a pure function of the step.
 pub trait Schedule: Debug + Send + Sync {
