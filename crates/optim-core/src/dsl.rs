@@ -54,6 +54,58 @@ pub fn clip<F: Float>(x: F, lo: F, hi: F) -> F {
     minimum(maximum(x, lo), hi)
 }
 
+/// optax's `update_moment`: the exponential moving average `(1 - decay) * x + decay * m`,
+/// with `1 - decay` given (the Adam family computes it once per step in f64, as optax
+/// computes it in Python).
+#[inline(always)]
+pub fn moment<F: Float>(x: F, m: F, one_minus_decay: F, decay: F) -> F {
+    one_minus_decay * x + decay * m
+}
+
+/// Adam's bias-corrected first moment `mu / bc1`, or with `nesterov` its look-ahead
+/// `b1 * (mu / bc1_next) + (1 - b1) * (g / bc1)`, where `bc1 = 1 - b1^t` and
+/// `bc1_next = 1 - b1^(t + 1)` (optax's order of operations).
+#[inline(always)]
+pub fn debiased<F: Float>(
+    mu: F,
+    g: F,
+    b1: F,
+    one_minus_b1: F,
+    bc1: F,
+    bc1_next: F,
+    nesterov: bool,
+) -> F {
+    if nesterov {
+        b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
+    } else {
+        mu / bc1
+    }
+}
+
+/// The Adam family's per-step scalars, in f64: `(1 - b1, 1 - b2, 1 - b1^t, 1 - b1^(t + 1),
+/// 1 - b2^t)`.
+#[inline]
+pub fn bias_corrections(b1: f64, b2: f64, t: f64) -> (f64, f64, f64, f64, f64) {
+    (
+        1.0 - b1,
+        1.0 - b2,
+        1.0 - b1.powf(t),
+        1.0 - b1.powf(t + 1.0),
+        1.0 - b2.powf(t),
+    )
+}
+
+/// RMSProp's scaling of a second moment `v`: `1 / sqrt(v + eps)` (optax's default,
+/// `eps_in_sqrt`) or `1 / (sqrt(v) + eps)` (PyTorch's).
+#[inline(always)]
+pub fn rms_scaling<F: Float>(v: F, eps: F, eps_in_sqrt: bool) -> F {
+    if eps_in_sqrt {
+        (v + eps).sqrt().recip()
+    } else {
+        F::one() / (v.sqrt() + eps)
+    }
+}
+
 /// optax's `safe_norm` from a sum of squares: the norm, or `min_norm` when the norm is
 /// at most `min_norm`. A per-leaf (f64) helper.
 #[inline]

@@ -4,6 +4,7 @@
 pub use crate::float::{Absent, AsF32, AsF64, Buf, Store};
 pub use num_traits;
 pub use optim_macros::__fuse as fuse;
+pub use optim_macros::__partial as partial;
 pub use serde;
 
 /// Converts a per-step value into its per-element form: floats become `F`; bools and

@@ -46,11 +46,12 @@ pub(crate) fn optimizer2(
     item: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
     match ast::parse(attr.clone(), item.clone()) {
-        Ok(d) => match &d.stages {
-            Some(stages) => {
+        Ok(d) => match (&d.stages, &d.partial) {
+            (_, Some(p)) => expand::export::partial_call(p, &attr, &item),
+            (Some(stages), _) => {
                 expand::export::composite_call(&d.vis, &d.fn_name, stages, &attr, &item)
             }
-            None => {
+            (None, None) => {
                 let func: syn::ItemFn = syn::parse2(item).expect("parsed by ast::parse");
                 let mut out = expand::expand(&lower::single(&d));
                 out.extend(expand::export::decl_macro(
@@ -147,6 +148,14 @@ fn respan(ts: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
             }
         })
         .collect()
+}
+
+/// Generates a `partial(base, ...)` declaration from its base's tokens (called by the base's
+/// macro): `{krate} {(base attr) base item} {defaults} {(attr) item}`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __partial(input: TokenStream) -> TokenStream {
+    expand::export::partial_decl(respan(input.into())).into()
 }
 
 /// Gives a hand-written optimizer a documented trace, as `doc_trace(...)` does in

@@ -34,24 +34,13 @@ pub fn adam(learning_rate: _, b1: _, b2: _, eps: _, eps_root: _, mu_dtype: _, ne
 ///
 /// References: Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
 #[optimizer(
-    fuse(scale_by_adam, scale_by_learning_rate),
+    partial(adam, nesterov = true),
     doc_trace(
         solver = nadam(0.003),
         printed = "1.39E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
     ),
 )]
-pub fn nadam(
-    learning_rate: _,
-    b1: _,
-    b2: _,
-    eps: _,
-    eps_root: _,
-    mu_dtype: _,
-    /// Whether to use Nesterov momentum (`false` gives plain [`adam`]).
-    #[default(true)]
-    nesterov: _,
-) {
-}
+pub fn nadam() {}
 
 /// Adam with decoupled weight decay (AdamW).
 ///
@@ -75,10 +64,7 @@ pub fn adamw(
     eps: _,
     eps_root: _,
     mu_dtype: _,
-    /// Strength of the weight decay, constant or scheduled; it is multiplied by the
-    /// learning rate too.
-    #[default(1e-4)]
-    weight_decay: _,
+    #[default(1e-4)] weight_decay: _,
     mask: _,
     nesterov: _,
 ) {
@@ -93,29 +79,13 @@ pub fn adamw(
 /// References: Loshchilov et al, 2019, *Decoupled Weight Decay Regularization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
 #[optimizer(
-    fuse(scale_by_adam, add_decayed_weights, scale_by_learning_rate),
+    partial(adamw, nesterov = true),
     doc_trace(
         solver = nadamw(0.003),
         printed = "1.39E+01 1.39E+01 1.39E+01 1.38E+01 1.38E+01",
     ),
 )]
-pub fn nadamw(
-    learning_rate: _,
-    b1: _,
-    b2: _,
-    eps: _,
-    eps_root: _,
-    mu_dtype: _,
-    /// Strength of the weight decay, constant or scheduled; it is multiplied by the
-    /// learning rate too.
-    #[default(1e-4)]
-    weight_decay: _,
-    mask: _,
-    /// Whether to use Nesterov momentum (`false` gives plain [`adamw`]).
-    #[default(true)]
-    nesterov: _,
-) {
-}
+pub fn nadamw() {}
 
 /// A variant of the Adam optimizer that uses the infinity norm (AdaMax).
 ///
@@ -147,18 +117,7 @@ pub fn adamax(learning_rate: _, b1: _, b2: _, eps: _) {}
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
-pub fn adamaxw(
-    learning_rate: _,
-    b1: _,
-    b2: _,
-    eps: _,
-    /// Strength of the weight decay, constant or scheduled; it is multiplied by the
-    /// learning rate too.
-    #[default(1e-4)]
-    weight_decay: _,
-    mask: _,
-) {
-}
+pub fn adamaxw(learning_rate: _, b1: _, b2: _, eps: _, #[default(1e-4)] weight_decay: _, mask: _) {}
 
 /// The AMSGrad optimizer.
 ///

@@ -25,10 +25,7 @@ pub fn lion(
     b1: _,
     b2: _,
     mu_dtype: _,
-    /// Strength of the weight decay, constant or scheduled; it is multiplied by the
-    /// learning rate too.
-    #[default(1e-3)]
-    weight_decay: _,
+    #[default(1e-3)] weight_decay: _,
     mask: _,
 ) {
 }

@@ -31,13 +31,9 @@ pub fn scale_by_rms(
 ) {
     let bc = 1.0 - decay.powf(t);
     each(|g| {
-        nu = (1.0 - decay) * (g * g) + decay * nu;
+        nu = moment(g * g, nu, 1.0 - decay, decay);
         let nu_hat = if bias_correction { nu / bc } else { nu };
-        let scaling = if eps_in_sqrt {
-            (nu_hat + eps).sqrt().recip()
-        } else {
-            1.0 / (nu_hat.sqrt() + eps)
-        };
+        let scaling = rms_scaling(nu_hat, eps, eps_in_sqrt);
         scaling * g
     })
 }
@@ -73,19 +69,15 @@ pub fn scale_by_stddev(
 ) {
     let bc = 1.0 - decay.powf(t);
     each(|g| {
-        mu = (1.0 - decay) * g + decay * mu;
-        nu = (1.0 - decay) * (g * g) + decay * nu;
+        mu = moment(g, mu, 1.0 - decay, decay);
+        nu = moment(g * g, nu, 1.0 - decay, decay);
         let (mu_hat, nu_hat) = if bias_correction {
             (mu / bc, nu / bc)
         } else {
             (mu, nu)
         };
         let v = nu_hat - mu_hat * mu_hat;
-        let scaling = if eps_in_sqrt {
-            (v + eps).sqrt().recip()
-        } else {
-            1.0 / (v.sqrt() + eps)
-        };
+        let scaling = rms_scaling(v, eps, eps_in_sqrt);
         scaling * g
     })
 }

@@ -48,19 +48,11 @@ pub fn scale_by_adam(
     #[state]
     nu: State,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
+    let (one_minus_b1, one_minus_b2, bc1, bc1_next, bc2) = bias_corrections(b1, b2, t);
     each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
+        mu = moment(g, mu, one_minus_b1, b1);
+        nu = moment(g * g, nu, one_minus_b2, b2);
+        let m_hat = debiased(mu, g, b1, one_minus_b1, bc1, bc1_next, nesterov);
         m_hat / ((nu / bc2 + eps_root).sqrt() + eps)
     })
 }
@@ -90,7 +82,7 @@ pub fn scale_by_adamax(
     let one_minus_b1 = 1.0 - b1;
     let bc1 = 1.0 - b1.powf(t);
     each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
+        mu = moment(g, mu, one_minus_b1, b1);
         nu = maximum(g.abs() + eps, b2 * nu);
         mu / bc1 / nu
     })
@@ -144,8 +136,8 @@ pub fn scale_by_amsgrad(
         1.0
     };
     each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
+        mu = moment(g, mu, one_minus_b1, b1);
+        nu = moment(g * g, nu, one_minus_b2, b2);
         nu_max = maximum(nu_max, nu / bc2);
         mu / bc1 / ((nu_max + eps_root).sqrt() + eps)
     })
@@ -181,21 +173,13 @@ pub fn scale_by_belief(
     #[state]
     nu: State,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
+    let (one_minus_b1, one_minus_b2, bc1, bc1_next, bc2) = bias_corrections(b1, b2, t);
     each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
+        mu = moment(g, mu, one_minus_b1, b1);
         let err = g - mu;
-        nu = one_minus_b2 * (err * err) + b2 * nu;
+        nu = moment(err * err, nu, one_minus_b2, b2);
         nu = nu + eps_root;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
+        let m_hat = debiased(mu, g, b1, one_minus_b1, bc1, bc1_next, nesterov);
         m_hat / ((nu / bc2).sqrt() + eps)
     })
 }
@@ -234,11 +218,7 @@ pub fn scale_by_radam(
     #[state]
     nu: State,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc1_next = 1.0 - b1.powf(t + 1.0);
-    let bc2 = 1.0 - b2.powf(t);
+    let (one_minus_b1, one_minus_b2, bc1, bc1_next, bc2) = bias_corrections(b1, b2, t);
     let rho_inf = 2.0 / (1.0 - b2) - 1.0;
     let b2t = integer_pow(b2, t);
     let rho = rho_inf - 2.0 * t * b2t / (1.0 - b2t);
@@ -246,13 +226,9 @@ pub fn scale_by_radam(
         ((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)).sqrt();
     let rectify = rho >= threshold;
     each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
-        nu = one_minus_b2 * (g * g) + b2 * nu;
-        let m_hat = if nesterov {
-            b1 * (mu / bc1_next) + one_minus_b1 * (g / bc1)
-        } else {
-            mu / bc1
-        };
+        mu = moment(g, mu, one_minus_b1, b1);
+        nu = moment(g * g, nu, one_minus_b2, b2);
+        let m_hat = debiased(mu, g, b1, one_minus_b1, bc1, bc1_next, nesterov);
         if rectify {
             r * m_hat / ((nu / bc2 + eps_root).sqrt() + eps)
         } else {
@@ -289,12 +265,9 @@ pub fn scale_by_yogi(
     #[state(init = initial_accumulator_value)]
     nu: State,
 ) {
-    let one_minus_b1 = 1.0 - b1;
-    let one_minus_b2 = 1.0 - b2;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc2 = 1.0 - b2.powf(t);
+    let (one_minus_b1, one_minus_b2, bc1, _, bc2) = bias_corrections(b1, b2, t);
     each(|g| {
-        mu = one_minus_b1 * g + b1 * mu;
+        mu = moment(g, mu, one_minus_b1, b1);
         let g2 = g * g;
         nu = nu - one_minus_b2 * sign(nu - g2) * g2;
         mu / bc1 / ((nu / bc2 + eps_root).sqrt() + eps)

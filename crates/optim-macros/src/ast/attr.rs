@@ -42,6 +42,15 @@ pub struct Attrs {
     pub unscaled: bool,
     pub trace: super::trace::Decl,
     pub stages: Option<Vec<StageSpec>>,
+    pub partial: Option<Partial>,
+}
+
+/// `partial(base, arg = default, ...)`: the declaration `base` under a new name with other
+/// defaults (optax's `functools.partial(adam, nesterov=True)`).
+#[derive(Clone)]
+pub struct Partial {
+    pub base: syn::Path,
+    pub defaults: Vec<(Ident, Expr)>,
 }
 
 pub fn parse(attr: TokenStream, errs: &mut Errors) -> Attrs {
@@ -49,6 +58,7 @@ pub fn parse(attr: TokenStream, errs: &mut Errors) -> Attrs {
         unscaled: false,
         trace: Default::default(),
         stages: None,
+        partial: None,
     };
     if attr.is_empty() {
         return out;
@@ -76,13 +86,44 @@ pub fn parse(attr: TokenStream, errs: &mut Errors) -> Attrs {
             }
             out.stages = Some(stages);
             Ok(())
+        } else if meta.path.is_ident("partial") {
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let list = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+            let mut it = list.iter();
+            let base = match it.next() {
+                Some(Expr::Path(p)) if p.qself.is_none() => p.path.clone(),
+                _ => return Err(meta.error("expected `partial(base, argument = default, ...)`")),
+            };
+            let mut defaults = Vec::new();
+            for e in it {
+                match e {
+                    Expr::Assign(a) => match &*a.left {
+                        Expr::Path(p) if p.path.get_ident().is_some() => defaults.push((
+                            p.path.get_ident().cloned().expect("checked"),
+                            (*a.right).clone(),
+                        )),
+                        other => {
+                            return Err(syn::Error::new_spanned(other, "expected an argument name"))
+                        }
+                    },
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            other,
+                            "expected `argument = default`",
+                        ))
+                    }
+                }
+            }
+            out.partial = Some(Partial { base, defaults });
+            Ok(())
         } else if meta.path.is_ident("primitive") {
             Err(meta.error(
                 "`primitive = ...` is gone: declare the primitive itself with #[optimizer(unscaled)] and compose the optimizer with `fuse(primitive, scale_by_learning_rate)`",
             ))
         } else {
             Err(meta.error(format!(
-                "unknown #[optimizer] argument `{}`; expected `unscaled`, `fuse(...)`, `doc_trace(...)` or `alias(...)`",
+                "unknown #[optimizer] argument `{}`; expected `unscaled`, `fuse(...)`, `partial(...)`, `doc_trace(...)` or `alias(...)`",
                 meta.path.to_token_stream().to_string().replace(' ', "")
             )))
         }

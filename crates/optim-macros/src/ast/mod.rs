@@ -48,6 +48,8 @@ pub struct Decl {
     pub unscaled: bool,
     /// `fuse(...)`: the stages of a fused composition.
     pub stages: Option<Vec<StageSpec>>,
+    /// `partial(base, ...)`: a declaration that is another one with other defaults.
+    pub partial: Option<attr::Partial>,
     pub hypers: Vec<Hyper>,
     pub states: Vec<StateBuf>,
     pub body: Body,
@@ -229,6 +231,37 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Decl, (TokenStream,
     if let Some(r) = &func.sig.output.to_token_stream().into_iter().next() {
         errs.at(r, "an optimizer declaration has no return type");
     }
+    if let Some(p) = &attrs.partial {
+        if !func.sig.inputs.is_empty() || !func.block.stmts.is_empty() {
+            errs.at(
+                &func.sig.inputs,
+                "a `partial(...)` declaration takes its arguments and body from its base: write `fn name() {}`",
+            );
+        }
+        if attrs.stages.is_some() || attrs.unscaled {
+            errs.at(
+                &p.base,
+                "`partial(...)` takes the base's `fuse(...)` or `unscaled`; it adds none",
+            );
+        }
+        if !errs.is_empty() {
+            return Err((errs.into_tokens(), fallback));
+        }
+        return Ok(Decl {
+            vis: func.vis.clone(),
+            fn_name,
+            struct_name,
+            state_name,
+            docs: func.attrs.iter().filter(|a| is_doc(a)).cloned().collect(),
+            trace: attrs.trace,
+            unscaled: false,
+            stages: None,
+            partial: attrs.partial,
+            hypers: Vec::new(),
+            states: Vec::new(),
+            body: Body::default(),
+        });
+    }
     let composite = attrs.stages.is_some();
     let mut names = Names::default();
     let (hypers, states) = params::parse(&func, composite, &mut names, &mut errs);
@@ -265,6 +298,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Decl, (TokenStream,
         trace: attrs.trace,
         unscaled: attrs.unscaled,
         stages: attrs.stages,
+        partial: None,
         hypers,
         states,
         body,
