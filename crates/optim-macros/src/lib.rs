@@ -15,6 +15,9 @@ mod expand;
 mod lower;
 mod tree;
 
+#[cfg(test)]
+mod snapshots;
+
 /// The path generated code uses to reach optim-core's runtime: `::optim_core` when the
 /// user depends on optim-core (or is optim-core), else the `optim` facade, which
 /// re-exports all of it.

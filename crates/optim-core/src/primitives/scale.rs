@@ -34,8 +34,8 @@ pub fn scale_by_learning_rate(
 /// `add_decayed_weights`).
 #[optimizer(unscaled)]
 pub fn add_decayed_weights(
-    /// Strength of the decay, constant or scheduled; after the learning rate it is
-    /// multiplied by it too.
+    /// Strength of the decay, constant or scheduled (a learning rate applied after this
+    /// scales it too).
     #[default(0.0)]
     weight_decay: ScalarOrSchedule,
     /// The leaves to decay.

@@ -21,15 +21,22 @@ fn hash(ts: &TokenStream) -> String {
 }
 
 /// The declaration's macro: `name! { @optim_fuse {krate} [[next] ...] [decls...] {composite} }`.
+/// The tokens a declaration hands to the compositions that fuse it: the function without
+/// its docs, under `#[optimizer(unscaled)]` or `#[optimizer()]`.
+pub fn stage_tokens(unscaled: bool, func: &syn::ItemFn) -> (TokenStream, syn::ItemFn) {
+    let mut f = func.clone();
+    f.attrs.retain(|a| !a.path().is_ident("doc"));
+    let attr = if unscaled { quote!(unscaled) } else { quote!() };
+    (attr, f)
+}
+
 pub fn decl_macro(
     vis: &syn::Visibility,
     name: &syn::Ident,
     unscaled: bool,
     func: &syn::ItemFn,
 ) -> TokenStream {
-    let mut f = func.clone();
-    f.attrs.retain(|a| !a.path().is_ident("doc"));
-    let attr = if unscaled { quote!(unscaled) } else { quote!() };
+    let (attr, f) = stage_tokens(unscaled, func);
     let decl = quote!(#[optimizer(#attr)] #f);
     let mac = format_ident!("__optim_decl_{}_{}", name, hash(&decl));
     let base = quote!({ (#attr) #f });
