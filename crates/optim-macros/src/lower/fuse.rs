@@ -124,6 +124,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
         // An implicit merge by name into two stages is a mistake unless they are the two
         // alternatives of one `when`.
         let implicit: Vec<usize> = users.iter().filter(|u| !u.2).map(|u| u.0).collect();
+        let mut ambiguous = false;
         if let Some(&first) = implicit.first() {
             let alt = specs[first].alt;
             if implicit
@@ -144,6 +145,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
                         b = stages[other].decl.fn_name
                     ),
                 );
+                ambiguous = true;
             }
         }
         let (ty, kind) = match (&p.ty, p.kind) {
@@ -200,7 +202,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
                         inherited = Some((d, stages[si].decl.fn_name.to_string()));
                         default = h.default.clone();
                     }
-                    Some((prev, who)) if *prev != d => errs.at(
+                    Some((prev, who)) if *prev != d && !ambiguous => errs.at(
                         &p.name,
                         format!(
                             "`{}` has different defaults in `{who}` and `{}`: set one with `#[default(...)]`",

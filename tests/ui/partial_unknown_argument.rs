@@ -1,0 +1,6 @@
+use optim::{adam, optimizer};
+
+#[optimizer(partial(adam, nesterv = true))]
+pub fn my_nadam() {}
+
+fn main() {}
