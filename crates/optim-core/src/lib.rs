@@ -8,6 +8,7 @@ pub mod config;
 mod error;
 mod float;
 mod fmt;
+mod kernel;
 pub mod schedule;
 mod transform;
 pub mod tree;

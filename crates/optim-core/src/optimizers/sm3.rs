@@ -14,7 +14,7 @@
 //! A scalar (0-d) leaf behaves as a 1-element vector, where optax 0.2.8 raises an
 //! `IndexError` (deviation 3 of the reference set).
 
-use super::adafactor::{
+use crate::kernel::{
     corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, jax_mode, LeafIo,
 };
 use crate::{
