@@ -1,15 +1,17 @@
 //! The built-in optimizers by their optax names, for tools that choose one at run time
 //! (`optim replay`, config files).
 //!
-//! No list is kept by hand: `build.rs` scans `src/optimizers/*.rs` for declarations with
-//! a documented trace (`#[optimizer(doc_trace(...))]`, or `#[doc_trace(...)]` on a
-//! hand-written optimizer) and generates the `registered!` list of their types. Each
-//! answers to its optax name (`DocTrace::name`) and to its aliases
-//! ([`DocTraced::aliases`], names that fix some arguments). So an optimizer is registered
-//! because its documentation carries the seed's example, and a new file under
-//! `src/optimizers/` joins by declaring one. A file may also register names that have no
-//! documented trace (primitives such as `scale_by_sm3`) with a [`family!`](crate::family)
-//! table; `build.rs` finds those too. `cargo xtask verify` fails on a registered
+//! No list is kept by hand: `build.rs` scans the modules of `src/optimizers/` and
+//! `src/primitives/` for declarations with a documented trace
+//! (`#[optimizer(doc_trace(...))]`, or `#[doc_trace(...)]` on a hand-written optimizer)
+//! and generates the `registered!` list of their types. Each answers to its optax name
+//! (`DocTrace::name`) and to its aliases ([`DocTraced::aliases`], names that fix some
+//! arguments). So an optimizer is registered because its documentation carries the
+//! seed's example, and a new module under `src/optimizers/` or `src/primitives/` joins by
+//! declaring one. A module may also register names that have no documented trace
+//! (primitives such as `scale_by_sm3`) with a [`family!`](crate::family) table in its
+//! file (a folder module: in its `mod.rs`); `build.rs` finds those too and lists the
+//! modules' paths in `untraced_families!`. `cargo xtask verify` fails on a registered
 //! optimizer that optax documents but whose docs carry no trace.
 
 use crate::{DocTrace, DocTraced, Error, Float, Hyperparams, Transformation, Value};
@@ -22,7 +24,7 @@ pub trait Visitor<F: Float> {
     fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> Self::Out;
 }
 
-/// Registers names of one optimizer file that carry no documented trace (primitives):
+/// Registers names of one module that carry no documented trace (primitives):
 /// `family! { "scale_by_sm3" => ScaleBySm3, ... }`; a name may fix arguments:
 /// `"x_fix" => X { "initial_fix": Value::Bool(true) }`. `build.rs` finds the table; a
 /// name that also has a documented trace is taken from the trace.
@@ -77,8 +79,8 @@ pub fn names() -> Vec<&'static str> {
     }
     registered!(traced);
     macro_rules! untraced {
-        ($($m:ident),*) => {$(
-            for n in crate::optimizers::$m::NAMES {
+        ($($($m:ident)::+),*) => {$(
+            for n in $($m)::+::NAMES {
                 if !v.contains(n) {
                     v.push(n);
                 }
@@ -110,9 +112,9 @@ pub fn by_name<F: Float, V: Visitor<F>>(
     }
     registered!(traced);
     macro_rules! untraced {
-        ($($m:ident),*) => {$(
-            if crate::optimizers::$m::NAMES.contains(&name) {
-                return crate::optimizers::$m::build(name, args, v);
+        ($($($m:ident)::+),*) => {$(
+            if $($m)::+::NAMES.contains(&name) {
+                return $($m)::+::build(name, args, v);
             }
         )*};
     }
