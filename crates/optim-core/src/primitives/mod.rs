@@ -1,4 +1,4 @@
-//! The primitives: the only files with update math. Each is an `#[optimizer(unscaled)]`
+//! The primitives: the only files with update math. Most are an `#[optimizer(unscaled)]`
 //! declaration of one optax transformation (`scale_by_adam`, `trace`,
 //! `add_decayed_weights`, ...), its update the element expression itself; the optimizers
 //! in [`crate::optimizers`] are fused compositions of them.
@@ -13,7 +13,15 @@
 //! - [`step_size`]: `scale_by_polyak`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
+//!
+//! Written by hand behind [`Transformation`](crate::Transformation) instead, where the
+//! element DSL cannot express the math, with the kit of `kernel.rs`; each module says
+//! why, and registers its optax names with a [`family!`](crate::family) table:
+//!
+//! - [`block`]: the per-leaf block scalings `clip_by_block_rms`,
+//!   `scale_by_param_block_rms`, `scale_by_param_block_norm`.
 
+pub mod block;
 pub mod clip;
 pub mod descent;
 pub mod magnitude;
@@ -23,6 +31,7 @@ pub mod sign;
 pub mod step_size;
 pub mod trust_ratio;
 
+pub use block::*;
 pub use clip::*;
 pub use descent::*;
 pub use magnitude::*;
