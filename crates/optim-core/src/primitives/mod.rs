@@ -20,6 +20,7 @@
 //!
 //! - [`block`]: the per-leaf block scalings `clip_by_block_rms`,
 //!   `scale_by_param_block_rms`, `scale_by_param_block_norm`.
+//! - [`sm3`]: `scale_by_sm3`, SM3's cover accumulators, and the kernel of `sm3`.
 
 pub mod block;
 pub mod clip;
@@ -28,6 +29,7 @@ pub mod magnitude;
 pub mod moments;
 pub mod scale;
 pub mod sign;
+pub mod sm3;
 pub mod step_size;
 pub mod trust_ratio;
 
@@ -38,5 +40,6 @@ pub use magnitude::*;
 pub use moments::*;
 pub use scale::*;
 pub use sign::*;
+pub use sm3::*;
 pub use step_size::*;
 pub use trust_ratio::*;

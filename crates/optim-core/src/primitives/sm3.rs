@@ -1,0 +1,404 @@
+//! SM3's cover accumulators: `scale_by_sm3` (optax's name), the learning-rate-free
+//! transformation that the `sm3` optimizer (`optimizers/sm3.rs`) scales, and the kernel
+//! both run.
+//!
+//! Written by hand behind [`Transformation`] rather than declared with `#[optimizer]`: a
+//! leaf of rank `r >= 2` keeps one accumulator per index of each axis (its "cover"), so an
+//! element reads the minimum of `r` accumulators selected by its multi-axis index, and the
+//! new accumulators are maxima over the other axes. The element-wise DSL expresses neither
+//! the per-axis index structure nor those reductions.
+//!
+//! A step is one pass over each leaf: the update of an element needs only the previous
+//! accumulators, so the new maxima are gathered in a scratch buffer (sized by `init`, one
+//! entry per accumulator) during the same pass and copied over the old ones at the end.
+//! Each gradient, momentum and param element is read once and written once.
+//!
+//! A scalar (0-d) leaf behaves as a 1-element vector, where optax 0.2.8 raises an
+//! `IndexError` (deviation 3 of the reference set).
+
+use crate::kernel::{corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, LeafIo};
+use crate::{check_update_trees, leaf_metas, Error, Extra, Float, LeafMeta, Transformation, Tree};
+use serde::{Deserialize, Serialize};
+
+/// The state of [`Sm3`](crate::Sm3) and [`ScaleBySm3`] (optax's `ScaleBySM3State`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "F: Float")]
+pub struct Sm3State<F> {
+    /// Number of updates done so far.
+    pub count: u64,
+    /// The leaves (paths and shapes) this state was built for.
+    pub leaves: Vec<LeafMeta>,
+    /// Per leaf, the accumulators: for rank >= 2, those of axis 0, then axis 1, ...
+    /// (`Σ shape` entries); for a vector one per element; for a scalar one.
+    pub mu: Vec<Vec<F>>,
+    /// Per leaf, the momentum of the updates (one per element).
+    pub nu: Vec<Vec<F>>,
+    #[serde(skip)]
+    scratch: Scratch<F>,
+}
+
+/// Where the new accumulators are gathered during a step; not saved (a deserialized
+/// state sizes it on its first step).
+#[derive(Clone, Debug, Default)]
+struct Scratch<F>(Vec<F>);
+
+impl<F> PartialEq for Scratch<F> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Number of accumulators of a leaf of `shape`.
+fn accumulators(shape: &[usize]) -> usize {
+    match shape.len() {
+        0 => 1,
+        1 => shape[0],
+        _ => shape.iter().sum(),
+    }
+}
+
+impl<F: Float> Sm3State<F> {
+    pub(crate) fn new(leaves: Vec<LeafMeta>) -> Self {
+        let mu = leaves
+            .iter()
+            .map(|m| vec![F::zero(); accumulators(&m.shape)])
+            .collect();
+        let nu = leaves.iter().map(|m| vec![F::zero(); m.len()]).collect();
+        let mut s = Sm3State {
+            count: 0,
+            leaves,
+            mu,
+            nu,
+            scratch: Scratch(Vec::new()),
+        };
+        s.fit_scratch();
+        s
+    }
+
+    fn fit_scratch(&mut self) {
+        let need = self
+            .leaves
+            .iter()
+            .filter(|m| m.shape.len() >= 2)
+            .map(|m| accumulators(&m.shape))
+            .max()
+            .unwrap_or(0);
+        if self.scratch.0.len() < need {
+            self.scratch.0.resize(need, F::zero());
+        }
+    }
+
+    /// Checks every buffer against the leaves; sizes the scratch of a deserialized state.
+    fn check(&mut self) -> Result<(), Error> {
+        let n = self.leaves.len();
+        for (what, len) in [("mu", self.mu.len()), ("nu", self.nu.len())] {
+            if len != n {
+                let path = self
+                    .leaves
+                    .first()
+                    .map_or("<root>".into(), |m| m.path.clone());
+                return Err(corrupt(
+                    &path,
+                    what,
+                    format!("{n} leaves recorded but {len} buffers"),
+                ));
+            }
+        }
+        for (i, m) in self.leaves.iter().enumerate() {
+            for (what, want, got) in [
+                ("mu", accumulators(&m.shape), self.mu[i].len()),
+                ("nu", m.len(), self.nu[i].len()),
+            ] {
+                if want != got {
+                    return Err(corrupt(
+                        &m.path,
+                        what,
+                        format!("{got} elements, expected {want} for shape {:?}", m.shape),
+                    ));
+                }
+            }
+        }
+        self.fit_scratch();
+        Ok(())
+    }
+}
+
+/// The per-step constants.
+#[derive(Clone, Copy)]
+pub(crate) struct Plan<F> {
+    /// Coefficients of the squared gradient and of the old accumulator.
+    c_g: F,
+    c_mu: F,
+    eps: F,
+    b1: F,
+    one_minus_b1: F,
+    /// Multiplies the momentum into the update (`-learning_rate` for `sm3`, 1 for the
+    /// primitive).
+    scale: F,
+}
+
+impl<F: Float> Plan<F> {
+    pub(crate) fn new(b1: f64, b2: f64, eps: f64, scale: f64) -> Self {
+        Plan {
+            c_g: F::of(if b2 != 1.0 { 1.0 - b2 } else { 1.0 }),
+            c_mu: F::of(b2),
+            eps: F::of(eps),
+            b1: F::of(b1),
+            one_minus_b1: F::of(1.0 - b1),
+            scale: F::of(scale),
+        }
+    }
+
+    /// The update of one element from its gradient, its accumulator value `acc` and its
+    /// momentum (updated in place).
+    #[inline(always)]
+    fn element(&self, g: F, acc: F, nu: &mut F) -> F {
+        let inv = if acc > F::zero() {
+            F::one() / (acc + self.eps).sqrt()
+        } else {
+            F::zero()
+        };
+        let n = self.one_minus_b1 * (g * inv) + self.b1 * *nu;
+        *nu = n;
+        self.scale * n
+    }
+}
+
+/// One leaf of a step.
+fn run_leaf<F: Float, IO: LeafIo<F>>(
+    plan: &Plan<F>,
+    shape: &[usize],
+    mu: &mut [F],
+    nu: &mut [F],
+    scratch: &mut [F],
+    io: &mut IO,
+) {
+    let n = io.grads().len();
+    let nu = &mut nu[..n];
+    if shape.len() < 2 {
+        // A vector (or a scalar as a 1-element vector): one accumulator per element,
+        // which is the new accumulated value itself.
+        let mu = &mut mu[..n];
+        io.apply(0, n, |k, g, _| {
+            let acc = plan.c_g * (g * g) + plan.c_mu * mu[k];
+            mu[k] = acc;
+            plan.element(g, acc, &mut nu[k])
+        });
+        return;
+    }
+    if n == 0 {
+        // No element: no maximum to take; the accumulators stay.
+        return;
+    }
+    let rank = shape.len();
+    let last = shape[rank - 1];
+    let total = accumulators(shape);
+    let new = &mut scratch[..total];
+    new.fill(F::neg_infinity());
+    // The accumulators of axis k start at Σ shape[..k]; the last axis's are read per
+    // element, the outer axes' once per row (a row: one index of every outer axis).
+    let off_last = total - last;
+    let (new_outer, new_last) = new.split_at_mut(off_last);
+    let mu_last = &mu[off_last..];
+    // Calls `f(position)` with the position of each outer axis's accumulator of `row`.
+    let outer = |row: usize, f: &mut dyn FnMut(usize)| {
+        let (mut r, mut off) = (row, off_last);
+        for ax in (0..rank - 1).rev() {
+            off -= shape[ax];
+            f(off + r % shape[ax]);
+            r /= shape[ax];
+        }
+    };
+    for row in 0..n / last {
+        // The smallest accumulator of the outer axes for this row.
+        let mut m_outer = F::infinity();
+        outer(row, &mut |pos| m_outer = m_outer.min(mu[pos]));
+        let start = row * last;
+        let nu_row = &mut nu[start..start + last];
+        let mut row_max = F::neg_infinity();
+        io.apply(start, last, |k, g, _| {
+            let acc = plan.c_g * (g * g) + plan.c_mu * m_outer.min(mu_last[k]);
+            new_last[k] = new_last[k].max(acc);
+            row_max = row_max.max(acc);
+            plan.element(g, acc, &mut nu_row[k])
+        });
+        outer(row, &mut |pos| new_outer[pos] = new_outer[pos].max(row_max));
+    }
+    mu[..total].copy_from_slice(&new[..total]);
+}
+
+/// An update of the whole tree with `plan`; counts the step.
+pub(crate) fn update<F: Float, P: Tree<F>>(
+    plan: &Plan<F>,
+    updates: &mut P,
+    state: &mut Sm3State<F>,
+    params: Option<&P>,
+) -> Result<(), Error> {
+    check_update_trees(&state.leaves, updates, params)?;
+    state.check()?;
+    let Sm3State {
+        leaves,
+        mu,
+        nu,
+        scratch,
+        count,
+    } = state;
+    for_each_update_leaf(updates, params, |i, io| {
+        run_leaf(
+            plan,
+            &leaves[i].shape,
+            &mut mu[i],
+            &mut nu[i],
+            &mut scratch.0,
+            io,
+        )
+    })?;
+    *count += 1;
+    Ok(())
+}
+
+/// A fused step of the whole tree with `plan`; counts the step.
+pub(crate) fn step<F: Float, P: Tree<F>>(
+    plan: &Plan<F>,
+    params: &mut P,
+    grads: &P,
+    state: &mut Sm3State<F>,
+) -> Result<(), Error> {
+    check_update_trees(&state.leaves, grads, Some(&*params))?;
+    state.check()?;
+    let Sm3State {
+        leaves,
+        mu,
+        nu,
+        scratch,
+        count,
+    } = state;
+    for_each_step_leaf(params, grads, |i, io| {
+        run_leaf(
+            plan,
+            &leaves[i].shape,
+            &mut mu[i],
+            &mut nu[i],
+            &mut scratch.0,
+            io,
+        )
+    })?;
+    *count += 1;
+    Ok(())
+}
+
+/// Scaling by SM3's cover accumulators (optax's `scale_by_sm3`): [`sm3`](fn@crate::sm3)
+/// without its learning rate.
+///
+/// # Update
+///
+/// For a leaf of rank `r >= 2`, with one accumulator `μ_k[i]` per index `i` of each axis
+/// `k`, and `c = (b2 == 1 ? 1 : 1 - b2)`:
+///
+/// ```text
+/// acc(x)  = c * g(x)² + b2 * min_k μ_k[x_k]
+/// μ_k[i]  = max { acc(x) : x_k = i }          (the new accumulators)
+/// u(x)    = g(x) * (acc(x) > 0 ? 1 / sqrt(acc(x) + eps) : 0)
+/// ν(x)    = (1 - b1) * u(x) + b1 * ν(x);  update = ν(x)
+/// ```
+///
+/// A vector keeps one accumulator per element (`μ = acc`); a scalar is a 1-element
+/// vector (optax raises on it).
+///
+/// # Arguments
+///
+/// | argument | type | default | meaning |
+/// |---|---|---|---|
+/// | `b1` | `f64` | `0.9` | decay of the momentum of the updates |
+/// | `b2` | `f64` | `1.0` | decay of the accumulators (1: plain sums) |
+/// | `eps` | `f64` | `1e-8` | added to the accumulator under the square root |
+///
+/// References: Anil et al, 2019, *Memory-Efficient Adaptive Optimization*.
+#[derive(Clone, Debug)]
+pub struct ScaleBySm3 {
+    /// Decay of the momentum of the updates.
+    pub b1: f64,
+    /// Decay of the accumulators.
+    pub b2: f64,
+    /// Added to the accumulator under the square root.
+    pub eps: f64,
+}
+
+impl Default for ScaleBySm3 {
+    fn default() -> Self {
+        ScaleBySm3 {
+            b1: 0.9,
+            b2: 1.0,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// Shorthand for [`ScaleBySm3::default`]; see [`ScaleBySm3`].
+pub fn scale_by_sm3() -> ScaleBySm3 {
+    ScaleBySm3::default()
+}
+
+impl ScaleBySm3 {
+    /// Sets `b1`.
+    #[must_use]
+    pub fn b1(mut self, b1: f64) -> Self {
+        self.b1 = b1;
+        self
+    }
+    /// Sets `b2`.
+    #[must_use]
+    pub fn b2(mut self, b2: f64) -> Self {
+        self.b2 = b2;
+        self
+    }
+    /// Sets `eps`.
+    #[must_use]
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+}
+
+hand_hyperparams!(ScaleBySm3, "scale_by_sm3", required: [], blank: ScaleBySm3::default(),
+    { b1, b2, eps });
+
+impl<F: Float> Transformation<F> for ScaleBySm3 {
+    type State = Sm3State<F>;
+
+    fn name(&self) -> &'static str {
+        "scale_by_sm3"
+    }
+
+    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        Ok(Sm3State::new(leaf_metas(params)?))
+    }
+
+    fn update_with<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        let plan = Plan::new(self.b1, self.b2, self.eps, 1.0);
+        update(&plan, updates, state, params)
+    }
+
+    fn step_with<P: Tree<F> + Clone>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        state: &mut Self::State,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        let plan = Plan::new(self.b1, self.b2, self.eps, 1.0);
+        step(&plan, params, grads, state)
+    }
+}
+
+// `sm3` is registered by its documented trace; the primitive, which has none, by this
+// table.
+crate::family! {
+    "scale_by_sm3" => ScaleBySm3,
+}
