@@ -18,6 +18,8 @@
 //! element DSL cannot express the math, with the kit of `kernel.rs`; each module says
 //! why, and registers its optax names with a [`family!`](crate::family) table:
 //!
+//! - [`factored`]: `scale_by_factored_rms`, Adafactor's factored second moment, and the
+//!   fused kernel of `adafactor`.
 //! - [`block`]: the per-leaf block scalings `clip_by_block_rms`,
 //!   `scale_by_param_block_rms`, `scale_by_param_block_norm`.
 //! - [`sm3`]: `scale_by_sm3`, SM3's cover accumulators, and the kernel of `sm3`.
@@ -25,6 +27,7 @@
 pub mod block;
 pub mod clip;
 pub mod descent;
+pub mod factored;
 pub mod magnitude;
 pub mod moments;
 pub mod scale;
@@ -36,6 +39,7 @@ pub mod trust_ratio;
 pub use block::*;
 pub use clip::*;
 pub use descent::*;
+pub use factored::*;
 pub use magnitude::*;
 pub use moments::*;
 pub use scale::*;

@@ -1,0 +1,275 @@
+//! The statistics passes: pass 1 over a leaf (see "Passes over a leaf" in `mod.rs`),
+//! which decays the new squared gradients into the second moment and leaves the row and
+//! column factors in the scratch, and, with clipping, sums the clip's `Σ u²` from the
+//! statistics alone.
+
+use super::layout::Layout;
+use super::state::Scratch;
+use crate::kernel::{zip_sum, LANES};
+use crate::Float;
+
+/// Pass 1 over a factored leaf `l` with gradients `g`: decays the new statistics into
+/// `v_row` and `v_col` (`d` the decay, `omd` its complement), leaves the row and column
+/// factors in `scratch.a` and `scratch.b` (over `a` and over `b`), and returns the clip's
+/// `Σ u²` when `clip` (else zero).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn factored_moment<F: Float>(
+    l: &Layout,
+    g: &[F],
+    v_row: &mut [F],
+    v_col: &mut [F],
+    scratch: &mut Scratch<F>,
+    d: F,
+    omd: F,
+    eps: F,
+    clip: bool,
+) -> F {
+    let (la, lb) = (l.len_a(), l.len_b());
+    let Scratch { a, b, w } = scratch;
+    let (sa, sb) = (&mut a[..la], &mut b[..lb]);
+    sa.fill(F::zero());
+    sb.fill(F::zero());
+    let run = l.nb * l.inner;
+    let (na, nb) = (F::of(l.na as f64), F::of(l.nb as f64));
+    // The statistic over a (`va`) needs every run; the one over b (`vb`) only
+    // the run its entries sit in.
+    let (va, vb) = if l.row_over_a {
+        (&mut *v_row, &mut *v_col)
+    } else {
+        (&mut *v_col, &mut *v_row)
+    };
+    if clip {
+        // Per run: read it once for its sums over b, hence its new entries of
+        // `vb`; read it again, from cache, for the sums over a and for
+        // `w = Σ_i g² / vb`, which gives the clip's Σ u² below.
+        let sw = &mut w[..la];
+        sw.fill(F::zero());
+        l.for_each_run(|start, a_off, b_off| {
+            let g = &g[start..start + run];
+            let ka = &mut sa[a_off..a_off + run];
+            let kw = &mut sw[a_off..a_off + run];
+            let kb = &mut sb[b_off..b_off + l.inner];
+            let vb = &mut vb[b_off..b_off + l.inner];
+            if l.inner == 1 {
+                kb[0] = kb[0] + zip_sum(g, g, |g, _| g * g + eps);
+            } else {
+                for g in g.chunks_exact(l.inner) {
+                    for (&g, b) in g.iter().zip(kb.iter_mut()) {
+                        *b = *b + (g * g + eps);
+                    }
+                }
+            }
+            // The new entries of `vb`; `kb` holds their reciprocals until the
+            // factors replace them.
+            for (v, b) in vb.iter_mut().zip(kb.iter_mut()) {
+                *v = d * *v + omd * (*b / nb);
+                *b = F::one() / *v;
+            }
+            if l.inner == 1 {
+                let r = kb[0];
+                sums_and_weights(g, ka, kw, r, eps);
+            } else {
+                for ((g, ka), kw) in g
+                    .chunks_exact(l.inner)
+                    .zip(ka.chunks_exact_mut(l.inner))
+                    .zip(kw.chunks_exact_mut(l.inner))
+                {
+                    for (((&g, a), w), &r) in
+                        g.iter().zip(ka.iter_mut()).zip(kw.iter_mut()).zip(&*kb)
+                    {
+                        let g2 = g * g;
+                        *a = *a + (g2 + eps);
+                        *w = *w + g2 * r;
+                    }
+                }
+            }
+        });
+    } else {
+        l.for_each_run(|start, a_off, b_off| {
+            let g = &g[start..start + run];
+            let ka = &mut sa[a_off..a_off + run];
+            let kb = &mut sb[b_off..b_off + l.inner];
+            if l.inner == 1 {
+                kb[0] = kb[0] + zip_sum_into(g, ka, eps);
+            } else {
+                for (g, ka) in g.chunks_exact(l.inner).zip(ka.chunks_exact_mut(l.inner)) {
+                    for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
+                        let e = g * g + eps;
+                        *a = *a + e;
+                        *b = *b + e;
+                    }
+                }
+            }
+        });
+        for (v, &s) in vb.iter_mut().zip(sb.iter()) {
+            *v = d * *v + omd * (s / nb);
+        }
+    }
+    // The new statistic over a: its mean decayed in.
+    for (v, &s) in va.iter_mut().zip(sa.iter()) {
+        *v = d * *v + omd * (s / na);
+    }
+    // Row factor (v_row / mean of v_row over d1)^-1/2, column factor v_col^-1/2,
+    // into the scratch the sums were in.
+    if l.row_over_a {
+        // v_row is [A, B, n_b, C]; d1 is its n_b axis.
+        row_factors(v_row, sa, l.outer * l.mid, l.nb, l.inner);
+        col_factors(v_col, sb);
+    } else {
+        // v_row is [A, n_a, B, C]; d1 is its n_a axis.
+        for x in 0..l.outer {
+            let blk = l.na * l.mid * l.inner;
+            row_factors(
+                &v_row[x * blk..(x + 1) * blk],
+                &mut sb[x * blk..(x + 1) * blk],
+                1,
+                l.na,
+                l.mid * l.inner,
+            );
+        }
+        col_factors(v_col, sa);
+    }
+    if clip {
+        factored_sum_u2(l, v_row, sa, &w[..la])
+    } else {
+        F::zero()
+    }
+}
+
+/// Adds `g² + eps` to `acc` element-wise and returns the sum of the same terms.
+#[inline(always)]
+fn zip_sum_into<F: Float>(g: &[F], acc: &mut [F], eps: F) -> F {
+    let n = g.len().min(acc.len());
+    let (g, acc) = (&g[..n], &mut acc[..n]);
+    let mut lanes = [F::zero(); LANES];
+    let mut cg = g.chunks_exact(LANES);
+    let mut ca = acc.chunks_exact_mut(LANES);
+    for (x, a) in (&mut cg).zip(&mut ca) {
+        for l in 0..LANES {
+            let e = x[l] * x[l] + eps;
+            a[l] = a[l] + e;
+            lanes[l] = lanes[l] + e;
+        }
+    }
+    let mut s = F::zero();
+    for (&x, a) in cg.remainder().iter().zip(ca.into_remainder()) {
+        let e = x * x + eps;
+        *a = *a + e;
+        s = s + e;
+    }
+    lanes.iter().fold(F::zero(), |t, &x| t + x) + s
+}
+
+/// Adds `g² + eps` to `acc` and `g² * r` to `w`, element-wise.
+#[inline(always)]
+fn sums_and_weights<F: Float>(g: &[F], acc: &mut [F], w: &mut [F], r: F, eps: F) {
+    let n = g.len().min(acc.len()).min(w.len());
+    for ((&g, a), w) in g[..n].iter().zip(&mut acc[..n]).zip(&mut w[..n]) {
+        let g2 = g * g;
+        *a = *a + (g2 + eps);
+        *w = *w + g2 * r;
+    }
+}
+
+/// The clip's `Σ u²` over a factored leaf, from the statistics alone.
+///
+/// With `u = g · f_a · f_b` (`f_a`, `f_b` the factors of the statistics over a and over
+/// b) and `M` the mean of `v_row` over d1, one of the two squared factors is
+/// `M / v` and the other `1 / v` of its statistic; `M` is constant over both factored
+/// axes. So, indexing the leaf `[x, i, y, j, z]` as `[A, n_a, B, n_b, C]`:
+///
+/// ```text
+/// Σ u² = Σ_{x,y,z} M_{xyz} Σ_j (1 / va_{xyjz}) Σ_i g²_{xiyjz} / vb_{xiyz}
+///      = Σ_{x,y,z} M_{xyz} Σ_j w_{xyjz} / va_{xyjz}
+/// ```
+///
+/// where `w` was summed in pass 1. When v_row is the statistic over a (`row_over_a`),
+/// `fa² = M / va` already; otherwise `fa² = 1 / va` and `M` is the mean of v_row (over
+/// b) across `n_a`, computed here as `row_factors` does.
+fn factored_sum_u2<F: Float>(l: &Layout, v_row: &[F], fa: &[F], w: &[F]) -> F {
+    if l.row_over_a {
+        return zip_sum(w, fa, |w, f| w * (f * f));
+    }
+    let nf = F::of(l.na as f64);
+    let mut total = F::zero();
+    for x in 0..l.outer {
+        for y in 0..l.mid {
+            let base_a = (x * l.mid + y) * l.nb * l.inner;
+            if l.inner == 1 {
+                let mut s = F::zero();
+                for i in 0..l.na {
+                    s = s + v_row[(x * l.na + i) * l.mid + y];
+                }
+                let m = s / nf;
+                let run = base_a..base_a + l.nb;
+                total = total + m * zip_sum(&w[run.clone()], &fa[run], |w, f| w * (f * f));
+                continue;
+            }
+            for z in 0..l.inner {
+                let mut s = F::zero();
+                for i in 0..l.na {
+                    s = s + v_row[((x * l.na + i) * l.mid + y) * l.inner + z];
+                }
+                let m = s / nf;
+                let mut t = F::zero();
+                for j in 0..l.nb {
+                    let k = base_a + j * l.inner + z;
+                    t = t + w[k] * (fa[k] * fa[k]);
+                }
+                total = total + m * t;
+            }
+        }
+    }
+    total
+}
+
+/// Updates the unfactored second moment in place and returns `Σ (g / sqrt(v))²`.
+#[inline(always)]
+pub(super) fn moment_and_sum<F: Float>(g: &[F], v: &mut [F], d: F, omd: F, eps: F) -> F {
+    let mut lanes = [F::zero(); LANES];
+    let mut cg = g.chunks_exact(LANES);
+    let mut cv = v.chunks_exact_mut(LANES);
+    for (x, v) in (&mut cg).zip(&mut cv) {
+        for l in 0..LANES {
+            let nv = d * v[l] + omd * (x[l] * x[l] + eps);
+            v[l] = nv;
+            let u = x[l] / nv.sqrt();
+            lanes[l] = lanes[l] + u * u;
+        }
+    }
+    let mut s = F::zero();
+    for (&x, v) in cg.remainder().iter().zip(cv.into_remainder()) {
+        let nv = d * *v + omd * (x * x + eps);
+        *v = nv;
+        let u = x / nv.sqrt();
+        s = s + u * u;
+    }
+    lanes.iter().fold(F::zero(), |t, &x| t + x) + s
+}
+
+/// For `v` of shape `[outer, n, inner]`: `out = (v / mean of v over its n axis)^-1/2`.
+fn row_factors<F: Float>(v: &[F], out: &mut [F], outer: usize, n: usize, inner: usize) {
+    let nf = F::of(n as f64);
+    for x in 0..outer {
+        let base = x * n * inner;
+        for z in 0..inner {
+            let mut s = F::zero();
+            for j in 0..n {
+                s = s + v[base + j * inner + z];
+            }
+            let mean = s / nf;
+            for j in 0..n {
+                let i = base + j * inner + z;
+                out[i] = F::one() / (v[i] / mean).sqrt();
+            }
+        }
+    }
+}
+
+/// `out = v^-1/2`.
+fn col_factors<F: Float>(v: &[F], out: &mut [F]) {
+    for (o, &v) in out.iter_mut().zip(v) {
+        *o = F::one() / v.sqrt();
+    }
+}
