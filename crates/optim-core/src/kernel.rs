@@ -19,8 +19,8 @@
 use crate::schedule::JaxMode;
 use crate::{Dtype, Error, Float, Path, Tree};
 
-/// Implements [`Hyperparams`] for a hand-written configuration: every field is an
-/// argument, set by its name through [`FromValue`](crate::FromValue).
+/// Implements [`Hyperparams`](crate::Hyperparams) for a hand-written configuration:
+/// every field is an argument, set by its name through [`FromValue`](crate::FromValue).
 macro_rules! hand_hyperparams {
     ($ty:ty, $name:literal, required: [$($req:literal),*], blank: $blank:expr, { $($field:ident),* $(,)? }) => {
         impl $crate::Hyperparams for $ty {

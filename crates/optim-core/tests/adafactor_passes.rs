@@ -1,5 +1,5 @@
 //! adafactor computes the clip's `Σ u²` of a factored leaf from its statistics in its
-//! first pass (see "Passes over a leaf" in `optimizers/adafactor.rs`), not from the
+//! first pass (see "Passes over a leaf" in `primitives/factored/mod.rs`), not from the
 //! update. The composed chain of primitives computes it from the update itself, so the
 //! two agree only if that reassociated sum is right: checked here on factored leaves with
 //! either axis the larger, of rank 2 and of rank 3 and 5 with the factored axes not

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 /// `scale_by_learning_rate`, `scale_by_param_block_rms`, `ema(momentum)`,
 /// `add_decayed_weights(weight_decay_rate, weight_decay_mask)`, `scale(-1)`, each part
 /// present when its argument enables it, run as one transformation. Per leaf, with `u`
-/// the update of [`ScaleByFactoredRms`] and `n` the leaf's size:
+/// the update of [`ScaleByFactoredRms`](crate::ScaleByFactoredRms) and `n` the leaf's size:
 ///
 /// ```text
 /// u = u / max(1, sqrt(Σ u² / n) / clipping_threshold)        if clipping_threshold
