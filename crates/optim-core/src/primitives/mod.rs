@@ -8,9 +8,9 @@
 //!   `scale_by_rss`, `scale_by_adadelta`).
 //! - [`descent`]: `trace` (momentum), `add_noise`, `scale_by_optimistic_gradient`,
 //!   `scale_by_rprop`.
-//! - [`sign`]: `scale_by_lion`.
-//! - [`trust_ratio`]: `scale_by_trust_ratio`.
-//! - [`step_size`]: `scale_by_polyak`.
+//! - [`sign`][]: `scale_by_lion`.
+//! - [`trust_ratio`][]: `scale_by_trust_ratio`.
+//! - [`step_size`][]: `scale_by_polyak`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
 //!
