@@ -7,8 +7,10 @@
 //!   name in CamelCase, as `#[optimizer]` names it), and
 //! - structs with `#[doc_trace(...)]` (hand-written optimizers),
 //!
-//! and for a top-level `family!` table, which registers names without a documented trace
-//! (primitives). Only the module's own file is scanned (`mod.rs` for a folder), not the
+//! - every other `#[optimizer]` function (a primitive without a documented trace, which
+//!   answers to its function's name),
+//!
+//! and for a top-level `family!` table, which registers hand-written primitives. Only the module's own file is scanned (`mod.rs` for a folder), not the
 //! submodules it declares: a folder module keeps its `family!` table in its `mod.rs`.
 //! Each traced type becomes `crate::<tree>::<module>::<Type>` in the `registered!` list
 //! (`crate::optimizers::adam::Adam`), each module with a table its path in
@@ -29,6 +31,7 @@ const TREES: [&str; 2] = ["optimizers", "primitives"];
 fn main() {
     let mut types = Vec::new();
     let mut untraced = Vec::new();
+    let mut declared = Vec::new();
     for tree in TREES {
         let dir = Path::new("src").join(tree);
         println!("cargo:rerun-if-changed={}", dir.display());
@@ -47,6 +50,9 @@ fn main() {
             let path = format!("crate::{tree}::{module}");
             for ty in scan::traced_types(&ast) {
                 types.push(format!("{path}::{ty}"));
+            }
+            for (name, ty) in scan::declared_untraced(&ast) {
+                declared.push(format!("\"{name}\" => {path}::{ty}"));
             }
             if scan::has_family_table(&ast) {
                 untraced.push(path);
@@ -69,7 +75,16 @@ fn main() {
          macro_rules! untraced_families {\n    ($m:ident) => {\n        $m!(",
     );
     out.push_str(&untraced.join(", "));
-    out.push_str(")\n    };\n}\n");
+    out.push_str(")\n    };\n}\n\n");
+    out.push_str(
+        "/// Calls `$m!` with the name and type of every declared primitive without a \
+         documented trace.\n\
+         macro_rules! declared {\n    ($m:ident) => {\n        $m!(\n",
+    );
+    for d in &declared {
+        let _ = writeln!(out, "            {d},");
+    }
+    out.push_str("        )\n    };\n}\n");
     let dest =
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("registered.rs");
     // Rewrite only on change, so rebuilds stay incremental.

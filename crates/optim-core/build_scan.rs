@@ -85,6 +85,26 @@ pub fn traced_types(ast: &syn::File) -> Vec<String> {
     out
 }
 
+/// The functions of a file declared with `#[optimizer(...)]` that carry no documented
+/// trace (primitives): their optax name and generated type.
+#[allow(dead_code)]
+pub fn declared_untraced(ast: &syn::File) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in &ast.items {
+        if let syn::Item::Fn(f) = item {
+            if !cfg_test(&f.attrs)
+                && f.attrs
+                    .iter()
+                    .any(|a| last_is(a.path(), "optimizer") && !has_doc_trace(a))
+            {
+                let name = f.sig.ident.to_string();
+                out.push((name.clone(), camel(&name)));
+            }
+        }
+    }
+    out
+}
+
 /// Whether a file has a top-level `family!` table (names registered without a documented
 /// trace).
 #[allow(dead_code)]

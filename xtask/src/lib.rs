@@ -2,10 +2,13 @@
 //!
 //! - `verify`: every documented trace, built-in and in `examples/`, checked against its
 //!   documentation, its committed snapshot and optax ([`verify`]).
+//! - `codemap`: the optimizer table of ARCHITECTURE.md, generated from the sources
+//!   ([`codemap`]).
 //!
 //! The library holds the logic so that tests can drive it; `main.rs` only parses the
 //! command line.
 
+pub mod codemap;
 pub mod verify;
 
 /// The example crates of the workspace that declare documented traces, compiled into

@@ -225,39 +225,74 @@ pub fn check_flags(
     }
 }
 
-/// Sums `f(i)` over `0..n` in f64. Blocks of 8 elements are evaluated into an array
-/// first and then added lane by lane into 8 partial sums, so the element code
-/// vectorizes (a single running sum would serialize it on the adds' order).
-#[inline(always)]
-pub fn reduce<F: crate::Float, const N: usize>(
-    n: usize,
-    mut f: impl FnMut(usize) -> [F; N],
-) -> [f64; N] {
-    const L: usize = 8;
-    let mut acc = [[0f64; L]; N];
-    let blocks = n / L;
-    for b in 0..blocks {
-        let mut vals = [[F::zero(); N]; L];
-        for (l, v) in vals.iter_mut().enumerate() {
-            *v = f(b * L + l);
+/// The 8 lanes of f64 partial sums a reduction adds into: blocks of 8 elements are
+/// evaluated into an array first and then added lane by lane, so the element code
+/// vectorizes (a single running sum would serialize it on the adds' order); the
+/// remainder goes to lane 0, and `finish` adds the lanes in order. Generated reduction
+/// loops call it directly (a closure between the loop and the element code kept large
+/// fused element code from inlining), and [`reduce`] is the same order as a function.
+pub struct Lanes<const N: usize> {
+    acc: [[f64; LANES]; N],
+}
+
+/// The block width of [`Lanes`].
+pub const LANES: usize = 8;
+
+impl<const N: usize> Default for Lanes<N> {
+    fn default() -> Self {
+        Lanes {
+            acc: [[0f64; LANES]; N],
         }
-        for (j, a) in acc.iter_mut().enumerate() {
+    }
+}
+
+impl<const N: usize> Lanes<N> {
+    /// Adds one block of `LANES` consecutive elements' values.
+    #[inline(always)]
+    pub fn block<F: crate::Float>(&mut self, vals: &[[F; N]; LANES]) {
+        for (j, a) in self.acc.iter_mut().enumerate() {
             for (l, a) in a.iter_mut().enumerate() {
                 *a += vals[l][j].f64();
             }
         }
     }
-    for i in blocks * L..n {
-        let v = f(i);
-        for (j, a) in acc.iter_mut().enumerate() {
+    /// Adds one element after the last whole block.
+    #[inline(always)]
+    pub fn tail<F: crate::Float>(&mut self, v: [F; N]) {
+        for (j, a) in self.acc.iter_mut().enumerate() {
             a[0] += v[j].f64();
         }
     }
-    let mut out = [0f64; N];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        *o = a.iter().sum();
+    /// The sums.
+    #[inline(always)]
+    pub fn finish(&self) -> [f64; N] {
+        let mut out = [0f64; N];
+        for (o, a) in out.iter_mut().zip(&self.acc) {
+            *o = a.iter().sum();
+        }
+        out
     }
-    out
+}
+
+/// Sums `f(i)` over `0..n` in f64, in the order of [`Lanes`].
+#[inline(always)]
+pub fn reduce<F: crate::Float, const N: usize>(
+    n: usize,
+    mut f: impl FnMut(usize) -> [F; N],
+) -> [f64; N] {
+    let mut acc = Lanes::<N>::default();
+    let blocks = n / LANES;
+    for b in 0..blocks {
+        let mut vals = [[F::zero(); N]; LANES];
+        for (l, v) in vals.iter_mut().enumerate() {
+            *v = f(b * LANES + l);
+        }
+        acc.block(&vals);
+    }
+    for i in blocks * LANES..n {
+        acc.tail(f(i));
+    }
+    acc.finish()
 }
 
 /// Walks a whole tree for `tree_sum`: each leaf's gradients (or updates), params when

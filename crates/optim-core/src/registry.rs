@@ -8,10 +8,11 @@
 //! (`DocTrace::name`) and to its aliases ([`DocTraced::aliases`], names that fix some
 //! arguments). So an optimizer is registered because its documentation carries the
 //! seed's example, and a new module under `src/optimizers/` or `src/primitives/` joins by
-//! declaring one. A module may also register names that have no documented trace
-//! (primitives such as `scale_by_sm3`) with a [`family!`](crate::family) table in its
-//! file (a folder module: in its `mod.rs`); `build.rs` finds those too and lists the
-//! modules' paths in `untraced_families!`. `cargo xtask verify` fails on a registered
+//! declaring one. Every other `#[optimizer]` declaration there (a primitive such as
+//! `scale_by_adam`) answers to its function's name (`declared!`). A hand-written
+//! primitive (such as `scale_by_sm3`) registers with a [`family!`](crate::family) table
+//! in its module's file (a folder module: in its `mod.rs`); `build.rs` finds those too
+//! and lists the modules' paths in `untraced_families!`. `cargo xtask verify` fails on a registered
 //! optimizer that optax documents but whose docs carry no trace.
 
 use crate::{DocTrace, DocTraced, Error, Float, Hyperparams, Transformation, Value};
@@ -88,6 +89,14 @@ pub fn names() -> Vec<&'static str> {
         )*};
     }
     untraced_families!(untraced);
+    macro_rules! declared_names {
+        ($($n:literal => $t:ty,)*) => {$(
+            if !v.contains(&$n) {
+                v.push($n);
+            }
+        )*};
+    }
+    declared!(declared_names);
     v
 }
 
@@ -119,10 +128,18 @@ pub fn by_name<F: Float, V: Visitor<F>>(
         )*};
     }
     untraced_families!(untraced);
+    macro_rules! declared_build {
+        ($($n:literal => $t:ty,)*) => {$(
+            if name == $n {
+                return build::<F, V, $t>(name, args, Vec::new(), v);
+            }
+        )*};
+    }
+    declared!(declared_build);
     Err(unknown(name))
 }
 
-fn build<F: Float, V: Visitor<F>, T: DocTraced + Transformation<F>>(
+fn build<F: Float, V: Visitor<F>, T: Hyperparams + Transformation<F>>(
     name: &str,
     mut args: Vec<(String, Value)>,
     fixed: Vec<(&'static str, Value)>,

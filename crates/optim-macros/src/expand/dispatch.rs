@@ -76,13 +76,34 @@ pub fn loops(cx: &Cx) -> TokenStream {
         ) -> [f64; #r] {
             let __n = __io.len();
             #(let #s_args = &#s_args[..__n];)*
-            #krate::__private::reduce(__n, |__i| __r(
-                __io.g(__i), __io.p(__i),
-                #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
-                __shape,
-                __masks,
-                #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
-            ))
+            // The order of `__private::reduce`, written out so the fused element code
+            // inlines into the loop.
+            let mut __acc = #krate::__private::Lanes::<#r>::default();
+            let __blocks = __n / #krate::__private::LANES;
+            for __b in 0..__blocks {
+                let mut __vals = [[F::zero(); #r]; #krate::__private::LANES];
+                for (__l, __v) in __vals.iter_mut().enumerate() {
+                    let __i = __b * #krate::__private::LANES + __l;
+                    *__v = __r(
+                        __io.g(__i), __io.p(__i),
+                        #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
+                        __shape,
+                        __masks,
+                        #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
+                    );
+                }
+                __acc.block(&__vals);
+            }
+            for __i in __blocks * #krate::__private::LANES..__n {
+                __acc.tail(__r(
+                    __io.g(__i), __io.p(__i),
+                    #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
+                    __shape,
+                    __masks,
+                    #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
+                ));
+            }
+            __acc.finish()
         }
 
         #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]

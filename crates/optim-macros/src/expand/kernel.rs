@@ -130,6 +130,51 @@ fn stage_binding(cx: &Cx, i: usize, s: &Stage, hi: usize) -> Option<TokenStream>
     })
 }
 
+/// A literal (`false`, `0.0`, `-1.0`, `3`).
+fn literal(e: &syn::Expr) -> bool {
+    match e {
+        syn::Expr::Lit(_) => true,
+        syn::Expr::Unary(u) => matches!(u.op, syn::UnOp::Neg(_)) && literal(&u.expr),
+        syn::Expr::Paren(p) => literal(&p.expr),
+        _ => false,
+    }
+}
+
+/// The stage's arguments fixed to a literal (a literal binding, or a literal default the
+/// composition does not expose), re-bound as constants inside the stage's element,
+/// reduction and helper closures: a captured `nesterov = false` is a run-time value in
+/// the loop, a constant one removes its branch (which otherwise keeps a reduction pass
+/// from vectorizing). `(element-type binding, f64 binding)` per argument.
+fn constants(s: &Stage) -> Vec<(TokenStream, TokenStream, syn::Ident)> {
+    let mut out = Vec::new();
+    for (h, src) in s.decl.hypers.iter().zip(&s.sources) {
+        let lit = match src {
+            Source::Default => h.default.as_ref(),
+            Source::Expr(e) => Some(e),
+            Source::Arg(_) => None,
+        };
+        let Some(lit) = lit.filter(|e| literal(e)) else {
+            continue;
+        };
+        let n = &h.name;
+        let ty = h.ty.as_ref().map(crate::ast::ty_string).unwrap_or_default();
+        match (h.kind, ty.as_str()) {
+            (Some(Kind::Plain), "bool") => out.push((
+                quote!(let #n: bool = #lit;),
+                quote!(let #n: bool = #lit;),
+                n.clone(),
+            )),
+            (Some(Kind::Plain), "f64" | "f32") | (Some(Kind::Rate), _) => out.push((
+                quote!(let #n = F::of((#lit) as f64);),
+                quote!(let #n: f64 = (#lit) as f64;),
+                n.clone(),
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The type a bound expression of a stage argument has per step.
 fn per_step_ty(h: &crate::ast::Hyper) -> TokenStream {
     match h.kind.expect("typed") {
@@ -240,6 +285,10 @@ fn stage_block(cx: &Cx, i: usize) -> TokenStream {
     let s = &k.stages[i];
     let d = s.decl;
     let b = &d.body;
+    let consts = constants(s);
+    let celem: Vec<_> = consts.iter().map(|c| c.0.clone()).collect();
+    let cf64: Vec<_> = consts.iter().map(|c| c.1.clone()).collect();
+    let consts = &consts;
     let bindings = (0..d.hypers.len()).filter_map(|hi| stage_binding(cx, i, s, hi));
     let checks = super::state::stage_checks(cx, s);
     let steps = step_statements(cx, i, s);
@@ -298,6 +347,7 @@ fn stage_block(cx: &Cx, i: usize) -> TokenStream {
         quote! {
             let __prep = move |__r: [f64; #r], __masks: [bool; #m], __ls: [F; #ls], __n: usize, __shape: &[usize]| -> ([F; #l], [F; #ls]) {
                 #bind_red
+                #(#cf64)*
                 let [#(#masks),*] = __masks;
                 #info
                 #(let mut #leaf_state_names: f64 = #krate::Float::f64(__ls[#idx]);)*
@@ -321,6 +371,18 @@ fn stage_block(cx: &Cx, i: usize) -> TokenStream {
             }
         }
         c.capture = Some(Default::default());
+        // A parameter of the helper keeps its name: only the other constants are bound.
+        let mut params = Vec::new();
+        for inp in &c.inputs {
+            crate::ast::body::collect_pat_idents(inp, &mut params);
+        }
+        let shadowing: Vec<_> = consts
+            .iter()
+            .filter(|(_, _, n)| !params.iter().any(|p| p == n))
+            .map(|(e, _, _)| e)
+            .collect();
+        let body = &c.body;
+        c.body = Box::new(syn::parse_quote!({ #(#shadowing)* #body }));
         let mut e = syn::Expr::Closure(c);
         Literals(krate.clone()).visit_expr_mut(&mut e);
         quote!(let #name = #e;)
@@ -335,6 +397,7 @@ fn stage_block(cx: &Cx, i: usize) -> TokenStream {
                     #[allow(unused_imports)]
                     use #krate::__private::num_traits::Float as _;
                     let #rpos = __pos;
+                    #(#celem)*
                     #info
                     let [#(#masks),*] = __masks;
                     #arr
@@ -373,6 +436,7 @@ fn stage_block(cx: &Cx, i: usize) -> TokenStream {
                 #[allow(unused_imports)]
                 use #krate::__private::num_traits::Float as _;
                 let #pos = __pos;
+                #(#celem)*
                 #info
                 let [#(#masks),*] = __masks;
                 let [#(#leaf_names),*] = __lv;
