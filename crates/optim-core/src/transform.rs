@@ -57,28 +57,54 @@ pub trait Transformation<F: Float> {
     }
 
     /// One optimizer step: updates `params` in place from `grads`. Optimizers declared
-    /// with `#[optimizer]` do this in one fused pass with no updates buffer; the default
-    /// clones the gradients into one.
-    fn step_with<P: Tree<F> + Clone>(
+    /// with `#[optimizer]` do this in one fused pass with no updates buffer, and the
+    /// combinators with a buffer kept in their state; this default copies the gradients
+    /// into a new updates buffer (it allocates), then runs
+    /// [`step_with_buffer`](Self::step_with_buffer).
+    fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,
         grads: &P,
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let mut updates = grads.clone();
-        self.update_with(&mut updates, state, Some(params), extra)?;
-        apply_updates(params, &updates)
+        let mut bufs = crate::combine::overlay::scratch_for(grads)?;
+        crate::combine::overlay::copy_into(grads, &mut bufs)?;
+        let mut updates = crate::combine::Overlay::over(grads, &mut bufs);
+        let mut params = crate::combine::Overlay::of_mut(params);
+        self.step_with_buffer(&mut params, &mut updates, state, extra)
     }
 
     /// [`step_with`](Self::step_with) without extra arguments.
-    fn step<P: Tree<F> + Clone>(
+    fn step<P: Tree<F>>(
         &self,
         params: &mut P,
         grads: &P,
         state: &mut Self::State,
     ) -> Result<(), Error> {
         self.step_with(params, grads, state, &Extra::default())
+    }
+
+    /// One step given the gradients in a buffer it may overwrite with the updates: what
+    /// a combinator calls on its members with its own scratch. The default runs
+    /// [`update_with`](Self::update_with) in the buffer, then adds it to the params;
+    /// fused implementations read the buffer as gradients and write only the params.
+    fn step_with_buffer<P: Tree<F>>(
+        &self,
+        params: &mut P,
+        buffer: &mut P,
+        state: &mut Self::State,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.update_with(buffer, state, Some(&*params), extra)?;
+        apply_updates(params, buffer)
+    }
+
+    /// [`init`](Self::init) for a member of a combinator that owns the updates buffer,
+    /// so it needs no scratch of its own (a chain inside a chain). Defaults to `init`.
+    #[doc(hidden)]
+    fn init_inner<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.init(params)
     }
 }
 

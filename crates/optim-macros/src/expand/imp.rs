@@ -108,7 +108,18 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 Ok(())
             }
 
-            fn step_with<__P: #krate::Tree<F> + Clone>(
+            fn step_with_buffer<__P: #krate::Tree<F>>(
+                &self,
+                params: &mut __P,
+                buffer: &mut __P,
+                state: &mut Self::State,
+                extra: &#krate::Extra,
+            ) -> ::core::result::Result<(), #krate::Error> {
+                // The fused step reads the buffer as gradients and writes only the params.
+                self.step_with(params, &*buffer, state, extra)
+            }
+
+            fn step_with<__P: #krate::Tree<F>>(
                 &self,
                 params: &mut __P,
                 grads: &__P,

@@ -241,6 +241,15 @@ pub fn init_body(cx: &Cx) -> TokenStream {
             .map(|b| &b.name)
             .chain(owned_ls.iter().map(|l| &l.name))
             .collect();
+        if names.is_empty() {
+            blocks.push(quote! {
+                {
+                    #(#binds)*
+                    #(#checks)*
+                }
+            });
+            continue;
+        }
         blocks.push(quote! {
             let (#(#names,)*) = {
                 #(#binds)*

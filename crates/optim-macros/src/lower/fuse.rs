@@ -262,7 +262,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
             }
         }
         for (local, s) in decl.elem_states().enumerate() {
-            if masks.iter().any(|m| *m == s.name) {
+            if masks.contains(&s.name) {
                 errs.at(
                     &spec.tokens,
                     format!(

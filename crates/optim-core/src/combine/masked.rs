@@ -1,79 +1,9 @@
-//! Combinators at run time: `chain`, `identity` and `masked`, over any transformations.
-//!
-//! A chain runs its members one after the other over an updates buffer; a fused
-//! composition (`#[optimizer(fuse(...))]`) of declared primitives runs as one pass.
+//! `masked`: a transformation applied only to the leaves a mask selects (optax's
+//! `masked`), through [`Selected`], the view of a tree's selected leaves.
 
 use crate::tree::{Visit, VisitMut, Zip, ZipMut};
 use crate::{Error, Extra, Float, LeafMeta, Mask, Path, Transformation, Tree};
 use serde::{Deserialize, Serialize};
-
-/// The identity transformation: updates pass through unchanged.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Identity;
-
-/// The identity transformation (optax's `identity`).
-pub fn identity() -> Identity {
-    Identity
-}
-
-impl<F: Float> Transformation<F> for Identity {
-    type State = ();
-    fn name(&self) -> &'static str {
-        "identity"
-    }
-    fn init<P: Tree<F>>(&self, _: &P) -> Result<(), Error> {
-        Ok(())
-    }
-    fn update_with<P: Tree<F>>(
-        &self,
-        _: &mut P,
-        _: &mut (),
-        _: Option<&P>,
-        _: &Extra,
-    ) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-/// Two transformations applied in sequence (optax's `chain`); nest for more, or use
-/// the [`chain!`](crate::chain!) macro.
-#[derive(Clone, Debug)]
-pub struct Chain<A, B>(pub A, pub B);
-
-/// `a` then `b`.
-pub fn chain<A, B>(a: A, b: B) -> Chain<A, B> {
-    Chain(a, b)
-}
-
-/// Chains any number of transformations: `chain!(clip, scale_by_adam(), scale(-0.1))`.
-#[macro_export]
-macro_rules! chain {
-    ($a:expr $(,)?) => { $a };
-    ($a:expr, $($rest:expr),+ $(,)?) => { $crate::Chain($a, $crate::chain!($($rest),+)) };
-}
-
-impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for Chain<A, B> {
-    type State = (A::State, B::State);
-    fn name(&self) -> &'static str {
-        "chain"
-    }
-    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
-        Ok((self.0.init(params)?, self.1.init(params)?))
-    }
-    fn update_with<P: Tree<F>>(
-        &self,
-        updates: &mut P,
-        state: &mut Self::State,
-        params: Option<&P>,
-        extra: &Extra,
-    ) -> Result<(), Error> {
-        // Both members validate the same trees, so a tree error stops the first one
-        // before it writes. Only a second state that is itself corrupt (a hand-made
-        // state tuple) can fail after the first member has run.
-        self.0.update_with(updates, &mut state.0, params, extra)?;
-        self.1.update_with(updates, &mut state.1, params, extra)
-    }
-}
 
 /// Applies `inner` only to the leaves `mask` selects (optax's `masked`); the other
 /// leaves' updates pass through unchanged, and `inner` keeps state only for the
@@ -208,19 +138,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Masked<T> {
         "masked"
     }
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
-        let leaves = crate::leaf_metas(params)?;
-        let paths: Vec<String> = leaves.iter().map(|m| m.path.clone()).collect();
-        let flags = self.mask.resolve(&paths)?;
-        let view = Selected {
-            tree: Ref::Shared(params),
-            flags: &flags,
-        };
-        let inner = self.inner.init(&view)?;
-        Ok(MaskedState {
-            leaves,
-            flags,
-            inner,
-        })
+        self.init_as(params, false)
+    }
+    fn init_inner<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.init_as(params, true)
     }
     fn update_with<P: Tree<F>>(
         &self,
@@ -243,4 +164,96 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Masked<T> {
         self.inner
             .update_with(&mut view, &mut state.inner, pview.as_ref(), extra)
     }
+    fn step_with<P: Tree<F>>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        state: &mut Self::State,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        crate::check_update_trees(&state.leaves, grads, Some(&*params))?;
+        crate::__private::check_flags(&state.leaves, "mask", &state.flags)?;
+        let flags = &state.flags;
+        let mut pview = Selected {
+            tree: Ref::Mut(params),
+            flags,
+        };
+        let gview = Selected {
+            tree: Ref::Shared(grads),
+            flags,
+        };
+        self.inner
+            .step_with(&mut pview, &gview, &mut state.inner, extra)?;
+        pass_through(params, grads, flags)
+    }
+    fn step_with_buffer<P: Tree<F>>(
+        &self,
+        params: &mut P,
+        buffer: &mut P,
+        state: &mut Self::State,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        crate::check_update_trees(&state.leaves, buffer, Some(&*params))?;
+        crate::__private::check_flags(&state.leaves, "mask", &state.flags)?;
+        let flags = &state.flags;
+        let mut pview = Selected {
+            tree: Ref::Mut(params),
+            flags,
+        };
+        let mut bview = Selected {
+            tree: Ref::Mut(buffer),
+            flags,
+        };
+        self.inner
+            .step_with_buffer(&mut pview, &mut bview, &mut state.inner, extra)?;
+        pass_through(params, buffer, flags)
+    }
+}
+
+impl<T> Masked<T> {
+    fn init_as<F: Float, P: Tree<F>>(
+        &self,
+        params: &P,
+        inner: bool,
+    ) -> Result<MaskedState<T::State>, Error>
+    where
+        T: Transformation<F>,
+    {
+        let leaves = crate::leaf_metas(params)?;
+        let paths: Vec<String> = leaves.iter().map(|m| m.path.clone()).collect();
+        let flags = self.mask.resolve(&paths)?;
+        let view = Selected {
+            tree: Ref::Shared(params),
+            flags: &flags,
+        };
+        let state = if inner {
+            self.inner.init_inner(&view)?
+        } else {
+            self.inner.init(&view)?
+        };
+        Ok(MaskedState {
+            leaves,
+            flags,
+            inner: state,
+        })
+    }
+}
+
+/// The leaves a mask leaves out keep their updates (the gradients) unchanged, as in
+/// optax: a step adds them to the params.
+fn pass_through<F: Float, P: Tree<F>>(
+    params: &mut P,
+    updates: &P,
+    flags: &[bool],
+) -> Result<(), Error> {
+    let mut i = 0;
+    params.zip_mut(updates, &Path::ROOT, &mut |_, (p, _), (u, _)| {
+        if !flags.get(i).copied().unwrap_or(true) {
+            for (p, u) in p.iter_mut().zip(u) {
+                *p = *p + *u;
+            }
+        }
+        i += 1;
+        Ok(())
+    })
 }

@@ -1,0 +1,152 @@
+//! Combinators at run time, over any transformations: `chain`/`chain!`, `identity`,
+//! `masked` ([`masked.rs`](masked)), and the [`Overlay`] view they run their members on.
+//!
+//! A chain runs its members one after the other over an updates buffer that lives in
+//! its state (so a step allocates nothing); a fused composition
+//! (`#[optimizer(fuse(...))]`) of declared primitives runs as one pass.
+
+mod masked;
+pub(crate) mod overlay;
+
+pub use masked::{masked, Masked, MaskedState, Selected};
+pub use overlay::Overlay;
+
+use crate::{apply_updates, Error, Extra, Float, Transformation, Tree};
+use serde::{Deserialize, Serialize};
+
+/// The identity transformation: updates pass through unchanged.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity;
+
+/// The identity transformation (optax's `identity`).
+pub fn identity() -> Identity {
+    Identity
+}
+
+impl<F: Float> Transformation<F> for Identity {
+    type State = ();
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+    fn init<P: Tree<F>>(&self, _: &P) -> Result<(), Error> {
+        Ok(())
+    }
+    fn update_with<P: Tree<F>>(
+        &self,
+        _: &mut P,
+        _: &mut (),
+        _: Option<&P>,
+        _: &Extra,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+    fn step_with<P: Tree<F>>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        _: &mut (),
+        _: &Extra,
+    ) -> Result<(), Error> {
+        apply_updates(params, grads)
+    }
+}
+
+/// Two transformations applied in sequence (optax's `chain`); nest for more, or use
+/// the [`chain!`](crate::chain!) macro.
+#[derive(Clone, Debug)]
+pub struct Chain<A, B>(pub A, pub B);
+
+/// `a` then `b`.
+pub fn chain<A, B>(a: A, b: B) -> Chain<A, B> {
+    Chain(a, b)
+}
+
+/// Chains any number of transformations: `chain!(clip, scale_by_adam(), scale(-0.1))`.
+#[macro_export]
+macro_rules! chain {
+    ($a:expr $(,)?) => { $a };
+    ($a:expr, $($rest:expr),+ $(,)?) => { $crate::Chain($a, $crate::chain!($($rest),+)) };
+}
+
+/// The state of [`Chain`]: its members' states and the updates buffer a step runs them
+/// in (one per leaf; not saved, rebuilt when missing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "A: Serialize, B: Serialize",
+    deserialize = "A: Deserialize<'de>, B: Deserialize<'de>"
+))]
+pub struct ChainState<A, B, F> {
+    /// The first member's state.
+    pub first: A,
+    /// The second member's state.
+    pub rest: B,
+    #[serde(skip)]
+    scratch: Vec<Vec<F>>,
+}
+
+impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for Chain<A, B> {
+    type State = ChainState<A::State, B::State, F>;
+    fn name(&self) -> &'static str {
+        "chain"
+    }
+    fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        Ok(ChainState {
+            first: self.0.init_inner(params)?,
+            rest: self.1.init_inner(params)?,
+            scratch: overlay::scratch_for(params)?,
+        })
+    }
+    fn init_inner<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        // Inside another chain the outer one's buffer is used.
+        Ok(ChainState {
+            first: self.0.init_inner(params)?,
+            rest: self.1.init_inner(params)?,
+            scratch: Vec::new(),
+        })
+    }
+    fn update_with<P: Tree<F>>(
+        &self,
+        updates: &mut P,
+        state: &mut Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        // Both members validate the same trees, so a tree error stops the first one
+        // before it writes. Only a second state that is itself corrupt (a hand-made
+        // state) can fail after the first member has run.
+        self.0
+            .update_with(updates, &mut state.first, params, extra)?;
+        self.1.update_with(updates, &mut state.rest, params, extra)
+    }
+    fn step_with<P: Tree<F>>(
+        &self,
+        params: &mut P,
+        grads: &P,
+        state: &mut Self::State,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        if overlay::copy_into(grads, &mut state.scratch).is_err() {
+            // A state deserialized (or built for a member) has no buffer yet.
+            state.scratch = overlay::scratch_for(grads)?;
+            overlay::copy_into(grads, &mut state.scratch)?;
+        }
+        let mut updates = Overlay::over(grads, &mut state.scratch);
+        let mut params = Overlay::of_mut(params);
+        self.0
+            .update_with(&mut updates, &mut state.first, Some(&params), extra)?;
+        self.1
+            .step_with_buffer(&mut params, &mut updates, &mut state.rest, extra)
+    }
+    fn step_with_buffer<P: Tree<F>>(
+        &self,
+        params: &mut P,
+        buffer: &mut P,
+        state: &mut Self::State,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.0
+            .update_with(buffer, &mut state.first, Some(&*params), extra)?;
+        self.1
+            .step_with_buffer(params, buffer, &mut state.rest, extra)
+    }
+}
