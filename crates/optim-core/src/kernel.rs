@@ -201,3 +201,21 @@ pub(crate) fn zip_sum<F: Float>(a: &[F], b: &[F], f: impl Fn(F, F) -> F) -> F {
 pub(crate) fn sum_sq<F: Float>(x: &[F]) -> F {
     zip_sum(x, x, |a, _| a * a)
 }
+
+/// `Transformation::step_with_buffer` for a hand-written transformation whose
+/// `step_with` is fused: the buffer is read as the gradients and only the params are
+/// written. Used inside the `impl Transformation<F>` block.
+macro_rules! fused_step_with_buffer {
+    () => {
+        fn step_with_buffer<P: $crate::Tree<F>>(
+            &self,
+            params: &mut P,
+            buffer: &mut P,
+            state: &mut Self::State,
+            extra: &$crate::Extra,
+        ) -> Result<(), $crate::Error> {
+            self.step_with(params, &*buffer, state, extra)
+        }
+    };
+}
+pub(crate) use fused_step_with_buffer;

@@ -359,16 +359,7 @@ impl<F: Float> Transformation<F> for Adafactor {
         Ok(())
     }
 
-    fn step_with_buffer<P: Tree<F>>(
-        &self,
-        params: &mut P,
-        buffer: &mut P,
-        state: &mut Self::State,
-        extra: &Extra,
-    ) -> Result<(), Error> {
-        // Fused: the buffer is read as gradients and only the params are written.
-        self.step_with(params, &*buffer, state, extra)
-    }
+    crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(
         &self,

@@ -11,6 +11,7 @@ pub mod doc;
 pub mod export;
 pub mod imp;
 pub mod kernel;
+mod stage;
 pub mod state;
 pub mod trace;
 
