@@ -16,6 +16,8 @@ pub mod tree;
 pub mod combine;
 pub mod doc_trace;
 pub mod dsl;
+#[doc(hidden)]
+pub mod exec;
 pub mod noise;
 pub mod optimizers;
 pub mod primitives;

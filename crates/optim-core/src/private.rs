@@ -183,6 +183,38 @@ impl<F: crate::Float> Io<F> for UpdateNoParamsIo<'_, F> {
     }
 }
 
+/// The read-only leaf of a reduction pass: gradients (or updates) and params when given.
+pub struct ReadIo<'a, F> {
+    g: &'a [F],
+    p: Option<&'a [F]>,
+}
+impl<'a, F> ReadIo<'a, F> {
+    #[inline(always)]
+    pub fn new(g: &'a [F], p: Option<&'a [F]>) -> Self {
+        let p = p.map(|p| &p[..g.len()]);
+        ReadIo { g, p }
+    }
+}
+impl<F: crate::Float> Io<F> for ReadIo<'_, F> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.g.len()
+    }
+    #[inline(always)]
+    fn g(&self, i: usize) -> F {
+        self.g[i]
+    }
+    #[inline(always)]
+    fn p(&self, i: usize) -> F {
+        match self.p {
+            Some(p) => p[i],
+            None => F::zero(),
+        }
+    }
+    #[inline(always)]
+    fn put(&mut self, _: usize, _: F) {}
+}
+
 /// Checks that every state buffer has one entry per leaf, of the leaf's length.
 pub fn check_bufs<F: crate::Float>(
     metas: &[crate::LeafMeta],
@@ -293,89 +325,6 @@ pub fn reduce<F: crate::Float, const N: usize>(
         acc.tail(f(i));
     }
     acc.finish()
-}
-
-/// Walks a whole tree for `tree_sum`: each leaf's gradients (or updates), params when
-/// given, and shape. Object-safe so the generated per-step code borrows nothing.
-pub trait Walk<F> {
-    fn walk(&self, f: &mut LeafVisit<'_, F>);
-}
-
-/// The callback of [`Walk`]: leaf index, gradients, params, shape.
-pub type LeafVisit<'a, F> = dyn FnMut(usize, &[F], Option<&[F]>, &[usize]) + 'a;
-
-pub struct TreeRef<'a, P> {
-    pub g: &'a P,
-    pub p: Option<&'a P>,
-}
-
-impl<F: crate::Float, P: crate::Tree<F>> Walk<F> for TreeRef<'_, P> {
-    fn walk(&self, f: &mut LeafVisit<'_, F>) {
-        let mut leaf = 0usize;
-        // The trees were validated against the state before this pass, so the
-        // callbacks cannot fail.
-        let _ = match self.p {
-            Some(p) => self
-                .g
-                .zip(p, &crate::Path::ROOT, &mut |_, (g, shape), (p, _)| {
-                    f(leaf, g, Some(p), shape);
-                    leaf += 1;
-                    Ok(())
-                }),
-            None => self.g.visit(&crate::Path::ROOT, &mut |_, g, shape| {
-                f(leaf, g, None, shape);
-                leaf += 1;
-                Ok(())
-            }),
-        };
-    }
-}
-
-/// `tree_sum`: `r` summed in f64 over every element of the tree (params read as 0
-/// when absent).
-pub fn tree_sum<F: crate::Float, const N: usize>(
-    w: &dyn Walk<F>,
-    r: impl Fn(F, F, Pos, &[usize]) -> [F; N],
-) -> [f64; N] {
-    let mut out = [0f64; N];
-    w.walk(&mut |leaf, g, p, shape| {
-        let s = match p {
-            Some(p) => {
-                let len = g.len().min(p.len());
-                reduce(len, |i| {
-                    r(
-                        g[i],
-                        p[i],
-                        Pos {
-                            leaf,
-                            index: i,
-                            len,
-                        },
-                        shape,
-                    )
-                })
-            }
-            None => {
-                let len = g.len();
-                reduce(len, |i| {
-                    r(
-                        g[i],
-                        F::zero(),
-                        Pos {
-                            leaf,
-                            index: i,
-                            len,
-                        },
-                        shape,
-                    )
-                })
-            }
-        };
-        for j in 0..N {
-            out[j] += s[j];
-        }
-    });
-    out
 }
 
 /// Checks that a per-leaf scalar state has one value per leaf.

@@ -26,7 +26,7 @@ impl Extra {
 /// Updates follow optax's sign convention: they are *added* to the params, so a descent
 /// method returns `-lr * direction`. Every method validates the trees against the state
 /// before writing anything: on error, params, updates and state are unchanged.
-pub trait Transformation<F: Float> {
+pub trait Transformation<F: Float>: Send + Sync {
     /// The state, one per params tree; serde-able so training can be checkpointed.
     type State: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
 

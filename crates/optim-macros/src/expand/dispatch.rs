@@ -1,6 +1,8 @@
-//! The element loops and the storage dispatch: per leaf, each buffer's storage variant
-//! is matched once (nested matches), so the loop is monomorphized for that combination
-//! of dtypes and runs with no per-element branching on storage.
+//! The element loops and the storage dispatch: per chunk of a leaf, each buffer's storage
+//! variant is matched once (nested matches), so the loop is monomorphized for that
+//! combination of dtypes and runs with no per-element branching on storage. The storage
+//! was checked when the step recorded the leaf, so a variant a buffer cannot hold never
+//! reaches the dispatch.
 
 use super::Cx;
 use crate::lower::BufDef;
@@ -19,16 +21,17 @@ pub fn loops(cx: &Cx) -> TokenStream {
     let m = k.masks.len();
     let l = k.n_leaf_vals();
     let r = k.n_red();
+    let nb = k.bufs.len();
     let bufs = cx.bufs();
-    let s_generics: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__S{}", i)).collect();
-    let s_args: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__s{}", i)).collect();
-    let s_new: Vec<_> = (0..bufs.len()).map(|i| format_ident!("__n{}", i)).collect();
+    let s_generics: Vec<_> = (0..nb).map(|i| format_ident!("__S{}", i)).collect();
+    let s_args: Vec<_> = (0..nb).map(|i| format_ident!("__s{}", i)).collect();
+    let s_new: Vec<_> = (0..nb).map(|i| format_ident!("__n{}", i)).collect();
     let dispatch_body = dispatch(
         cx,
         &k.bufs,
         &(
             quote!(#loop_fn),
-            quote!(__k, __io, __leaf, __masks, __lv, __shape,),
+            quote!(__k, __io, __leaf, __base, __masks, __lv, __shape,),
         ),
         0,
         &mut Vec::new(),
@@ -38,27 +41,25 @@ pub fn loops(cx: &Cx) -> TokenStream {
         &k.bufs,
         &(
             quote!(__out = #red_loop_fn),
-            quote!(__r, __io, __leaf, __masks, __shape,),
+            quote!(__r, __io, __leaf, __base, __masks, __shape,),
         ),
         0,
         &mut Vec::new(),
     );
-    let buf_params: Vec<_> = bufs
-        .iter()
-        .map(|b| quote!(#b: &mut #krate::Buf<F>))
-        .collect();
+    let slices = quote!([#krate::exec::BufSlice<'_, F>; #nb]);
     quote! {
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
         fn #loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __K: #kernel_sig>(
-            __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
+            __k: &__K, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
         ) {
             let __n = __io.len();
+            let __len: usize = __shape.iter().product();
             #(let #s_args = &mut #s_args[..__n];)*
             for __i in 0..__n {
                 let (__u, #(#s_new,)*) = __k(
                     __io.g(__i), __io.p(__i),
-                    #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
+                    #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
                     __shape,
                     __masks,
                     __lv,
@@ -72,9 +73,10 @@ pub fn loops(cx: &Cx) -> TokenStream {
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
         fn #red_loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __R: #red_sig>(
-            __r: &__R, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
+            __r: &__R, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
         ) -> [f64; #r] {
             let __n = __io.len();
+            let __len: usize = __shape.iter().product();
             #(let #s_args = &#s_args[..__n];)*
             // The order of `__private::reduce`, written out so the fused element code
             // inlines into the loop.
@@ -86,7 +88,7 @@ pub fn loops(cx: &Cx) -> TokenStream {
                     let __i = __b * #krate::__private::LANES + __l;
                     *__v = __r(
                         __io.g(__i), __io.p(__i),
-                        #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
+                        #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
                         __shape,
                         __masks,
                         #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
@@ -97,7 +99,7 @@ pub fn loops(cx: &Cx) -> TokenStream {
             for __i in __blocks * #krate::__private::LANES..__n {
                 __acc.tail(__r(
                     __io.g(__i), __io.p(__i),
-                    #krate::__private::Pos { leaf: __leaf, index: __i, len: __n },
+                    #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
                     __shape,
                     __masks,
                     #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
@@ -108,19 +110,20 @@ pub fn loops(cx: &Cx) -> TokenStream {
 
         #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
         fn #red_dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __R: #red_sig>(
-            __r: &__R, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __shape: &[usize], __path: &str, #(#buf_params),*
-        ) -> ::core::result::Result<[f64; #r], #krate::Error> {
+            __r: &__R, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __shape: &[usize], __bs: #slices,
+        ) -> [f64; #r] {
             let mut __out = [0f64; #r];
+            let [#(#bufs),*] = __bs;
             #red_dispatch_body
-            Ok(__out)
+            __out
         }
 
         #[allow(clippy::too_many_arguments, unused_variables)]
         fn #dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __K: #kernel_sig>(
-            __k: &__K, __io: &mut __IO, __leaf: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], __path: &str, #(#buf_params),*
-        ) -> ::core::result::Result<(), #krate::Error> {
+            __k: &__K, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], __bs: #slices,
+        ) {
+            let [#(#bufs),*] = __bs;
             #dispatch_body
-            Ok(())
         }
     }
 }
@@ -141,7 +144,6 @@ fn dispatch(
     }
     let b = &bufs[i];
     let name = &b.name;
-    let bname = name.to_string();
     let v = format_ident!("__v{}", i);
     let mut arms = Vec::new();
     let mut arm =
@@ -152,41 +154,41 @@ fn dispatch(
             arms.push(quote!(#pat => { #setup #inner }));
         };
     arm(
-        quote!(#krate::Buf::Native(#v)),
+        quote!(#krate::exec::BufSlice::Native(#v)),
         quote!(),
-        quote!(#v.as_mut_slice()),
+        quote!(#v),
         bound,
     );
     if b.dtype {
         for variant in ["F32", "F64", "BF16", "F16"] {
             let var = format_ident!("{}", variant);
             arm(
-                quote!(#krate::Buf::#var(#v)),
+                quote!(#krate::exec::BufSlice::#var(#v)),
                 quote!(),
-                quote!(#v.as_mut_slice()),
+                quote!(#v),
                 bound,
             );
         }
     }
     if b.absent {
-        // A Vec of a zero-sized type never allocates.
         arm(
-            quote!(#krate::Buf::Absent(#v)),
-            quote!(let mut #v = ::std::vec![#krate::__private::Absent; *#v];),
+            quote!(#krate::exec::BufSlice::Absent(#v)),
+            quote!(let mut #v = #krate::exec::absent(#v);),
             quote!(#v.as_mut_slice()),
             bound,
         );
     }
     let total = 1 + if b.dtype { 4 } else { 0 } + usize::from(b.absent);
-    let fallback = if total < 6 {
-        quote!(_ => return Err(#krate::__private::bad_buf(__path, #bname)),)
+    // `BufPtr::of` refused any other variant when the step recorded the leaf.
+    let rest = if total < 6 {
+        quote!(_ => ::core::unreachable!("the storage was checked when the step recorded the leaf"),)
     } else {
         quote!()
     };
     quote! {
         match #name {
             #(#arms)*
-            #fallback
+            #rest
         }
     }
 }

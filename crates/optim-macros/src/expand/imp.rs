@@ -1,6 +1,10 @@
-//! The `Transformation` impl: `init`, `update_with` and the fused `step_with`, which
-//! validate everything before writing anything, evaluate the kernel once, and run the
-//! per-leaf section and the element loop on every leaf.
+//! The `Transformation` impl: `init`, `update_with` and the fused `step_with`. A step
+//! validates everything before writing anything (the trees, every state buffer and its
+//! storage, the extra arguments, the argument checks of the kernel), records the leaves'
+//! memory in the state's `Exec` scratch, evaluates the kernel once, and then runs the
+//! reduction pass, the per-leaf section and the element pass over the recorded leaves,
+//! on rayon's current pool (`optim_core::exec` explains the tasks and why the result does
+//! not depend on the thread count).
 
 use super::Cx;
 use proc_macro2::TokenStream;
@@ -20,34 +24,114 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
     let leaf_states = cx.leaf_states();
     let leaf_state_names: Vec<String> = leaf_states.iter().map(|b| b.to_string()).collect();
     let init = super::state::init_body(cx);
+    let nb = bufs.len();
+    let bidx: Vec<_> = (0..nb).collect();
 
-    let red_call = match k.reducer {
+    // Each buffer's storage, checked against what it may hold, as the leaf is recorded.
+    let buf_ptrs = k.bufs.iter().map(|b| {
+        let (n, s, dtype, absent) = (&b.name, b.name.to_string(), b.dtype, b.absent);
+        quote!(#krate::exec::BufPtr::of(&mut __state.#n[__leaf], #dtype, #absent, &__state.leaves[__leaf].path, #s)?)
+    });
+    let buf_ptrs: Vec<_> = buf_ptrs.collect();
+    let record = |a: TokenStream, b: TokenStream| {
+        quote! {
+            __state.__exec.push(#krate::exec::LeafMem { a: #a, b: #b, len: __len }, [#(#buf_ptrs),*]);
+            __leaf += 1;
+            Ok(())
+        }
+    };
+    let record_step = record(quote!(__p.as_mut_ptr()), quote!(__g.as_ptr()));
+    let record_update = record(quote!(__u.as_mut_ptr()), quote!(__pp.as_ptr()));
+    let record_update_np = record(quote!(__u.as_mut_ptr()), quote!(::core::ptr::null()));
+
+    let masks_of = quote!([#(__state.#masks[__leaf]),*]);
+    // The reduction pass, over blocks of every leaf, read-only.
+    let reduce = match k.reducer {
         Some(j) if k.stages[j].decl.body.leaf_reduce.is_some() => {
             let gate = match k.stages[j].gate {
-                Some(g) => quote!(&& __masks[#g]),
+                Some(g) => quote!(if !__masks[#g] { return [0f64; #r]; }),
                 None => quote!(),
             };
+            let io = quote!(#krate::__private::ReadIo::new(__gs, __ps));
             quote! {
-                let __r: [f64; #r] = if __red_on #gate {
-                    #red_dispatch_fn(&__red, &mut __io, __leaf, __masks, __shape, &__state.leaves[__leaf].path, #(&mut __state.#bufs[__leaf]),*)?
-                } else {
-                    [0f64; #r]
-                };
+                if __red_on {
+                    let __x = &__state.__exec;
+                    let __metas = &__state.leaves;
+                    let __st = &*__state;
+                    __x.reduce::<#r>(|__leaf, __s, __e| {
+                        let __masks: [bool; #m] = [#(__st.#masks[__leaf]),*];
+                        #gate
+                        // SAFETY: the reduction pass only reads; nothing writes until it ends.
+                        let (__gs, __ps) = unsafe { __x.read(__leaf, __s, __e, __step) };
+                        let mut __io = #io;
+                        // SAFETY: the state buffers are read only, in this task's range.
+                        let __bs = unsafe { [#(__x.buf(__leaf, #bidx).slice(__s, __e - __s)),*] };
+                        #red_dispatch_fn(&__red, &mut __io, __leaf, __s, __masks, &__metas[__leaf].shape, __bs)
+                    });
+                }
             }
         }
-        _ => quote!(let __r: [f64; 0] = [];),
+        _ => quote!(),
     };
+    // The per-leaf section, sequential: reduction sums in, per-leaf values out.
     let lidx: Vec<_> = (0..leaf_states.len()).map(syn::Index::from).collect();
-    let leaf_call = quote! {
-        let __masks: [bool; #m] = [#(__state.#masks[__leaf]),*];
-        let __shape: &[usize] = &__state.leaves[__leaf].shape;
-        #red_call
-        let (__lv, __ls) = __prep(__r, __masks, [#(__state.#leaf_states[__leaf]),*], #krate::__private::Io::len(&__io), __shape);
-        #(__state.#leaf_states[__leaf] = __ls[#lidx];)*
-        #dispatch_fn(&__k, &mut __io, __leaf, __masks, __lv, __shape, &__state.leaves[__leaf].path, #(&mut __state.#bufs[__leaf]),*)?;
-        __leaf += 1;
-        Ok(())
+    let has_leaf = k.stages.iter().any(|s| s.decl.has_leaf_section());
+    let prep = if has_leaf {
+        let sums = if r > 0 {
+            quote!(if __red_on { __state.__exec.sum::<#r>(__leaf) } else { [0f64; #r] })
+        } else {
+            quote!([])
+        };
+        quote! {
+            for __leaf in 0..__state.leaves.len() {
+                let __masks: [bool; #m] = #masks_of;
+                let __r: [f64; #r] = #sums;
+                let (__lv, __ls) = __prep(__r, __masks, [#(__state.#leaf_states[__leaf]),*], __state.leaves[__leaf].len(), &__state.leaves[__leaf].shape);
+                __state.__exec.lv[__leaf] = __lv;
+                #(__state.#leaf_states[__leaf] = __ls[#lidx];)*
+            }
+        }
+    } else {
+        quote!()
     };
+    // The element pass.
+    let main = |run: TokenStream| {
+        quote! {
+            {
+                let __x = &__state.__exec;
+                let __metas = &__state.leaves;
+                let __st = &*__state;
+                __x.run(|__leaf, __s, __e| {
+                    let __masks: [bool; #m] = [#(__st.#masks[__leaf]),*];
+                    // SAFETY: tasks cover disjoint element ranges of leaves that do not
+                    // overlap (checked before a parallel run), recorded in this step.
+                    let (__a, __b) = unsafe { __x.write(__leaf, __s, __e) };
+                    // SAFETY: as above, for the state buffers of this leaf.
+                    let __bs = unsafe { [#(__x.buf(__leaf, #bidx).slice(__s, __e - __s)),*] };
+                    let __lv = __x.lv[__leaf];
+                    let __shape = &__metas[__leaf].shape;
+                    #run
+                });
+            }
+        }
+    };
+    let call = |io: TokenStream| {
+        quote! {
+            let mut __io = #io;
+            #dispatch_fn(&__k, &mut __io, __leaf, __s, __masks, __lv, __shape, __bs);
+        }
+    };
+    // A fused step always records the gradients beside the params.
+    let step_io = call(quote!(#krate::__private::StepIo::new(__a, __b.unwrap_or(&[]))));
+    let main_step = main(step_io);
+    let with_p = call(quote!(#krate::__private::UpdateIo::new(__a, __p)));
+    let without_p = call(quote!(#krate::__private::UpdateNoParamsIo::new(__a)));
+    let main_update = main(quote! {
+        match __b {
+            ::core::option::Option::Some(__p) => { #with_p }
+            ::core::option::Option::None => { #without_p }
+        }
+    });
     let checks = quote! {
         #(#krate::__private::check_bufs(&state.leaves, #buf_names, &state.#bufs)?;)*
         #(#krate::__private::check_flags(&state.leaves, #mask_names, &state.#masks)?;)*
@@ -77,6 +161,7 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 #init
             }
 
+            #[allow(unused_variables, unused_mut)]
             fn update_with<__P: #krate::Tree<F>>(
                 &self,
                 updates: &mut __P,
@@ -91,19 +176,25 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 }
                 #take_value
                 let __count = state.count + 1;
-                let (__red, __prep, __k, __red_on) = #kernel_fn::<F>(self, __count, __value, &#krate::__private::TreeRef { g: &*updates, p: params })?;
                 let __state = &mut *state;
+                __state.__exec.begin(&__state.leaves);
                 let mut __leaf = 0usize;
                 match params {
-                    Some(__p) => updates.zip_mut(__p, &#krate::Path::ROOT, &mut |_, (__u, _), (__pp, _)| {
-                        let mut __io = #krate::__private::UpdateIo::new(__u, __pp);
-                        #leaf_call
+                    Some(__pv) => updates.zip_mut(__pv, &#krate::Path::ROOT, &mut |_, (__u, _), (__pp, _)| {
+                        let __len = __u.len();
+                        #record_update
                     })?,
                     None => updates.visit_mut(&#krate::Path::ROOT, &mut |_, __u, _| {
-                        let mut __io = #krate::__private::UpdateNoParamsIo::new(__u);
-                        #leaf_call
+                        let __len = __u.len();
+                        #record_update_np
                     })?,
                 }
+                __state.__exec.ready();
+                let __step = false;
+                let (__red, __prep, __k, __red_on) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step)?;
+                #reduce
+                #prep
+                #main_update
                 state.count = __count;
                 Ok(())
             }
@@ -119,6 +210,7 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 self.step_with(params, &*buffer, state, extra)
             }
 
+            #[allow(unused_variables, unused_mut)]
             fn step_with<__P: #krate::Tree<F>>(
                 &self,
                 params: &mut __P,
@@ -130,13 +222,19 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 #checks
                 #take_value
                 let __count = state.count + 1;
-                let (__red, __prep, __k, __red_on) = #kernel_fn::<F>(self, __count, __value, &#krate::__private::TreeRef { g: grads, p: Some(&*params) })?;
                 let __state = &mut *state;
+                __state.__exec.begin(&__state.leaves);
                 let mut __leaf = 0usize;
                 params.zip_mut(grads, &#krate::Path::ROOT, &mut |_, (__p, _), (__g, _)| {
-                    let mut __io = #krate::__private::StepIo::new(__p, __g);
-                    #leaf_call
+                    let __len = __p.len();
+                    #record_step
                 })?;
+                __state.__exec.ready();
+                let __step = true;
+                let (__red, __prep, __k, __red_on) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step)?;
+                #reduce
+                #prep
+                #main_step
                 state.count = __count;
                 Ok(())
             }

@@ -21,6 +21,7 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
     let (k, krate) = (cx.k, &cx.krate);
     let (name, kernel_fn) = (&k.head.struct_name, &cx.kernel_fn);
     let (red_sig, prep_sig, kernel_sig) = cx.sigs();
+    let exec_ty = cx.exec_ty();
     let m = k.masks.len();
     let l = k.n_leaf_vals();
     let ls = k.leaf_states.len();
@@ -149,7 +150,7 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
         #[allow(unused_variables, unused_mut, unused_parens, unused_assignments, non_snake_case, clippy::all)]
         #[inline]
         fn #kernel_fn<F: #krate::Float>(
-            this: &#name, __count: u64, __value: f64, __tree: &dyn #krate::__private::Walk<F>,
+            this: &#name, __count: u64, __value: f64, __tree: &#exec_ty, __metas: &[#krate::LeafMeta], __step: bool,
         ) -> ::core::result::Result<(impl #red_sig + use<F>, impl #prep_sig + use<F>, impl #kernel_sig + use<F>, bool), #krate::Error> {
             #[allow(unused_imports)]
             use #krate::dsl::*;

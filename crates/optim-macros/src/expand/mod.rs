@@ -76,6 +76,26 @@ impl<'k, 'a> Cx<'k, 'a> {
         self.k.leaf_states.iter().map(|b| &b.name).collect()
     }
 
+    /// The widest reduction of the kernel (the `leaf_sum`'s or a `tree_sum`'s number of
+    /// sums): the width of the reduction scratch.
+    pub fn width(&self) -> usize {
+        let tree = self
+            .k
+            .stages
+            .iter()
+            .filter_map(|s| s.decl.body.tree_reduce.as_ref().map(|(_, r)| r.names.len()))
+            .max()
+            .unwrap_or(0);
+        self.k.n_red().max(tree)
+    }
+
+    /// The type of the step scratch in the state.
+    pub fn exec_ty(&self) -> TokenStream {
+        let krate = &self.krate;
+        let (b, l, w) = (self.k.bufs.len(), self.k.n_leaf_vals(), self.width());
+        quote!(#krate::exec::Exec<F, #b, #l, #w>)
+    }
+
     /// The closure types the kernel function returns: the reduction, the per-leaf
     /// section, the element update.
     pub fn sigs(&self) -> (TokenStream, TokenStream, TokenStream) {

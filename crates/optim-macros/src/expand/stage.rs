@@ -248,7 +248,7 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
                 out.push(quote! {
                     let #pat = {
                         #(let #names = #krate::__private::elem::<F, _>(#names);)*
-                        let __r: [f64; #n] = #krate::__private::tree_sum::<F, #n>(__tree, move |__g: F, __p: F, __pos: #krate::__private::Pos, __shape: &[usize]| -> [F; #n] {
+                        let __tr = move |__g: F, __p: F, __pos: #krate::__private::Pos, __shape: &[usize]| -> [F; #n] {
                             #[allow(unused_imports)]
                             use #krate::__private::num_traits::Float as _;
                             #before
@@ -257,6 +257,19 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
                             let #rpos = __pos;
                             #info
                             #arr
+                        };
+                        let __r: [f64; #n] = __tree.tree_sum::<#n>(|__leaf, __s, __e| {
+                            let __shape: &[usize] = &__metas[__leaf].shape;
+                            let __len = __metas[__leaf].len();
+                            // SAFETY: the per-step code only reads; nothing is written yet.
+                            let (__gs, __ps) = unsafe { __tree.read(__leaf, __s, __e, __step) };
+                            #krate::exec::block_sum::<F, #n>(__s, __e, |__i| {
+                                let __p = match __ps {
+                                    ::core::option::Option::Some(__ps) => __ps[__i - __s],
+                                    ::core::option::Option::None => F::zero(),
+                                };
+                                __tr(__gs[__i - __s], __p, #krate::__private::Pos { leaf: __leaf, index: __i, len: __len }, __shape)
+                            })
                         });
                         #value
                     };

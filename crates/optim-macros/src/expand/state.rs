@@ -18,6 +18,7 @@ pub fn state_struct(cx: &Cx) -> TokenStream {
     let bufs = cx.bufs();
     let masks = &k.masks;
     let leaf_states = cx.leaf_states();
+    let exec_ty = cx.exec_ty();
     let state_doc = format!("The state of [`{name}`]: the step count, the leaves it was built for, and one buffer per leaf for each state variable.");
     quote! {
         #[doc = #state_doc]
@@ -31,6 +32,10 @@ pub fn state_struct(cx: &Cx) -> TokenStream {
             #(#[doc = concat!("The `", stringify!(#bufs), "` buffer of each leaf.")] pub #bufs: ::std::vec::Vec<#krate::Buf<F>>,)*
             #(#[doc = concat!("The resolved `", stringify!(#masks), "` flag of each leaf.")] pub #masks: ::std::vec::Vec<bool>,)*
             #(#[doc = concat!("The `", stringify!(#leaf_states), "` scalar of each leaf.")] pub #leaf_states: ::std::vec::Vec<F>,)*
+            /// Scratch of the step (the leaves' memory, tasks, reduction sums); not saved.
+            #[doc(hidden)]
+            #[serde(skip)]
+            pub __exec: #exec_ty,
             #[doc(hidden)]
             #[serde(skip)]
             pub _elem: ::core::marker::PhantomData<F>,
@@ -158,6 +163,7 @@ pub fn choice_checks(cx: &Cx) -> Vec<TokenStream> {
 /// The body of `init`.
 pub fn init_body(cx: &Cx) -> TokenStream {
     let (k, krate) = (cx.k, &cx.krate);
+    let exec_ty = cx.exec_ty();
     let state_name = &k.head.state_name;
     let bind = bind_for_init(cx);
     let choices = choice_checks(cx);
@@ -274,6 +280,8 @@ pub fn init_body(cx: &Cx) -> TokenStream {
         #(#arg_checks)*
         #(#init_masks)*
         #(#blocks)*
-        Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* #(#leaf_states,)* _elem: ::core::marker::PhantomData })
+        let mut __exec: #exec_ty = ::core::default::Default::default();
+        __exec.prepare(&__leaves);
+        Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* #(#leaf_states,)* __exec, _elem: ::core::marker::PhantomData })
     }
 }
