@@ -1,23 +1,29 @@
-//! Optimizer step throughput: the `#[optimizer]`-generated fused step against a
-//! hand-written fused loop of the same math, in the same run, on one f32 leaf.
+//! Optimizer step throughput, every comparison measured in the same run.
+//!
+//! - Adam, AdamW, SGD with momentum, Lion and Adam with bfloat16 first moment, on one f32
+//!   leaf of 1e6, 1e7 and 5e7 elements, on 1 and 2 threads: the `#[optimizer]` step
+//!   against a hand-written fused loop of the same math on the same thread count (cut
+//!   into the same 32Ki-element chunks), and against an in-place STREAM-like kernel with
+//!   the same read/write mix (the bandwidth a step of that mix can reach here).
+//! - A GPT-2-small-shaped tree (148 leaves, 124M params) with AdamW.
+//! - Per-leaf overhead: 1,000 leaves of 1,000 elements and 10,000 of 100, against one
+//!   leaf of the same 1e6 elements.
+//! - dfdx 0.13's Adam on the same flat buffer.
+//! - LAMB (two passes) and Adafactor (hand-written) at 1e7 against the fused Adam loop.
 //!
 //! Memory traffic per element (4-byte f32): Adam/AdamW read p, g, m, v and write p, m, v
-//! (28 bytes); Lion and SGD with momentum read p, g, m and write p, m (20 bytes).
-//! LAMB (1e7 elements) makes two passes: its per-leaf norms read p, g, m, v, then the
-//! Adam pass reads them again and writes p, m, v (44 bytes); its hand-written baseline
-//! makes the same two passes.
-//! Adafactor (a 4096×2048 leaf plus a 1-d leaf, 1e7 elements in all, default settings)
-//! is hand-written in optim-core; its GB/s count the essential 12 bytes per element (read
-//! p and g, write p) and its ratio is taken against the hand-written fused Adam loop on
-//! the same number of elements, the memory-bound reference.
-//! After criterion has measured everything, the bench prints each pair's medians, GB/s
-//! and the ratio generated / hand-written.
+//! (28 bytes); Lion and SGD with momentum read p, g, m and write p, m (20 bytes); Adam
+//! with bf16 m moves 2 bytes less each way (24 bytes). After criterion has measured
+//! everything, the bench prints medians, GB/s and the ratios of each row.
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
-use optim::{adafactor, adam, adamw, lamb, lion, sgd, Tensor, TensorMap, Transformation};
+use optim::exec::CHUNK;
+use optim::{adafactor, adam, adamw, lamb, lion, sgd, Dtype, Tensor, TensorMap, Transformation};
+use rayon::prelude::*;
 use std::time::Duration;
 
-const SIZES: [usize; 2] = [1_000_000, 10_000_000];
+const SIZES: [usize; 3] = [1_000_000, 10_000_000, 50_000_000];
+const THREADS: [usize; 2] = [1, 2];
 const BIG: usize = 10_000_000;
 
 fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
@@ -26,7 +32,14 @@ fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
     (p, g)
 }
 
-/// Hand-written fused Adam (optax's formula order), the baseline.
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}
+
+/// Hand-written fused Adam (optax's order of operations) over one chunk.
 #[allow(clippy::too_many_arguments)]
 fn hand_adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, lr: f32, wd: f32) {
     let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
@@ -61,53 +74,6 @@ fn hand_lion(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, wd: f32) {
     }
 }
 
-/// Hand-written LAMB: a read-only pass for the two norms, then the fused Adam pass.
-#[allow(clippy::too_many_arguments)]
-fn hand_lamb(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, lr: f32, wd: f32) {
-    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-6f32);
-    let bc1 = 1.0 - b1.powi(t);
-    let bc2 = 1.0 - b2.powi(t);
-    let n = p.len();
-    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-    let dir = |gi: f32, pi: f32, mi: f32, vi: f32| {
-        let mi = (1.0 - b1) * gi + b1 * mi;
-        let vi = (1.0 - b2) * (gi * gi) + b2 * vi;
-        ((mi / bc1) / ((vi / bc2).sqrt() + eps) + wd * pi, mi, vi)
-    };
-    // 8 partial sums over blocks of 8, so the norm pass vectorizes.
-    let (mut uu, mut pp) = ([0f64; 8], [0f64; 8]);
-    let blocks = n / 8;
-    for (((gc, pc), mc), vc) in g
-        .chunks_exact(8)
-        .zip(p.chunks_exact(8))
-        .zip(m.chunks_exact(8))
-        .zip(v.chunks_exact(8))
-    {
-        for l in 0..8 {
-            let u = dir(gc[l], pc[l], mc[l], vc[l]).0;
-            uu[l] += (u * u) as f64;
-            pp[l] += (pc[l] * pc[l]) as f64;
-        }
-    }
-    for i in blocks * 8..n {
-        let u = dir(g[i], p[i], m[i], v[i]).0;
-        uu[0] += (u * u) as f64;
-        pp[0] += (p[i] * p[i]) as f64;
-    }
-    let (un, pn) = (uu.iter().sum::<f64>().sqrt(), pp.iter().sum::<f64>().sqrt());
-    let ratio = if un == 0.0 || pn == 0.0 {
-        1.0
-    } else {
-        (pn / un) as f32
-    };
-    for i in 0..n {
-        let (u, mi, vi) = dir(g[i], p[i], m[i], v[i]);
-        m[i] = mi;
-        v[i] = vi;
-        p[i] += -lr * (u * ratio);
-    }
-}
-
 fn hand_sgd_momentum(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, beta: f32) {
     let n = p.len();
     let (g, m) = (&g[..n], &mut m[..n]);
@@ -117,72 +83,90 @@ fn hand_sgd_momentum(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, beta: f32
     }
 }
 
+/// The in-place bandwidth kernels: the fewest flops that move the same bytes.
+fn stream4(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let n = p.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    for i in 0..n {
+        m[i] = m[i] * 0.5 + g[i];
+        v[i] = v[i] * 0.5 + g[i];
+        p[i] += m[i] + v[i];
+    }
+}
+
+fn stream3(p: &mut [f32], g: &[f32], m: &mut [f32]) {
+    let n = p.len();
+    let (g, m) = (&g[..n], &mut m[..n]);
+    for i in 0..n {
+        m[i] = m[i] * 0.5 + g[i];
+        p[i] += m[i];
+    }
+}
+
+/// Runs `f` on matching chunks of four buffers, on the current pool.
+fn chunks4(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
+) {
+    p.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .for_each(|(((p, g), m), v)| f(p, g, m, v));
+}
+
+fn chunks3(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    f: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync,
+) {
+    p.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK))
+        .for_each(|((p, g), m)| f(p, g, m));
+}
+
+fn id(kind: &str, threads: usize, n: usize) -> BenchmarkId {
+    BenchmarkId::new(format!("{kind}-{threads}t"), n)
+}
+
+/// Times `iters` runs of `f` on a pool of `threads` threads (the pool is entered once
+/// per sample, not per run).
+fn on_pool(threads: &rayon::ThreadPool, iters: u64, mut f: impl FnMut() + Send) -> Duration {
+    threads.install(|| {
+        let t = std::time::Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        t.elapsed()
+    })
+}
+
 fn generated<T: Transformation<f32>>(c: &mut Criterion, name: &str, bytes: u64, opt: T) {
     let mut group = c.benchmark_group(name);
     for n in SIZES {
         group.throughput(Throughput::Bytes(bytes * n as u64));
         let (mut p, g) = data(n);
         let mut s = opt.init(&p).expect("init");
-        group.bench_with_input(BenchmarkId::new("generated", n), &n, |b, _| {
-            b.iter(|| opt.step(&mut p, black_box(&g), &mut s).expect("step"))
-        });
+        for threads in THREADS {
+            let pool = pool(threads);
+            group.bench_function(id("generated", threads, n), |b| {
+                b.iter_custom(|iters| {
+                    on_pool(&pool, iters, || {
+                        opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                    })
+                })
+            });
+        }
     }
     group.finish();
 }
 
-/// A 4096×2048 leaf and a 1-d leaf: 1e7 elements.
-fn adafactor_tree() -> (TensorMap<f32>, TensorMap<f32>) {
-    let (wp, wg) = data(4096 * 2048);
-    let (bp, bg) = data(BIG - 4096 * 2048);
-    let tree = |w: Vec<f32>, b: Vec<f32>| {
-        let mut t = TensorMap::new();
-        t.insert("b".to_string(), Tensor::vector(b));
-        t.insert(
-            "w".to_string(),
-            Tensor::new([4096, 2048], w).expect("shape"),
-        );
-        t
-    };
-    (tree(wp, bp), tree(wg, bg))
-}
-
-fn big_benches(c: &mut Criterion) {
-    let mut group = c.benchmark_group("lamb");
-    group.throughput(Throughput::Bytes(44 * BIG as u64));
-    let opt = lamb(1e-3).weight_decay(1e-2);
-    let (mut p, g) = data(BIG);
-    let mut s = opt.init(&p).expect("init");
-    group.bench_with_input(BenchmarkId::new("generated", BIG), &BIG, |b, _| {
-        b.iter(|| opt.step(&mut p, black_box(&g), &mut s).expect("step"))
-    });
-    let (mut p, g) = data(BIG);
-    let (mut m, mut v) = (vec![0.0f32; BIG], vec![0.0f32; BIG]);
-    let mut t = 0;
-    group.bench_with_input(BenchmarkId::new("hand", BIG), &BIG, |b, _| {
-        b.iter(|| {
-            t += 1;
-            hand_lamb(&mut p, black_box(&g), &mut m, &mut v, t, 1e-3, 1e-2)
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("adafactor");
-    group.throughput(Throughput::Bytes(12 * BIG as u64));
-    let opt = adafactor().learning_rate(1e-3);
-    let (mut p, g) = adafactor_tree();
-    let mut s = opt.init(&p).expect("init");
-    group.bench_with_input(BenchmarkId::new("generated", BIG), &BIG, |b, _| {
-        b.iter(|| opt.step(&mut p, black_box(&g), &mut s).expect("step"))
-    });
-    group.finish();
-}
-
-fn benches(c: &mut Criterion) {
-    generated(c, "adam", 28, adam(1e-3));
-    generated(c, "adamw", 28, adamw(1e-3));
-    generated(c, "lion", 20, lion(1e-4));
-    generated(c, "sgd_momentum", 20, sgd(1e-3).momentum(0.9));
-
+fn hand(c: &mut Criterion) {
     for (name, bytes) in [
         ("adam", 28u64),
         ("adamw", 28),
@@ -194,33 +178,236 @@ fn benches(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(bytes * n as u64));
             let (mut p, g) = data(n);
             let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
-            let mut t = 0;
-            group.bench_with_input(BenchmarkId::new("hand", n), &n, |b, _| {
-                b.iter(|| {
-                    t += 1;
-                    match name {
-                        "adam" => hand_adam(&mut p, black_box(&g), &mut m, &mut v, t, 1e-3, 0.0),
-                        "adamw" => hand_adam(&mut p, black_box(&g), &mut m, &mut v, t, 1e-3, 1e-4),
-                        "lion" => hand_lion(&mut p, black_box(&g), &mut m, 1e-4, 1e-3),
-                        _ => hand_sgd_momentum(&mut p, black_box(&g), &mut m, 1e-3, 0.9),
-                    }
-                })
-            });
+            for threads in THREADS {
+                let mut t = 0;
+                let pool = pool(threads);
+                {
+                    group.bench_function(id("hand", threads, n), |b| {
+                        b.iter_custom(|iters| {
+                            on_pool(&pool, iters, || {
+                                t += 1;
+                                let g = black_box(&g);
+                                match name {
+                                    "adam" => chunks4(&mut p, g, &mut m, &mut v, |p, g, m, v| {
+                                        hand_adam(p, g, m, v, t, 1e-3, 0.0)
+                                    }),
+                                    "adamw" => chunks4(&mut p, g, &mut m, &mut v, |p, g, m, v| {
+                                        hand_adam(p, g, m, v, t, 1e-3, 1e-4)
+                                    }),
+                                    "lion" => chunks3(&mut p, g, &mut m, |p, g, m| {
+                                        hand_lion(p, g, m, 1e-4, 1e-3)
+                                    }),
+                                    _ => chunks3(&mut p, g, &mut m, |p, g, m| {
+                                        hand_sgd_momentum(p, g, m, 1e-3, 0.9)
+                                    }),
+                                }
+                            })
+                        })
+                    });
+                    group.bench_function(id("stream", threads, n), |b| {
+                        b.iter_custom(|iters| {
+                            on_pool(&pool, iters, || {
+                                let g = black_box(&g);
+                                if bytes == 28 {
+                                    chunks4(&mut p, g, &mut m, &mut v, stream4)
+                                } else {
+                                    chunks3(&mut p, g, &mut m, stream3)
+                                }
+                            })
+                        })
+                    });
+                }
+            }
         }
         group.finish();
     }
 }
 
+/// GPT-2 small: token and position embeddings, 12 blocks, the final layer norm.
+fn gpt2_tree(fill: f32) -> TensorMap<f32> {
+    let mut t = TensorMap::new();
+    let mut add = |name: String, shape: Vec<usize>| {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n)
+            .map(|i| fill * ((i % 89) as f32 - 44.0) * 1e-3)
+            .collect();
+        t.insert(name, Tensor::new(shape, data).expect("shape"));
+    };
+    add("wte".into(), vec![50257, 768]);
+    add("wpe".into(), vec![1024, 768]);
+    for b in 0..12 {
+        let h = |s: &str| format!("h.{b:02}.{s}");
+        add(h("ln_1.w"), vec![768]);
+        add(h("ln_1.b"), vec![768]);
+        add(h("attn.c_attn.w"), vec![768, 2304]);
+        add(h("attn.c_attn.b"), vec![2304]);
+        add(h("attn.c_proj.w"), vec![768, 768]);
+        add(h("attn.c_proj.b"), vec![768]);
+        add(h("ln_2.w"), vec![768]);
+        add(h("ln_2.b"), vec![768]);
+        add(h("mlp.c_fc.w"), vec![768, 3072]);
+        add(h("mlp.c_fc.b"), vec![3072]);
+        add(h("mlp.c_proj.w"), vec![3072, 768]);
+        add(h("mlp.c_proj.b"), vec![768]);
+    }
+    add("ln_f.w".into(), vec![768]);
+    add("ln_f.b".into(), vec![768]);
+    t
+}
+
+fn trees(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gpt2_adamw");
+    let (mut p, g) = (gpt2_tree(1.0), gpt2_tree(0.1));
+    let leaves = p.len();
+    let n: usize = p.values().map(|t| t.data().len()).sum();
+    assert_eq!(leaves, 148);
+    group.throughput(Throughput::Bytes(28 * n as u64));
+    let opt = adamw(1e-3);
+    let mut s = opt.init(&p).expect("init");
+    for threads in THREADS {
+        let pool = pool(threads);
+        group.bench_function(id("generated", threads, n), |b| {
+            b.iter_custom(|iters| {
+                on_pool(&pool, iters, || {
+                    opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                })
+            })
+        });
+    }
+    group.finish();
+    drop((p, g, s));
+
+    // Per-leaf overhead: many leaves against one of the same size.
+    let mut group = c.benchmark_group("leaves_adam");
+    for (count, each) in [(1usize, 1_000_000usize), (1_000, 1_000), (10_000, 100)] {
+        let mut p = TensorMap::new();
+        for l in 0..count {
+            p.insert(format!("layer{l:05}.w"), Tensor::full([each], 0.5f32));
+        }
+        let g: TensorMap<f32> = p
+            .iter()
+            .map(|(k, v)| (k.clone(), Tensor::full(v.shape().to_vec(), 0.01)))
+            .collect();
+        let opt = adam(1e-3);
+        let mut s = opt.init(&p).expect("init");
+        for threads in THREADS {
+            let pool = pool(threads);
+            group.bench_function(id("generated", threads, count), |b| {
+                b.iter_custom(|iters| {
+                    on_pool(&pool, iters, || {
+                        opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// dfdx 0.13's Adam on one rank-1 tensor of `N` elements (dfdx's modules want static
+/// shapes), from the same data.
+fn dfdx_adam<const N: usize>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    use dfdx::prelude::*;
+    let dev: Cpu = Default::default();
+    group.throughput(Throughput::Bytes(28 * N as u64));
+    let (p, g) = data(N);
+    let mut model: Tensor<Rank1<N>, f32, Cpu> = dev.zeros();
+    model.copy_from(&p);
+    let mut grads = model.alloc_grads();
+    grads
+        .get_or_alloc_mut(&model)
+        .expect("gradient")
+        .copy_from_slice(&g);
+    let mut opt = dfdx::optim::Adam::new(
+        &model,
+        dfdx::optim::AdamConfig {
+            lr: 1e-3,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            weight_decay: None,
+        },
+    );
+    group.bench_function(BenchmarkId::new("dfdx", N), |b| {
+        b.iter(|| opt.update(&mut model, black_box(&grads)).expect("update"))
+    });
+}
+
+fn peers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("adam");
+    dfdx_adam::<1_000_000>(&mut group);
+    dfdx_adam::<10_000_000>(&mut group);
+    dfdx_adam::<50_000_000>(&mut group);
+    group.finish();
+}
+
+fn two_pass(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lamb");
+    group.throughput(Throughput::Bytes(44 * BIG as u64));
+    let opt = lamb(1e-3).weight_decay(1e-2);
+    let (mut p, g) = data(BIG);
+    let mut s = opt.init(&p).expect("init");
+    for threads in THREADS {
+        let pool = pool(threads);
+        group.bench_function(id("generated", threads, BIG), |b| {
+            b.iter_custom(|iters| {
+                on_pool(&pool, iters, || {
+                    opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                })
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("adafactor");
+    group.throughput(Throughput::Bytes(12 * BIG as u64));
+    let opt = adafactor().learning_rate(1e-3);
+    let (wp, wg) = data(4096 * 2048);
+    let (bp, bg) = data(BIG - 4096 * 2048);
+    let tree = |w: Vec<f32>, b: Vec<f32>| {
+        let mut t = TensorMap::new();
+        t.insert("b".to_string(), Tensor::vector(b));
+        t.insert(
+            "w".to_string(),
+            Tensor::new([4096, 2048], w).expect("shape"),
+        );
+        t
+    };
+    let (mut p, g) = (tree(wp, bp), tree(wg, bg));
+    let mut s = opt.init(&p).expect("init");
+    for threads in THREADS {
+        let pool = pool(threads);
+        group.bench_function(id("generated", threads, BIG), |b| {
+            b.iter_custom(|iters| {
+                on_pool(&pool, iters, || {
+                    opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    generated(c, "adam", 28, adam(1e-3));
+    generated(c, "adamw", 28, adamw(1e-3));
+    generated(c, "lion", 20, lion(1e-4));
+    generated(c, "sgd_momentum", 20, sgd(1e-3).momentum(0.9));
+    generated(c, "adam_bf16", 24, adam(1e-3).mu_dtype(Dtype::BF16));
+    hand(c);
+}
+
 criterion_group! {
     name = step;
     config = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    targets = benches, big_benches
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = benches, trees, peers, two_pass
 }
 
-/// Reads criterion's median estimate (ns per iteration) for one benchmark.
+/// Criterion's median estimate (ns per iteration) for one benchmark.
 fn median_ns(group: &str, kind: &str, n: usize) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let path = format!("{dir}/criterion/{group}/{kind}/{n}/new/estimates.json");
@@ -232,33 +419,118 @@ fn median_ns(group: &str, kind: &str, n: usize) -> Option<f64> {
 fn main() {
     step();
     Criterion::default().configure_from_args().final_summary();
-    println!("\nmedians from this run (generated = #[optimizer] step, hand = hand-written loop):");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("\nmedians from this run (load average {})", load.trim());
     println!(
-        "{:<14} {:>10} {:>12} {:>12} {:>10} {:>10} {:>8}",
-        "optimizer", "elements", "generated", "hand", "gen GB/s", "hand GB/s", "ratio"
+        "{:<13} {:>9} {:>3} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>8}",
+        "optimizer",
+        "elements",
+        "thr",
+        "generated",
+        "hand",
+        "stream",
+        "gen GB/s",
+        "gen/hand",
+        "gen/strm",
+        "bw frac"
     );
     let rows = [
         ("adam", 28.0, "adam"),
         ("adamw", 28.0, "adamw"),
         ("lion", 20.0, "lion"),
         ("sgd_momentum", 20.0, "sgd_momentum"),
-        ("lamb", 44.0, "lamb"),
-        // Adafactor has no generated/hand pair: its "hand" column is the fused Adam loop.
-        ("adafactor", 12.0, "adam"),
+        ("adam_bf16", 24.0, "adam"),
     ];
     for (name, bytes, base) in rows {
         for n in SIZES {
-            if let (Some(a), Some(b)) =
-                (median_ns(name, "generated", n), median_ns(base, "hand", n))
-            {
-                let gbs = |ns: f64| bytes * n as f64 / ns;
+            for t in THREADS {
+                let k = |kind: &str| format!("{kind}-{t}t");
+                let (Some(a), Some(h), Some(s)) = (
+                    median_ns(name, &k("generated"), n),
+                    median_ns(base, &k("hand"), n),
+                    median_ns(base, &k("stream"), n),
+                ) else {
+                    continue;
+                };
+                let gbs = bytes * n as f64 / a;
+                // The stream kernel moves the mix of `base` (28 or 20 bytes).
+                let stream_bytes = if base == "adam" || base == "adamw" {
+                    28.0
+                } else {
+                    20.0
+                };
                 println!(
-                    "{name:<14} {n:>10} {:>10.3}ms {:>10.3}ms {:>10.2} {:>10.2} {:>8.3}",
+                    "{name:<13} {n:>9} {t:>3} {:>9.3}ms {:>9.3}ms {:>9.3}ms {:>8.2} {:>8.3} {:>9.3} {:>8.3}",
                     a / 1e6,
-                    b / 1e6,
-                    gbs(a),
-                    gbs(b),
+                    h / 1e6,
+                    s / 1e6,
+                    gbs,
+                    a / h,
+                    a / s,
+                    gbs / (stream_bytes * n as f64 / s)
+                );
+            }
+        }
+    }
+    for n in SIZES {
+        for t in THREADS {
+            let k = format!("generated-{t}t");
+            if let (Some(a), Some(b)) = (median_ns("adam_bf16", &k, n), median_ns("adam", &k, n)) {
+                println!(
+                    "bf16-state adam / f32-state adam at {n}, {t} thread(s): {:.3}",
                     a / b
+                );
+            }
+        }
+    }
+    for n in SIZES {
+        if let (Some(d), Some(a1)) = (
+            median_ns("adam", "dfdx", n),
+            median_ns("adam", "generated-1t", n),
+        ) {
+            println!(
+                "dfdx adam at {n}: {:.3}ms, optim (1 thread) / dfdx: {:.3}",
+                d / 1e6,
+                a1 / d
+            );
+        }
+    }
+    let gpt_n: usize = 124_439_808;
+    for t in THREADS {
+        if let Some(a) = median_ns("gpt2_adamw", &format!("generated-{t}t"), gpt_n) {
+            println!(
+                "gpt2-small adamw, {t} thread(s): {:.2}ms, {:.2} GB/s",
+                a / 1e6,
+                28.0 * gpt_n as f64 / a
+            );
+        }
+    }
+    for t in THREADS {
+        let k = format!("generated-{t}t");
+        let one = median_ns("leaves_adam", &k, 1);
+        for count in [1_000usize, 10_000] {
+            if let (Some(one), Some(many)) = (one, median_ns("leaves_adam", &k, count)) {
+                println!(
+                    "{count} leaves vs one leaf of 1e6, {t} thread(s): {:.3}ms vs {:.3}ms, {:.3} us per leaf",
+                    many / 1e6,
+                    one / 1e6,
+                    (many - one) / 1e3 / count as f64
+                );
+            }
+        }
+    }
+    for (name, bytes) in [("lamb", 44.0), ("adafactor", 12.0)] {
+        for t in THREADS {
+            let k = format!("generated-{t}t");
+            if let (Some(a), Some(h)) = (
+                median_ns(name, &k, BIG),
+                median_ns("adam", &format!("hand-{t}t"), BIG),
+            ) {
+                println!(
+                    "{name} at 1e7, {t} thread(s): {:.3}ms, {:.2} GB/s, against the fused adam loop {:.3}",
+                    a / 1e6,
+                    bytes * BIG as f64 / a,
+                    a / h
                 );
             }
         }

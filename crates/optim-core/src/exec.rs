@@ -297,7 +297,13 @@ impl<F: Float, const B: usize, const L: usize, const W: usize> Exec<F, B, L, W> 
     /// Between the recording of the leaves and the end of the step, with no task writing
     /// this leaf while the slices live.
     #[inline(always)]
-    pub unsafe fn read(&self, leaf: usize, s: usize, e: usize, step: bool) -> (&[F], Option<&[F]>) {
+    pub unsafe fn read<'a>(
+        &self,
+        leaf: usize,
+        s: usize,
+        e: usize,
+        step: bool,
+    ) -> (&'a [F], Option<&'a [F]>) {
         use std::slice::from_raw_parts as r;
         let m = self.leaves[leaf].0;
         // SAFETY: as the caller promises; the pointers cover `m.len` elements.
@@ -318,7 +324,12 @@ impl<F: Float, const B: usize, const L: usize, const W: usize> Exec<F, B, L, W> 
     /// # Safety
     /// As [`read`](Self::read), and no other task covers these elements.
     #[inline(always)]
-    pub unsafe fn write(&self, leaf: usize, s: usize, e: usize) -> (&mut [F], Option<&[F]>) {
+    pub unsafe fn write<'a>(
+        &self,
+        leaf: usize,
+        s: usize,
+        e: usize,
+    ) -> (&'a mut [F], Option<&'a [F]>) {
         let m = self.leaves[leaf].0;
         // SAFETY: as the caller promises.
         unsafe {
@@ -419,8 +430,8 @@ impl<F: Float, const B: usize, const L: usize, const W: usize> Exec<F, B, L, W> 
             if t.first == t.last && t.end > 0 {
                 store(t.first, t.start, t.end);
             } else {
-                for leaf in t.first..=t.last {
-                    store(leaf, 0, lens[leaf]);
+                for (leaf, &n) in lens.iter().enumerate().take(t.last + 1).skip(t.first) {
+                    store(leaf, 0, n);
                 }
             }
         };
@@ -496,8 +507,8 @@ mod tests {
             if t.first == t.last && t.end > 0 {
                 out.push((t.first, t.start, t.end));
             } else {
-                for l in t.first..=t.last {
-                    out.push((l, 0, lens[l]));
+                for (l, &n) in lens.iter().enumerate().take(t.last + 1).skip(t.first) {
+                    out.push((l, 0, n));
                 }
             }
         }

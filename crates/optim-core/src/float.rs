@@ -120,14 +120,41 @@ impl<F: Float> Store<F> for F {
     }
 }
 
+/// bfloat16 as the upper half of an f32: widening is a shift, exact.
+#[inline(always)]
+fn bf16_to_f32(b: half::bf16) -> f32 {
+    f32::from_bits((b.to_bits() as u32) << 16)
+}
+
+/// f32 to bfloat16, rounding to nearest with ties to even, NaN kept quiet: the bits
+/// `half::bf16::from_f32` gives, written without branches on the value (selects), so a
+/// loop of them vectorizes. (`half::bf16::from_f64`, which f32 state went through
+/// before, rounds a few values near the smallest normal numbers, around 1e-38, down
+/// where round-to-nearest goes up.)
+#[inline(always)]
+pub(crate) fn f32_to_bf16(x: f32) -> half::bf16 {
+    let b = x.to_bits();
+    let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000;
+    let up = (b & 0x8000) != 0 && (b & 0x1_7FFF) != 0;
+    let r = ((b >> 16) as u16).wrapping_add(up as u16);
+    let q = ((b >> 16) | 0x0040) as u16;
+    half::bf16::from_bits(if nan { q } else { r })
+}
+
 impl<F: Float> Store<F> for half::bf16 {
     #[inline(always)]
     fn load(self) -> F {
-        F::of(self.to_f64())
+        // Exact in f32, hence in f64.
+        F::of(bf16_to_f32(self) as f64)
     }
     #[inline(always)]
     fn store(x: F) -> Self {
-        half::bf16::from_f64(x.f64())
+        if F::DTYPE == Dtype::F32 {
+            // `x` is an f32: the widening and narrowing below are exact.
+            f32_to_bf16(x.f64() as f32)
+        } else {
+            half::bf16::from_f64(x.f64())
+        }
     }
 }
 
@@ -261,5 +288,43 @@ impl<F: Float> Buf<F> {
     /// All elements widened to `F` (allocates; for inspection and tests).
     pub fn to_vec(&self) -> Vec<F> {
         (0..self.len()).map(|i| self.get(i)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_rounding_is_halfs_on_every_interesting_pattern() {
+        // Every pattern whose low 16 bits are around the rounding boundary, for a spread
+        // of high halves (signs, exponents, NaN, infinity, subnormals), plus a
+        // pseudo-random sample of all 2^32 patterns.
+        let mut highs: Vec<u32> = (0..=0xFFFFu32).step_by(97).collect();
+        highs.extend([
+            0x0000, 0x0001, 0x007F, 0x0080, 0x7F7F, 0x7F80, 0x7FC0, 0x7FFF, 0x8000, 0xFF80, 0xFFFF,
+        ]);
+        let lows = [
+            0x0000, 0x0001, 0x7FFF, 0x8000, 0x8001, 0xBFFF, 0xC000, 0xFFFF,
+        ];
+        let check = |b: u32| {
+            let x = f32::from_bits(b);
+            let ours = f32_to_bf16(x);
+            let half = half::bf16::from_f32(x);
+            assert_eq!(ours.to_bits(), half.to_bits(), "{b:#010x}");
+            assert_eq!(bf16_to_f32(ours).to_bits(), ours.to_f32().to_bits());
+        };
+        for &h in &highs {
+            for &l in &lows {
+                check((h << 16) | l);
+            }
+        }
+        let mut s = 0x9E37_79B9u32;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            check(s);
+        }
     }
 }
