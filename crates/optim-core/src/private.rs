@@ -362,6 +362,27 @@ pub fn check_choice(
     }
 }
 
+/// The error a step's recording walk stops at when a leaf differs from the one the state
+/// recorded; the step then asks `check_update_trees` which one, and only returns this
+/// (a leaf count mismatch) if the trees pass that check. Allocates nothing.
+pub fn mismatch() -> crate::Error {
+    crate::Error::LeafCount {
+        what: String::new(),
+        expected: 0,
+        got: 0,
+    }
+}
+
+/// The error of a step whose trees differ from the state's leaves in a way
+/// `check_update_trees` does not name (it names every case it knows first).
+pub fn mismatched_trees() -> crate::Error {
+    crate::Error::State {
+        path: "<root>".into(),
+        buffer: "leaves".into(),
+        detail: "the trees do not match the leaves the state was built for".into(),
+    }
+}
+
 /// The error for a storage variant a buffer can never hold (a hand-edited state).
 pub fn bad_buf(path: &str, name: &str) -> crate::Error {
     crate::Error::State {

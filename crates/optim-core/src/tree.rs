@@ -75,27 +75,43 @@ impl<'a> Path<'a> {
     }
 
     /// Whether this path spells `s` (its `Display` form, `<root>` for the root),
-    /// without allocating.
+    /// without allocating or formatting: the segments are compared from the last one
+    /// backwards against the end of `s`.
     pub fn matches(&self, s: &str) -> bool {
         if self.is_root() {
             return s == "<root>" || s.is_empty();
         }
-        struct Cmp<'s> {
-            rest: &'s str,
-        }
-        impl fmt::Write for Cmp<'_> {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                match self.rest.strip_prefix(s) {
-                    Some(r) => {
-                        self.rest = r;
-                        Ok(())
+        self.match_suffix(s.as_bytes())
+            .is_some_and(|rest| rest.is_empty())
+    }
+
+    /// Strips this path's spelling from the end of `s`; what is left, or `None`.
+    fn match_suffix<'s>(&self, s: &'s [u8]) -> Option<&'s [u8]> {
+        let rest = match self.seg {
+            Seg::Root => return Some(s),
+            Seg::Name(n) => s.strip_suffix(n.as_bytes())?,
+            Seg::Index(i) => {
+                // The decimal digits of `i`, from the last.
+                let mut rest = s;
+                let mut i = i;
+                loop {
+                    let (&d, r) = rest.split_last()?;
+                    if d != b'0' + (i % 10) as u8 {
+                        return None;
                     }
-                    None => Err(fmt::Error),
+                    rest = r;
+                    i /= 10;
+                    if i == 0 {
+                        break;
+                    }
                 }
+                rest
             }
+        };
+        match self.parent {
+            Some(p) if !p.is_root() => p.match_suffix(rest.strip_suffix(b".")?),
+            _ => Some(rest),
         }
-        let mut c = Cmp { rest: s };
-        self.write(&mut c).is_ok() && c.rest.is_empty()
     }
 }
 
@@ -466,6 +482,28 @@ mod tests {
         assert!(!b.matches("encoder"));
         assert_eq!(root.to_string(), "<root>");
         assert!(root.matches("<root>"));
+        // Matching agrees with the spelling on names, indices and their boundaries.
+        let d = root.index(12);
+        let dx = d.field("x");
+        let dx0 = dx.index(0);
+        let e = dx0.index(105);
+        for (p, s) in [(&c, "encoder.w.3"), (&d, "12"), (&e, "12.x.0.105")] {
+            assert_eq!(p.to_string(), s);
+            assert!(p.matches(s), "{s}");
+            for bad in [
+                format!("{s}0"),
+                format!("0{s}"),
+                format!(".{s}"),
+                s[1..].to_string(),
+                s.replace('.', "_"),
+            ] {
+                if bad == s {
+                    continue;
+                }
+                assert!(!p.matches(&bad), "{s} matched {bad}");
+            }
+        }
+        assert!(!c.matches("encoder.w.30") && !c.matches("encoderw.3"));
     }
 
     #[test]

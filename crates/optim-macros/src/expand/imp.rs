@@ -33,16 +33,29 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
         quote!(#krate::exec::BufPtr::of(&mut __state.#n[__leaf], #dtype, #absent, &__state.leaves[__leaf].path, #s)?)
     });
     let buf_ptrs: Vec<_> = buf_ptrs.collect();
-    let record = |a: TokenStream, b: TokenStream| {
+    // Each leaf is checked against the leaf the state recorded (path, shape, lengths) as
+    // it is recorded; on a mismatch the walk stops and `check_update_trees` names it.
+    let record = |a: TokenStream, b: TokenStream, check: TokenStream| {
         quote! {
+            let __ok = match __state.leaves.get(__leaf) {
+                ::core::option::Option::Some(__m) => __path.matches(&__m.path) && #check,
+                ::core::option::Option::None => false,
+            };
+            if !__ok {
+                return Err(#krate::__private::mismatch());
+            }
             __state.__exec.push(#krate::exec::LeafMem { a: #a, b: #b, len: __len }, [#(#buf_ptrs),*]);
             __leaf += 1;
             Ok(())
         }
     };
-    let record_step = record(quote!(__p.as_mut_ptr()), quote!(__g.as_ptr()));
-    let record_update = record(quote!(__u.as_mut_ptr()), quote!(__pp.as_ptr()));
-    let record_update_np = record(quote!(__u.as_mut_ptr()), quote!(::core::ptr::null()));
+    let both = quote!(
+        __as == &__m.shape[..] && __bs_ == &__m.shape[..] && __len == __m.len() && __blen == __len
+    );
+    let one = quote!(__as == &__m.shape[..] && __len == __m.len());
+    let record_step = record(quote!(__p.as_mut_ptr()), quote!(__g.as_ptr()), both.clone());
+    let record_update = record(quote!(__u.as_mut_ptr()), quote!(__pp.as_ptr()), both);
+    let record_update_np = record(quote!(__u.as_mut_ptr()), quote!(::core::ptr::null()), one);
 
     let masks_of = quote!([#(__state.#masks[__leaf]),*]);
     // The reduction pass, over blocks of every leaf, read-only.
@@ -169,7 +182,6 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 params: ::core::option::Option<&__P>,
                 _extra: &#krate::Extra,
             ) -> ::core::result::Result<(), #krate::Error> {
-                #krate::check_update_trees(&state.leaves, updates, params)?;
                 #checks
                 if #uses_p && params.is_none() {
                     return Err(#krate::Error::NeedsParams { transform: #opt_name.into() });
@@ -179,15 +191,20 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 let __state = &mut *state;
                 __state.__exec.begin(&__state.leaves);
                 let mut __leaf = 0usize;
-                match params {
-                    Some(__pv) => updates.zip_mut(__pv, &#krate::Path::ROOT, &mut |_, (__u, _), (__pp, _)| {
-                        let __len = __u.len();
+                let __walk = match params {
+                    Some(__pv) => updates.zip_mut(__pv, &#krate::Path::ROOT, &mut |__path, (__u, __as), (__pp, __bs_)| {
+                        let (__len, __blen) = (__u.len(), __pp.len());
                         #record_update
-                    })?,
-                    None => updates.visit_mut(&#krate::Path::ROOT, &mut |_, __u, _| {
+                    }),
+                    None => updates.visit_mut(&#krate::Path::ROOT, &mut |__path, __u, __as| {
                         let __len = __u.len();
                         #record_update_np
-                    })?,
+                    }),
+                };
+                if __walk.is_err() || __leaf != __state.leaves.len() {
+                    #krate::check_update_trees(&__state.leaves, updates, params)?;
+                    __walk?;
+                    return Err(#krate::__private::mismatched_trees());
                 }
                 __state.__exec.ready();
                 let __step = false;
@@ -218,17 +235,21 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 state: &mut Self::State,
                 _extra: &#krate::Extra,
             ) -> ::core::result::Result<(), #krate::Error> {
-                #krate::check_update_trees(&state.leaves, grads, Some(&*params))?;
                 #checks
                 #take_value
                 let __count = state.count + 1;
                 let __state = &mut *state;
                 __state.__exec.begin(&__state.leaves);
                 let mut __leaf = 0usize;
-                params.zip_mut(grads, &#krate::Path::ROOT, &mut |_, (__p, _), (__g, _)| {
-                    let __len = __p.len();
+                let __walk = params.zip_mut(grads, &#krate::Path::ROOT, &mut |__path, (__p, __as), (__g, __bs_)| {
+                    let (__len, __blen) = (__p.len(), __g.len());
                     #record_step
-                })?;
+                });
+                if __walk.is_err() || __leaf != __state.leaves.len() {
+                    #krate::check_update_trees(&__state.leaves, grads, Some(&*params))?;
+                    __walk?;
+                    return Err(#krate::__private::mismatched_trees());
+                }
                 __state.__exec.ready();
                 let __step = true;
                 let (__red, __prep, __k, __red_on) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step)?;
