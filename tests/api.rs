@@ -187,7 +187,7 @@ fn corrupt_state_buffers_are_reported_not_panicked_on() {
     let opt = adam(0.1);
     let mut p = params();
     let mut s = opt.init(&p).unwrap();
-    s.mu[1] = optim::Buf::Native(vec![0.0; 3]);
+    s.mu[1] = optim::Buf::Native(vec![0.0; 3].into());
     let err = opt.step(&mut p, &grads(), &mut s).unwrap_err();
     assert!(
         matches!(&err, Error::State { path, buffer, .. } if path == "w" && buffer == "mu"),

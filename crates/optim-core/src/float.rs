@@ -4,6 +4,7 @@
 //! buffer may be *stored* in another dtype (the seed's `mu_dtype` / `accumulator_dtype`):
 //! each element is loaded into `F`, updated, and rounded to the storage dtype when written.
 
+pub use crate::aligned::AVec;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt::{Debug, Display};
 
@@ -217,16 +218,17 @@ impl<F: Float> Store<F> for Absent {
     }
 }
 
-/// One leaf's worth of a state buffer, in its storage dtype.
+/// One leaf's worth of a state buffer, in its storage dtype, in aligned memory
+/// ([`AVec`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "F: Float")]
 pub enum Buf<F> {
     /// Stored in the params' own element type.
-    Native(Vec<F>),
-    F32(Vec<AsF32>),
-    F64(Vec<AsF64>),
-    BF16(Vec<half::bf16>),
-    F16(Vec<half::f16>),
+    Native(AVec<F>),
+    F32(AVec<AsF32>),
+    F64(AVec<AsF64>),
+    BF16(AVec<half::bf16>),
+    F16(AVec<half::f16>),
     /// A disabled buffer of this many elements: no memory, reads as zero.
     Absent(usize),
 }
@@ -235,12 +237,12 @@ impl<F: Float> Buf<F> {
     /// A buffer of `len` elements, all `value`, stored as `dtype` (`None`: the params' dtype).
     pub fn filled(len: usize, value: F, dtype: Option<Dtype>) -> Self {
         match dtype {
-            None => Buf::Native(vec![value; len]),
-            Some(d) if d == F::DTYPE => Buf::Native(vec![value; len]),
-            Some(Dtype::F32) => Buf::F32(vec![Store::<F>::store(value); len]),
-            Some(Dtype::F64) => Buf::F64(vec![Store::<F>::store(value); len]),
-            Some(Dtype::BF16) => Buf::BF16(vec![Store::<F>::store(value); len]),
-            Some(Dtype::F16) => Buf::F16(vec![Store::<F>::store(value); len]),
+            None => Buf::Native(AVec::filled(len, value)),
+            Some(d) if d == F::DTYPE => Buf::Native(AVec::filled(len, value)),
+            Some(Dtype::F32) => Buf::F32(AVec::filled(len, Store::<F>::store(value))),
+            Some(Dtype::F64) => Buf::F64(AVec::filled(len, Store::<F>::store(value))),
+            Some(Dtype::BF16) => Buf::BF16(AVec::filled(len, Store::<F>::store(value))),
+            Some(Dtype::F16) => Buf::F16(AVec::filled(len, Store::<F>::store(value))),
         }
     }
 
