@@ -39,19 +39,20 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .expect("a thread pool")
 }
 
-/// Hand-written fused Adam (optax's order of operations) over one chunk.
+/// Hand-written fused Adam over one chunk: optax's order of operations with the
+/// reciprocals of the bias corrections, as `scale_by_adam` computes them.
 #[allow(clippy::too_many_arguments)]
 fn hand_adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, lr: f32, wd: f32) {
     let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
-    let bc1 = 1.0 - b1.powi(t);
-    let bc2 = 1.0 - b2.powi(t);
+    let inv_bc1 = 1.0 / (1.0 - b1.powi(t));
+    let inv_bc2 = 1.0 / (1.0 - b2.powi(t));
     let n = p.len();
     let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
     for i in 0..n {
         let gi = g[i];
         m[i] = (1.0 - b1) * gi + b1 * m[i];
         v[i] = (1.0 - b2) * (gi * gi) + b2 * v[i];
-        let d = (m[i] / bc1) / ((v[i] / bc2).sqrt() + eps) + wd * p[i];
+        let d = (m[i] * inv_bc1) / ((v[i] * inv_bc2).sqrt() + eps) + wd * p[i];
         p[i] += -lr * d;
     }
 }

@@ -7,9 +7,12 @@
 //! squared gradient norm: a `leaf_sum` followed by a per-leaf state update.
 //!
 //! The declarations follow optax's order of operations so that float64 results agree with
-//! it to the last bits. In particular, `1 - b` is a per-step scalar computed in f64 (optax
-//! computes it in Python before the element type sees it), and bias corrections divide
-//! the moment itself (`b1 * (mu / bc1_next)`, not `(b1 * mu) / bc1_next`).
+//! it (the Adam, AdaBelief, RAdam and Yogi moments to within an ulp: they multiply by the
+//! reciprocals of the bias corrections where optax divides, one division per element
+//! instead of three, since the divider limits the element loop; see `dsl::debiased`). In
+//! particular, `1 - b` is a per-step scalar computed in f64 (optax computes it in Python
+//! before the element type sees it), and a bias correction applies to the moment itself
+//! (`b1 * (mu * inv_bc1_next)`, not `(b1 * mu) * inv_bc1_next`).
 
 use crate::optimizer;
 
@@ -18,9 +21,11 @@ use crate::optimizer;
 /// [`adam`](crate::adam), [`adamw`](crate::adamw), [`nadam`](crate::nadam), [`nadamw`](crate::nadamw)
 /// and [`lamb`](crate::lamb).
 ///
-/// The bias corrections divide the moment itself (`b1 * (mu / bc1_next)`, not
-/// `(b1 * mu) / bc1_next`) and `1 - b` is a per-step scalar in f64, as optax computes them, so
-/// float64 results agree with optax to the last bits.
+/// The bias corrections apply to the moment itself (`b1 * (mu * inv_bc1_next)`, not
+/// `(b1 * mu) * inv_bc1_next`) and `1 - b` is a per-step scalar in f64, as optax computes
+/// them; the element code multiplies by the corrections' reciprocals where optax divides
+/// (one division per element instead of three), so float64 results agree with optax to
+/// within an ulp per operation.
 ///
 /// References: Kingma et al, 2014, *Adam: A Method for Stochastic Optimization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
@@ -48,12 +53,12 @@ pub fn scale_by_adam(
     #[state]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, bc1, bc1_next, bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) = bias_corrections(b1, b2, t);
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         nu = moment(g * g, nu, one_minus_b2, b2);
-        let m_hat = debiased(mu, g, b1, one_minus_b1, bc1, bc1_next, nesterov);
-        m_hat / ((nu / bc2 + eps_root).sqrt() + eps)
+        let m_hat = debiased(mu, g, b1, one_minus_b1, inv_bc1, inv_bc1_next, nesterov);
+        m_hat / ((nu * inv_bc2 + eps_root).sqrt() + eps)
     })
 }
 
@@ -173,14 +178,14 @@ pub fn scale_by_belief(
     #[state]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, bc1, bc1_next, bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) = bias_corrections(b1, b2, t);
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         let err = g - mu;
         nu = moment(err * err, nu, one_minus_b2, b2);
         nu = nu + eps_root;
-        let m_hat = debiased(mu, g, b1, one_minus_b1, bc1, bc1_next, nesterov);
-        m_hat / ((nu / bc2).sqrt() + eps)
+        let m_hat = debiased(mu, g, b1, one_minus_b1, inv_bc1, inv_bc1_next, nesterov);
+        m_hat / ((nu * inv_bc2).sqrt() + eps)
     })
 }
 
@@ -218,7 +223,7 @@ pub fn scale_by_radam(
     #[state]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, bc1, bc1_next, bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) = bias_corrections(b1, b2, t);
     let rho_inf = 2.0 / (1.0 - b2) - 1.0;
     let b2t = integer_pow(b2, t);
     let rho = rho_inf - 2.0 * t * b2t / (1.0 - b2t);
@@ -228,9 +233,9 @@ pub fn scale_by_radam(
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         nu = moment(g * g, nu, one_minus_b2, b2);
-        let m_hat = debiased(mu, g, b1, one_minus_b1, bc1, bc1_next, nesterov);
+        let m_hat = debiased(mu, g, b1, one_minus_b1, inv_bc1, inv_bc1_next, nesterov);
         if rectify {
-            r * m_hat / ((nu / bc2 + eps_root).sqrt() + eps)
+            r * m_hat / ((nu * inv_bc2 + eps_root).sqrt() + eps)
         } else {
             m_hat
         }
@@ -265,12 +270,12 @@ pub fn scale_by_yogi(
     #[state(init = initial_accumulator_value)]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, bc1, _, bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, _, inv_bc2) = bias_corrections(b1, b2, t);
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         let g2 = g * g;
         nu = nu - one_minus_b2 * sign(nu - g2) * g2;
-        mu / bc1 / ((nu / bc2 + eps_root).sqrt() + eps)
+        mu * inv_bc1 / ((nu * inv_bc2 + eps_root).sqrt() + eps)
     })
 }
 
