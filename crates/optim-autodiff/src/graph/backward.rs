@@ -82,6 +82,37 @@ impl<F: Float> Graph<F> {
                             })
                         };
                     }
+                    if sa == out && sb == out {
+                        // Same shapes: chunks on the current pool, each element its own.
+                        macro_rules! same {
+                            ($gx:ident += |$gk:ident, $x:ident, $y:ident| $d:expr) => {
+                                super::par::zip4($gx, &g, xa, xb, |gx, g, xa, xb| {
+                                    for (((gx, &$gk), &$x), &$y) in
+                                        gx.iter_mut().zip(g).zip(xa).zip(xb)
+                                    {
+                                        *gx = *gx + $d;
+                                    }
+                                })
+                            };
+                        }
+                        if let Some(ga) = grad_of(&mut grads, nodes, pool, a) {
+                            match op {
+                                BinOp::Add | BinOp::Sub => same!(ga += |gk, _x, _y| gk),
+                                BinOp::Mul => same!(ga += |gk, _x, y| gk * y),
+                                BinOp::Div => same!(ga += |gk, _x, y| gk / y),
+                            }
+                        }
+                        if let Some(gb) = grad_of(&mut grads, nodes, pool, b) {
+                            match op {
+                                BinOp::Add => same!(gb += |gk, _x, _y| gk),
+                                BinOp::Sub => same!(gb += |gk, _x, _y| -gk),
+                                BinOp::Mul => same!(gb += |gk, x, _y| gk * x),
+                                BinOp::Div => same!(gb += |gk, x, y| -gk * x / (y * y)),
+                            }
+                        }
+                        pool.push(g);
+                        continue;
+                    }
                     if let Some(ga) = grad_of(&mut grads, nodes, pool, a) {
                         match op {
                             BinOp::Add | BinOp::Sub => acc!(ga[ia] += |k, ia, _ib| g[k]),
@@ -108,11 +139,13 @@ impl<F: Float> Graph<F> {
                         // One loop per op: `d` is the derivative at input `v`, output `yv`.
                         macro_rules! chain {
                             (|$v:ident, $yv:ident| $d:expr) => {
-                                for (((gx, &gk), &$v), &$yv) in
-                                    gx.iter_mut().zip(g.iter()).zip(xd).zip(y)
-                                {
-                                    *gx = *gx + gk * $d;
-                                }
+                                super::par::zip4(gx, &g, xd, y, |gx, g, xd, y| {
+                                    for (((gx, &gk), &$v), &$yv) in
+                                        gx.iter_mut().zip(g).zip(xd).zip(y)
+                                    {
+                                        *gx = *gx + gk * $d;
+                                    }
+                                })
                             };
                         }
                         let (zero, one) = (F::zero(), F::one());

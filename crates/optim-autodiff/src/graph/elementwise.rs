@@ -34,6 +34,25 @@ impl<F: Float> Graph<F> {
         let mut out = take_buf(&mut self.pool, n, F::zero());
         let (na, nb) = (&self.nodes[a.idx], &self.nodes[b.idx]);
         let (da, db) = (&na.data, &nb.data);
+        if na.shape == nb.shape {
+            // Same shapes: chunks on the current pool (most of an MLP's elementwise work).
+            macro_rules! same {
+                (|$x:ident, $y:ident| $e:expr) => {
+                    super::par::zip3(&mut out, da, db, |o, a, b| {
+                        for ((o, &$x), &$y) in o.iter_mut().zip(a).zip(b) {
+                            *o = $e;
+                        }
+                    })
+                };
+            }
+            match op {
+                BinOp::Add => same!(|x, y| x + y),
+                BinOp::Sub => same!(|x, y| x - y),
+                BinOp::Mul => same!(|x, y| x * y),
+                BinOp::Div => same!(|x, y| x / y),
+            }
+            return Ok(self.push(shape, out, Op::Binary(op, a.idx, b.idx), rg));
+        }
         match op {
             BinOp::Add => for_each_broadcast(&shape, &na.shape, &nb.shape, |i, ia, ib| {
                 out[i] = da[ia] + db[ib]
@@ -88,12 +107,15 @@ impl<F: Float> Graph<F> {
         let (shape, rg, n) = (nx.shape.clone(), nx.requires_grad, nx.data.len());
         let mut out = take_buf(&mut self.pool, n, F::zero());
         let xd = &self.nodes[x.idx].data;
-        // One loop per op, so that each is compiled (and vectorized) on its own.
+        // One loop per op, so that each is compiled (and vectorized) on its own; chunks
+        // on the current pool for a large tensor.
         macro_rules! map {
             (|$v:ident| $e:expr) => {
-                for (o, &$v) in out.iter_mut().zip(xd) {
-                    *o = $e;
-                }
+                super::par::zip2(&mut out, xd, |o, x| {
+                    for (o, &$v) in o.iter_mut().zip(x) {
+                        *o = $e;
+                    }
+                })
             };
         }
         match op {

@@ -10,13 +10,15 @@
 //! - `matmul`: [`Graph::matmul`] and the faer `gemm` (with its `vzeroupper`) that the
 //!   backward pass shares;
 //! - `losses`: log-softmax and softmax cross-entropy;
-//! - `backward`: the reverse pass, [`Gradients`] by path, and [`value_and_grad`].
+//! - `backward`: the reverse pass, [`Gradients`] by path, and [`value_and_grad`];
+//! - `par`: elementwise work on rayon's current pool, chunked as optim's steps are.
 
 mod backward;
 mod elementwise;
 mod layout;
 mod losses;
 mod matmul;
+mod par;
 mod pool;
 mod reduce;
 mod shape;
