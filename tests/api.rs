@@ -183,7 +183,8 @@ fn extra_and_missing_leaves_are_named_exactly() {
     let mut p = params();
     let mut s = opt.init(&p).unwrap();
     let (p0, s0) = (p.clone(), s.clone());
-    let cases: [(&str, fn(&mut TensorMap<f64>), &str); 4] = [
+    type Edit = fn(&mut TensorMap<f64>);
+    let cases: [(&str, Edit, &str); 4] = [
         (
             "an extra leaf that sorts first",
             |g| {

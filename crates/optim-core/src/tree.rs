@@ -563,7 +563,11 @@ mod tests {
     /// builds, so `[2^32, 2^32]` with no data was accepted as an empty tensor).
     #[test]
     fn tensor_rejects_shapes_whose_count_overflows() {
-        for shape in [vec![1 << 32, 1 << 32], vec![1 << 63, 2], vec![usize::MAX, 2, 0]] {
+        for shape in [
+            vec![1 << 32, 1 << 32],
+            vec![1 << 63, 2],
+            vec![usize::MAX, 2, 0],
+        ] {
             let zero_count = shape.contains(&0);
             let got = Tensor::<f32>::new(shape.clone(), vec![]);
             if zero_count {
@@ -576,7 +580,9 @@ mod tests {
             }
         }
         let json = r#"{"shape":[4294967296,4294967296],"data":[]}"#;
-        let message = serde_json::from_str::<Tensor<f32>>(json).unwrap_err().to_string();
+        let message = serde_json::from_str::<Tensor<f32>>(json)
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("more elements than"), "{message}");
     }
 }
