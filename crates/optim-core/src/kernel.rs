@@ -36,6 +36,12 @@ macro_rules! hand_hyperparams {
                 }
                 Ok(())
             }
+            fn get(&self, name: &str) -> Option<$crate::Value> {
+                match name {
+                    $(stringify!($field) => Some($crate::ToValue::to_value(&self.$field)),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
