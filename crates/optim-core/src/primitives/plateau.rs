@@ -121,10 +121,15 @@ impl ReduceOnPlateau {
     }
 
     /// The state after seeing `value`, as optax's `update_fn` computes it.
-    fn advance<F: Float>(&self, s: &ReduceOnPlateauState<F>, value: f64) -> ReduceOnPlateauState<F> {
+    fn advance<F: Float>(
+        &self,
+        s: &ReduceOnPlateauState<F>,
+        value: f64,
+    ) -> ReduceOnPlateauState<F> {
         let mut n = s.clone_scalars();
         let new_count = s.count + 1;
-        n.avg_value = (F::of(s.count as f64) * s.avg_value + F::of(value)) / F::of(new_count as f64);
+        n.avg_value =
+            (F::of(s.count as f64) * s.avg_value + F::of(value)) / F::of(new_count as f64);
         n.count = new_count;
         if new_count != self.accumulation_size {
             return n;
@@ -140,7 +145,11 @@ impl ReduceOnPlateau {
         } else {
             let hit = plateau == self.patience;
             n.plateau_count = if hit { 0 } else { plateau };
-            let scaled = if hit { s.scale * F::of(self.factor) } else { s.scale };
+            let scaled = if hit {
+                s.scale * F::of(self.factor)
+            } else {
+                s.scale
+            };
             n.scale = scaled.max(F::of(self.min_scale));
             n.cooldown_count = if hit { self.cooldown } else { 0 };
         }

@@ -45,7 +45,10 @@ fn centralize_leaf<F: Float>(shape: &[usize], io: &mut impl LeafIo<F>) {
     let inner = n / shape[0];
     for row in 0..shape[0] {
         let start = row * inner;
-        let sum: f64 = io.grads()[start..start + inner].iter().map(|g| g.f64()).sum();
+        let sum: f64 = io.grads()[start..start + inner]
+            .iter()
+            .map(|g| g.f64())
+            .sum();
         let mean = F::of(sum / inner as f64);
         io.apply(start, inner, |_, g, _| g - mean);
     }
@@ -73,7 +76,9 @@ impl<F: Float> Transformation<F> for Centralize {
     ) -> Result<(), Error> {
         check_update_trees(&state.leaves, updates, params)?;
         let leaves = &state.leaves;
-        for_each_update_leaf(updates, params, |i, io| centralize_leaf(&leaves[i].shape, io))
+        for_each_update_leaf(updates, params, |i, io| {
+            centralize_leaf(&leaves[i].shape, io)
+        })
     }
 
     crate::kernel::fused_step_with_buffer!();
@@ -177,7 +182,12 @@ fn check_units(leaves: &[LeafMeta]) -> Result<usize, Error> {
 }
 
 impl AdaptiveGradClip {
-    fn leaf<F: Float>(&self, shape: &[usize], sums: &mut (Vec<f64>, Vec<f64>), io: &mut impl LeafIo<F>) {
+    fn leaf<F: Float>(
+        &self,
+        shape: &[usize],
+        sums: &mut (Vec<f64>, Vec<f64>),
+        io: &mut impl LeafIo<F>,
+    ) {
         let Some((outer, inner)) = units(shape) else {
             return;
         };
@@ -274,7 +284,9 @@ impl<F: Float> Transformation<F> for AdaptiveGradClip {
         check_update_trees(&state.leaves, grads, Some(&*params))?;
         self.prepare(state)?;
         let AdaptiveGradClipState { leaves, scratch } = state;
-        for_each_step_leaf(params, grads, |i, io| self.leaf(&leaves[i].shape, scratch, io))
+        for_each_step_leaf(params, grads, |i, io| {
+            self.leaf(&leaves[i].shape, scratch, io)
+        })
     }
 }
 
@@ -283,4 +295,3 @@ crate::family! {
     "centralize" => Centralize,
     "adaptive_grad_clip" => AdaptiveGradClip,
 }
-
