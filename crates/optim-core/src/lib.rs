@@ -19,6 +19,7 @@ pub mod doc_trace;
 pub mod dsl;
 #[doc(hidden)]
 pub mod exec;
+pub mod expr;
 pub mod noise;
 pub mod optimizers;
 pub mod primitives;
