@@ -91,7 +91,10 @@ impl DynState {
         }
         self.get_ref::<S>(who)?;
         match &mut self.0 {
-            Held::Live(s) => (**s).as_any_mut().downcast_mut::<S>().ok_or_else(|| wrong(who)),
+            Held::Live(s) => (**s)
+                .as_any_mut()
+                .downcast_mut::<S>()
+                .ok_or_else(|| wrong(who)),
             Held::Saved(_) => Err(wrong(who)),
         }
     }
@@ -142,7 +145,11 @@ impl<T: 'static, S: 'static> Probe<InjectHyperparamsState<T, S>> for Injected {
     fn hyperparams(s: &InjectHyperparamsState<T, S>) -> Option<&BTreeMap<String, f64>> {
         Some(s.hyperparams())
     }
-    fn set_hyperparam(s: &mut InjectHyperparamsState<T, S>, name: &str, value: f64) -> Result<(), Error> {
+    fn set_hyperparam(
+        s: &mut InjectHyperparamsState<T, S>,
+        name: &str,
+        value: f64,
+    ) -> Result<(), Error> {
         s.set_hyperparam(name, value)
     }
 }
@@ -262,7 +269,10 @@ impl<F: Float> Boxed<F> {
     where
         T: Transformation<F> + crate::Hyperparams + Clone + Debug + Send + Sync + 'static,
     {
-        Boxed(Arc::new(Erased::<InjectHyperparams<T>, Injected>(t, PhantomData)))
+        Boxed(Arc::new(Erased::<InjectHyperparams<T>, Injected>(
+            t,
+            PhantomData,
+        )))
     }
 
     /// The injected hyperparameters' current values, for an [`injected`](Self::injected)
@@ -272,7 +282,12 @@ impl<F: Float> Boxed<F> {
     }
 
     /// Sets an injected hyperparameter for the next steps.
-    pub fn set_hyperparam(&self, state: &mut DynState, name: &str, value: f64) -> Result<(), Error> {
+    pub fn set_hyperparam(
+        &self,
+        state: &mut DynState,
+        name: &str,
+        value: f64,
+    ) -> Result<(), Error> {
         self.0.set_hyperparam(state, name, value)
     }
 
@@ -285,7 +300,10 @@ impl<F: Float> Boxed<F> {
 
 /// Runs `f` with a handle to `tree`.
 fn one<F: Float, P: Tree<F>, R>(tree: Slot<'_, P>, f: impl FnOnce(&mut Handle<'_, F>) -> R) -> R {
-    let set = RefCell::new(Trees { first: tree, second: None });
+    let set = RefCell::new(Trees {
+        first: tree,
+        second: None,
+    });
     let set: &RefCell<dyn TreeSet<F> + '_> = &set;
     f(&mut Handle::new(set, 0))
 }
@@ -296,7 +314,10 @@ fn two<F: Float, P: Tree<F>, R>(
     b: Slot<'_, P>,
     f: impl for<'h> FnOnce(&mut Handle<'h, F>, &mut Handle<'h, F>) -> R,
 ) -> R {
-    let set = RefCell::new(Trees { first: a, second: Some(b) });
+    let set = RefCell::new(Trees {
+        first: a,
+        second: Some(b),
+    });
     let set: &RefCell<dyn TreeSet<F> + '_> = &set;
     f(&mut Handle::new(set, 0), &mut Handle::new(set, 1))
 }
@@ -324,7 +345,9 @@ impl<F: Float> Transformation<F> for Boxed<F> {
         extra: &Extra,
     ) -> Result<(), Error> {
         match params {
-            None => one(Slot::Mut(updates), |u| self.0.update_with(u, state, None, extra)),
+            None => one(Slot::Mut(updates), |u| {
+                self.0.update_with(u, state, None, extra)
+            }),
             Some(p) => two(Slot::Mut(updates), Slot::Shared(p), |u, p| {
                 self.0.update_with(u, state, Some(&*p), extra)
             }),

@@ -5,8 +5,9 @@ use super::Boxed;
 use crate::registry::{self, Visitor};
 use crate::schedule::ScheduleSpec;
 use crate::{
-    apply_if_finite, chain_of, flatten, freeze, identity, inject_hyperparams, masked, multi_steps, named_chain,
-    partition, Dtype, Error, Float, Hyperparams, LearningRate, Mask, SkipUpdate, Transformation, Value,
+    apply_if_finite, chain_of, flatten, freeze, identity, inject_hyperparams, masked, multi_steps,
+    named_chain, partition, Dtype, Error, Float, Hyperparams, LearningRate, Mask, SkipUpdate,
+    Transformation, Value,
 };
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
@@ -28,19 +29,26 @@ pub fn arg_value(transform: &str, name: &str, v: &Json) -> Result<Value, Error> 
     Ok(match v {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => Value::Num(n.as_f64().ok_or_else(|| bad(transform, name, "number out of range"))?),
+        Json::Number(n) => Value::Num(
+            n.as_f64()
+                .ok_or_else(|| bad(transform, name, "number out of range"))?,
+        ),
         Json::String(s) => Value::Str(s.clone()),
         Json::Object(o) if o.contains_key("schedule") => {
-            let spec: ScheduleSpec =
-                serde_json::from_value(v.clone()).map_err(|e| bad(transform, name, format!("bad schedule: {e}")))?;
+            let spec: ScheduleSpec = serde_json::from_value(v.clone())
+                .map_err(|e| bad(transform, name, format!("bad schedule: {e}")))?;
             Value::Rate(LearningRate::Schedule(spec.build()?))
         }
         Json::Object(o) => {
             let mut m = BTreeMap::new();
             for (k, b) in o {
-                let b = b
-                    .as_bool()
-                    .ok_or_else(|| bad(transform, name, format!("mask entry `{k}` must be true or false")))?;
+                let b = b.as_bool().ok_or_else(|| {
+                    bad(
+                        transform,
+                        name,
+                        format!("mask entry `{k}` must be true or false"),
+                    )
+                })?;
                 m.insert(k.clone(), b);
             }
             Value::Mask(Mask::Leaves(m))
@@ -55,12 +63,19 @@ pub fn build<F: Float>(expr: &Json) -> Result<Boxed<F>, Error> {
     match expr {
         Json::String(name) => node(name, &Args::new()),
         Json::Object(o) => {
-            let name = o
-                .get("fn")
-                .and_then(Json::as_str)
-                .ok_or_else(|| bad("expression", "fn", "an expression needs \"fn\": \"<optax function>\""))?;
+            let name = o.get("fn").and_then(Json::as_str).ok_or_else(|| {
+                bad(
+                    "expression",
+                    "fn",
+                    "an expression needs \"fn\": \"<optax function>\"",
+                )
+            })?;
             if let Some(k) = o.keys().find(|k| *k != "fn" && *k != "args") {
-                return Err(bad(name, k, "unknown key; an expression has \"fn\" and \"args\""));
+                return Err(bad(
+                    name,
+                    k,
+                    "unknown key; an expression has \"fn\" and \"args\"",
+                ));
             }
             match o.get("args") {
                 None => node(name, &Args::new()),
@@ -68,7 +83,11 @@ pub fn build<F: Float>(expr: &Json) -> Result<Boxed<F>, Error> {
                 Some(_) => Err(bad(name, "args", "must be an object of keyword arguments")),
             }
         }
-        _ => Err(bad("expression", "fn", "an expression is a name or {\"fn\": ..., \"args\": {...}}")),
+        _ => Err(bad(
+            "expression",
+            "fn",
+            "an expression is a name or {\"fn\": ..., \"args\": {...}}",
+        )),
     }
 }
 
@@ -80,7 +99,10 @@ pub fn from_name<F: Float>(name: &str, args: Vec<(String, Value)>) -> Result<Box
 struct BoxIt;
 impl<F: Float> Visitor<F> for BoxIt {
     type Out = Result<Boxed<F>, Error>;
-    fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(self, t: T) -> Self::Out {
+    fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(
+        self,
+        t: T,
+    ) -> Self::Out {
         Ok(Boxed::new(t))
     }
 }
@@ -88,7 +110,10 @@ impl<F: Float> Visitor<F> for BoxIt {
 struct Inject(Vec<(String, LearningRate)>);
 impl<F: Float> Visitor<F> for Inject {
     type Out = Result<Boxed<F>, Error>;
-    fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(self, t: T) -> Self::Out {
+    fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(
+        self,
+        t: T,
+    ) -> Self::Out {
         let mut inj = inject_hyperparams(t);
         for (name, v) in self.0 {
             inj = inj.hyperparam(name, v);
@@ -106,7 +131,11 @@ struct Kwargs<'a> {
 impl<'a> Kwargs<'a> {
     fn new(transform: &'a str, args: &'a Args, known: &[&str]) -> Result<Self, Error> {
         if let Some(k) = args.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(bad(transform, k, format!("unknown argument; expected one of: {}", known.join(", "))));
+            return Err(bad(
+                transform,
+                k,
+                format!("unknown argument; expected one of: {}", known.join(", ")),
+            ));
         }
         Ok(Kwargs { transform, args })
     }
@@ -114,10 +143,13 @@ impl<'a> Kwargs<'a> {
         self.args.get(name).filter(|v| !v.is_null())
     }
     fn required(&self, name: &str) -> Result<&'a Json, Error> {
-        self.get(name).ok_or_else(|| bad(self.transform, name, "missing required argument"))
+        self.get(name)
+            .ok_or_else(|| bad(self.transform, name, "missing required argument"))
     }
     fn value(&self, name: &str) -> Result<Option<Value>, Error> {
-        self.get(name).map(|v| arg_value(self.transform, name, v)).transpose()
+        self.get(name)
+            .map(|v| arg_value(self.transform, name, v))
+            .transpose()
     }
     fn convert<T: crate::FromValue>(&self, name: &str, default: T) -> Result<T, Error> {
         match self.value(name)? {
@@ -136,7 +168,11 @@ impl<'a> Kwargs<'a> {
 /// An error of a nested expression, with where it sits.
 fn nested(transform: &str, arg: &str, e: Error) -> Error {
     match e {
-        Error::Hyper { transform: t, arg: a, detail } => Error::Hyper {
+        Error::Hyper {
+            transform: t,
+            arg: a,
+            detail,
+        } => Error::Hyper {
             transform: format!("{transform}.{arg}: {t}"),
             arg: a,
             detail,
@@ -153,7 +189,10 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
         }
         "chain" => {
             let kw = Kwargs::new(name, args, &["transforms"])?;
-            let list = kw.required("transforms")?.as_array().ok_or_else(|| bad(name, "transforms", "must be a list"))?;
+            let list = kw
+                .required("transforms")?
+                .as_array()
+                .ok_or_else(|| bad(name, "transforms", "must be a list"))?;
             let members = list
                 .iter()
                 .enumerate()
@@ -163,7 +202,10 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
         }
         "named_chain" => {
             let kw = Kwargs::new(name, args, &["transforms"])?;
-            let list = kw.required("transforms")?.as_array().ok_or_else(|| bad(name, "transforms", "must be a list"))?;
+            let list = kw
+                .required("transforms")?
+                .as_array()
+                .ok_or_else(|| bad(name, "transforms", "must be a list"))?;
             let mut members = Vec::with_capacity(list.len());
             for (i, pair) in list.iter().enumerate() {
                 let at = format!("transforms[{i}]");
@@ -177,22 +219,43 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
         }
         "partition" | "multi_transform" => {
             let kw = Kwargs::new(name, args, &["transforms", "param_labels"])?;
-            let map = kw.required("transforms")?.as_object().ok_or_else(|| bad(name, "transforms", "must be an object {label: transformation}"))?;
+            let map = kw.required("transforms")?.as_object().ok_or_else(|| {
+                bad(
+                    name,
+                    "transforms",
+                    "must be an object {label: transformation}",
+                )
+            })?;
             let mut members = BTreeMap::new();
             for (label, t) in map {
-                members.insert(label.clone(), build::<F>(t).map_err(|e| nested(name, &format!("transforms.{label}"), e))?);
+                members.insert(
+                    label.clone(),
+                    build::<F>(t).map_err(|e| nested(name, &format!("transforms.{label}"), e))?,
+                );
             }
-            let labels_json = kw.required("param_labels")?.as_object().ok_or_else(|| bad(name, "param_labels", "must be an object {leaf: label}"))?;
+            let labels_json = kw
+                .required("param_labels")?
+                .as_object()
+                .ok_or_else(|| bad(name, "param_labels", "must be an object {leaf: label}"))?;
             let mut labels = BTreeMap::new();
             for (leaf, l) in labels_json {
-                let l = l.as_str().ok_or_else(|| bad(name, "param_labels", format!("the label of `{leaf}` must be a string")))?;
+                let l = l.as_str().ok_or_else(|| {
+                    bad(
+                        name,
+                        "param_labels",
+                        format!("the label of `{leaf}` must be a string"),
+                    )
+                })?;
                 labels.insert(leaf.clone(), l.to_string());
             }
             Ok(Boxed::new(partition(members, labels)))
         }
         "masked" => {
             let kw = Kwargs::new(name, args, &["inner", "mask"])?;
-            Ok(Boxed::new(masked(kw.inner::<F>("inner")?, kw.mask("mask")?)))
+            Ok(Boxed::new(masked(
+                kw.inner::<F>("inner")?,
+                kw.mask("mask")?,
+            )))
         }
         "freeze" => {
             let kw = Kwargs::new(name, args, &["mask"])?;
@@ -205,12 +268,33 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
         }
         "apply_if_finite" => {
             let kw = Kwargs::new(name, args, &["inner", "max_consecutive_errors"])?;
-            let max: u64 = crate::config::convert(name, "max_consecutive_errors", kw.value("max_consecutive_errors")?.ok_or_else(|| bad(name, "max_consecutive_errors", "missing required argument"))?)?;
+            let max: u64 = crate::config::convert(
+                name,
+                "max_consecutive_errors",
+                kw.value("max_consecutive_errors")?.ok_or_else(|| {
+                    bad(name, "max_consecutive_errors", "missing required argument")
+                })?,
+            )?;
             Ok(Boxed::new(apply_if_finite(kw.inner::<F>("inner")?, max)))
         }
         "MultiSteps" => {
-            let kw = Kwargs::new(name, args, &["opt", "every_k_schedule", "use_grad_mean", "should_skip_update_fn", "accumulator_dtype"])?;
-            let k: LearningRate = crate::config::convert(name, "every_k_schedule", kw.value("every_k_schedule")?.ok_or_else(|| bad(name, "every_k_schedule", "missing required argument"))?)?;
+            let kw = Kwargs::new(
+                name,
+                args,
+                &[
+                    "opt",
+                    "every_k_schedule",
+                    "use_grad_mean",
+                    "should_skip_update_fn",
+                    "accumulator_dtype",
+                ],
+            )?;
+            let k: LearningRate = crate::config::convert(
+                name,
+                "every_k_schedule",
+                kw.value("every_k_schedule")?
+                    .ok_or_else(|| bad(name, "every_k_schedule", "missing required argument"))?,
+            )?;
             let skip = match kw.get("should_skip_update_fn") {
                 None => SkipUpdate::Never,
                 Some(Json::String(s)) if s == "skip_not_finite" => SkipUpdate::NotFinite,
@@ -226,7 +310,11 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
             };
             let dtype: Option<Dtype> = match kw.get("accumulator_dtype") {
                 None => Some(Dtype::F32),
-                Some(_) => crate::config::convert(name, "accumulator_dtype", kw.value("accumulator_dtype")?.unwrap_or(Value::Null))?,
+                Some(_) => crate::config::convert(
+                    name,
+                    "accumulator_dtype",
+                    kw.value("accumulator_dtype")?.unwrap_or(Value::Null),
+                )?,
             };
             let ms = multi_steps(kw.inner::<F>("opt")?, k)
                 .use_grad_mean(kw.convert("use_grad_mean", true)?)
@@ -236,7 +324,13 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
         }
         "inject_hyperparams" => {
             let kw = Kwargs::new(name, args, &["inner", "hyperparams", "static_args"])?;
-            let inner = kw.required("inner")?.as_str().ok_or_else(|| bad(name, "inner", "must be the name of an optax optimizer factory"))?;
+            let inner = kw.required("inner")?.as_str().ok_or_else(|| {
+                bad(
+                    name,
+                    "inner",
+                    "must be the name of an optax optimizer factory",
+                )
+            })?;
             let mut fixed = Vec::new();
             let mut injected = Vec::new();
             if let Some(Json::Object(h)) = kw.get("hyperparams") {
@@ -262,7 +356,8 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
                     fixed.push((k.clone(), arg_value(inner, k, v)?));
                 }
             }
-            registry::by_name::<F, _>(inner, fixed, Inject(injected)).map_err(|e| nested(name, "inner", e))?
+            registry::by_name::<F, _>(inner, fixed, Inject(injected))
+                .map_err(|e| nested(name, "inner", e))?
         }
         "conditionally_transform" | "conditionally_mask" => Err(bad(
             name,

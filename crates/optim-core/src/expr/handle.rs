@@ -76,7 +76,13 @@ pub(crate) trait TreeSet<F> {
     fn visit(&self, i: u8, path: &Path<'_>, f: &mut Visit<'_, F>) -> Result<(), Error>;
     fn visit_mut(&mut self, i: u8, path: &Path<'_>, f: &mut VisitMut<'_, F>) -> Result<(), Error>;
     fn zip(&self, i: u8, j: u8, path: &Path<'_>, f: &mut Zip<'_, F>) -> Result<(), Error>;
-    fn zip_mut(&mut self, i: u8, j: u8, path: &Path<'_>, f: &mut ZipMut<'_, F>) -> Result<(), Error>;
+    fn zip_mut(
+        &mut self,
+        i: u8,
+        j: u8,
+        path: &Path<'_>,
+        f: &mut ZipMut<'_, F>,
+    ) -> Result<(), Error>;
 }
 
 impl<F: Float, P: Tree<F>> TreeSet<F> for Trees<'_, P> {
@@ -89,7 +95,13 @@ impl<F: Float, P: Tree<F>> TreeSet<F> for Trees<'_, P> {
     fn zip(&self, i: u8, j: u8, path: &Path<'_>, f: &mut Zip<'_, F>) -> Result<(), Error> {
         self.slot(i)?.zip(self.slot(j)?, path, f)
     }
-    fn zip_mut(&mut self, i: u8, j: u8, path: &Path<'_>, f: &mut ZipMut<'_, F>) -> Result<(), Error> {
+    fn zip_mut(
+        &mut self,
+        i: u8,
+        j: u8,
+        path: &Path<'_>,
+        f: &mut ZipMut<'_, F>,
+    ) -> Result<(), Error> {
         let (a, b) = self.pair(i, j)?;
         a.zip_mut(b, path, f)
     }
@@ -121,17 +133,34 @@ fn busy() -> Error {
 
 impl<F: Float> Tree<F> for Handle<'_, F> {
     fn visit(&self, path: &Path<'_>, f: &mut Visit<'_, F>) -> Result<(), Error> {
-        self.set.try_borrow().map_err(|_| busy())?.visit(self.i, path, f)
+        self.set
+            .try_borrow()
+            .map_err(|_| busy())?
+            .visit(self.i, path, f)
     }
     fn visit_mut(&mut self, path: &Path<'_>, f: &mut VisitMut<'_, F>) -> Result<(), Error> {
-        self.set.try_borrow_mut().map_err(|_| busy())?.visit_mut(self.i, path, f)
+        self.set
+            .try_borrow_mut()
+            .map_err(|_| busy())?
+            .visit_mut(self.i, path, f)
     }
     fn zip(&self, other: &Self, path: &Path<'_>, f: &mut Zip<'_, F>) -> Result<(), Error> {
         self.same_set(other)?;
-        self.set.try_borrow().map_err(|_| busy())?.zip(self.i, other.i, path, f)
+        self.set
+            .try_borrow()
+            .map_err(|_| busy())?
+            .zip(self.i, other.i, path, f)
     }
-    fn zip_mut(&mut self, other: &Self, path: &Path<'_>, f: &mut ZipMut<'_, F>) -> Result<(), Error> {
+    fn zip_mut(
+        &mut self,
+        other: &Self,
+        path: &Path<'_>,
+        f: &mut ZipMut<'_, F>,
+    ) -> Result<(), Error> {
         self.same_set(other)?;
-        self.set.try_borrow_mut().map_err(|_| busy())?.zip_mut(self.i, other.i, path, f)
+        self.set
+            .try_borrow_mut()
+            .map_err(|_| busy())?
+            .zip_mut(self.i, other.i, path, f)
     }
 }
