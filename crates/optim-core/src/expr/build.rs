@@ -37,7 +37,9 @@ pub fn arg_value(transform: &str, name: &str, v: &Json) -> Result<Value, Error> 
         Json::Object(o) if o.contains_key("schedule") => {
             let spec: ScheduleSpec = serde_json::from_value(v.clone())
                 .map_err(|e| bad(transform, name, format!("bad schedule: {e}")))?;
-            let s = spec.build().map_err(|e| bad(transform, name, format!("bad schedule: {e}")))?;
+            let s = spec
+                .build()
+                .map_err(|e| bad(transform, name, format!("bad schedule: {e}")))?;
             Value::Rate(LearningRate::Schedule(s))
         }
         Json::Object(o) => {
