@@ -1,6 +1,7 @@
 //! Every optax transformation-expression case of `tests/data/transforms` (see its
 //! PROVENANCE.md): 17 families of combinators and wrappers, replayed through the
-//! expression builder and checked with the reference tolerances.
+//! expression builder and checked with the reference tolerances; and the cases
+//! `tests/data/transforms_extra/generate.py` made with optax for other shapes and nestings.
 
 use optim_cli::case::{parse_file, Case};
 use optim_cli::check::{check, check_with};
@@ -96,4 +97,23 @@ fn inject_hyperparams_cases_report_the_injected_values() {
         let got = trace.hyperparams.expect("hyperparams in the trace");
         assert_eq!(got.len(), case.steps, "{}", case.id);
     }
+}
+
+#[test]
+fn cases_generated_for_other_shapes_and_nestings_match_optax() {
+    let cases = cases("transforms_extra");
+    let mut failures = Vec::new();
+    for case in &cases {
+        if let Err(e) = run_case(case).and_then(|t| check(case, &t)) {
+            failures.push(format!("{}: {e}", case.id));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases fail:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert_eq!(cases.len(), 24, "the generated case count");
 }
