@@ -33,7 +33,9 @@ pub use multi_steps::{
 };
 pub use named::{chain_of, named_chain, NamedChain, NamedChainState};
 pub use overlay::Overlay;
-pub use partition::{multi_transform, partition, Group, Labels, Partition, PartitionState};
+pub use partition::{
+    multi_transform, partition, Group, LabelFn, Labels, Partition, PartitionState,
+};
 
 use crate::{apply_updates, Error, Extra, Float, Transformation, Tree};
 use serde::{Deserialize, Serialize};

@@ -61,7 +61,11 @@ pub fn skip_large_updates<F: Float, P: Tree<F>>(
         sq += d.iter().map(|x| x.f64() * x.f64()).sum::<f64>();
         Ok(())
     })?;
-    Ok((!(sq < max_squared_norm), sq))
+    // NaN is not below the bound: it is skipped, as in optax.
+    Ok((
+        sq.partial_cmp(&max_squared_norm) != Some(std::cmp::Ordering::Less),
+        sq,
+    ))
 }
 
 impl SkipUpdate {

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+/// A function from a leaf's path and shape to its label.
+pub type LabelFn = Arc<dyn Fn(&str, &[usize]) -> String + Send + Sync>;
+
 /// The label of every leaf: optax's `param_labels`.
 #[derive(Clone)]
 pub enum Labels {
@@ -17,7 +20,7 @@ pub enum Labels {
     Paths(BTreeMap<String, String>),
     /// A function of the leaf's path and shape (`|_, shape| if shape.len() == 2 {
     /// "matrix" } else { "other" }`).
-    ByLeaf(Arc<dyn Fn(&str, &[usize]) -> String + Send + Sync>),
+    ByLeaf(LabelFn),
 }
 
 impl Debug for Labels {

@@ -13,9 +13,9 @@
 //! - [`step_size`][]: `scale_by_polyak`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
-//! - [`constrain`]: `set_to_zero`, `zero_nans`, `keep_params_nonnegative`.
-//! - [`rescale`]: `scale_by_schedule`, `normalize_by_update_norm`.
-//! - [`accumulate`]: `apply_every`.
+//! - [`constrain`][]: `set_to_zero`, `zero_nans`, `keep_params_nonnegative`.
+//! - [`rescale`][]: `scale_by_schedule`, `normalize_by_update_norm`.
+//! - [`accumulate`][]: `apply_every`.
 //!
 //! Written by hand behind [`Transformation`](crate::Transformation) instead, where the
 //! element DSL cannot express the math, with the kit of `kernel.rs`; each module says
@@ -26,8 +26,8 @@
 //! - [`block`]: the per-leaf block scalings `clip_by_block_rms`,
 //!   `scale_by_param_block_rms`, `scale_by_param_block_norm`.
 //! - [`sm3`]: `scale_by_sm3`, SM3's cover accumulators, and the kernel of `sm3`.
-//! - [`unitwise`]: `centralize` and `adaptive_grad_clip`, statistics per slice of a leaf.
-//! - [`plateau`]: `reduce_on_plateau`, a scale driven by the objective value.
+//! - [`unitwise`][]: `centralize` and `adaptive_grad_clip`, statistics per slice of a leaf.
+//! - [`plateau`][]: `reduce_on_plateau`, a scale driven by the objective value.
 
 pub mod accumulate;
 pub mod block;

@@ -102,13 +102,13 @@ impl ReduceOnPlateau {
             arg: arg.into(),
             detail: detail.into(),
         };
-        if !(self.factor > 0.0 && self.factor < 1.0) {
+        if self.factor.is_nan() || self.factor <= 0.0 || self.factor >= 1.0 {
             return Err(bad("factor", "must be in the range (0, 1)"));
         }
-        if !(self.rtol >= 0.0) {
+        if self.rtol.is_nan() || self.rtol < 0.0 {
             return Err(bad("rtol", "must be non-negative"));
         }
-        if !(self.atol >= 0.0) {
+        if self.atol.is_nan() || self.atol < 0.0 {
             return Err(bad("atol", "must be non-negative"));
         }
         if self.rtol == 0.0 && self.atol == 0.0 {
