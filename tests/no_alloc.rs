@@ -252,6 +252,10 @@ fn steps_and_updates_allocate_nothing() {
             step % 2 == 0
         })),
     );
+    other(
+        "lookahead",
+        allocations(&optim::lookahead(optim::adam(1e-3), 3, 0.5)),
+    );
     let expr = serde_json::json!({"fn": "chain", "args": {"transforms": [
         "zero_nans",
         {"fn": "MultiSteps", "args": {"opt": {"fn": "adam", "args": {"learning_rate": 0.01}}, "every_k_schedule": 2}},

@@ -4,7 +4,7 @@
 //! (`partition.rs`), `named_chain` and `chain_of` (`named.rs`), `flatten`,
 //! `inject_hyperparams` (`inject.rs`), `MultiSteps` with `skip_not_finite` and
 //! `skip_large_updates` (`multi_steps.rs`), `apply_if_finite` (`finite.rs`),
-//! `conditionally_transform`/`conditionally_mask` (`conditional.rs`).
+//! `conditionally_transform`/`conditionally_mask` (`conditional.rs`), `lookahead`.
 //!
 //! A chain runs its members one after the other over an updates buffer that lives in
 //! its state (so a step allocates nothing); a fused composition
@@ -14,6 +14,7 @@ mod conditional;
 mod finite;
 mod flatten;
 mod inject;
+mod lookahead;
 mod masked;
 mod multi_steps;
 mod named;
@@ -26,6 +27,7 @@ pub use conditional::{
 pub use finite::{apply_if_finite, ApplyIfFinite, ApplyIfFiniteState};
 pub use flatten::{flatten, Flatten, FlattenState};
 pub use inject::{inject_hyperparams, InjectHyperparams, InjectHyperparamsState};
+pub use lookahead::{lookahead, Lookahead, LookaheadState};
 pub use masked::{freeze, masked, Masked, MaskedState, Selected};
 pub use multi_steps::{
     multi_steps, skip_large_updates, skip_not_finite, MultiSteps, MultiStepsState, SkipState,

@@ -5,9 +5,9 @@ use super::Boxed;
 use crate::registry::{self, Visitor};
 use crate::schedule::ScheduleSpec;
 use crate::{
-    apply_if_finite, chain_of, flatten, freeze, identity, inject_hyperparams, masked, multi_steps,
-    named_chain, partition, Dtype, Error, Float, Hyperparams, LearningRate, Mask, SkipUpdate,
-    Transformation, Value,
+    apply_if_finite, chain_of, flatten, freeze, identity, inject_hyperparams, lookahead, masked,
+    multi_steps, named_chain, partition, Dtype, Error, Float, Hyperparams, LearningRate, Mask,
+    SkipUpdate, Transformation, Value,
 };
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
@@ -361,6 +361,33 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
             }
             registry::by_name::<F, _>(inner, fixed, Inject(injected))
                 .map_err(|e| nested(name, "inner", e))?
+        }
+        "lookahead" => {
+            let kw = Kwargs::new(
+                name,
+                args,
+                &[
+                    "fast_optimizer",
+                    "sync_period",
+                    "slow_step_size",
+                    "reset_state",
+                ],
+            )?;
+            let period: u64 = crate::config::convert(
+                name,
+                "sync_period",
+                kw.value("sync_period")?
+                    .ok_or_else(|| bad(name, "sync_period", "missing required argument"))?,
+            )?;
+            let alpha: f64 = crate::config::convert(
+                name,
+                "slow_step_size",
+                kw.value("slow_step_size")?
+                    .ok_or_else(|| bad(name, "slow_step_size", "missing required argument"))?,
+            )?;
+            let la = lookahead(kw.inner::<F>("fast_optimizer")?, period, alpha)
+                .reset_state(kw.convert("reset_state", false)?);
+            Ok(Boxed::new(la))
         }
         "conditionally_transform" | "conditionally_mask" => Err(bad(
             name,

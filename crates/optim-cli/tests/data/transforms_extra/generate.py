@@ -63,6 +63,8 @@ SPECS = [
         {"fn": "adam", "args": {"learning_rate": 0.3}},
         {"fn": "reduce_on_plateau", "args": {"patience": 1, "factor": 0.5, "cooldown": 1,
                                              "accumulation_size": 2}}]}}, SHAPES, 16, [], []),
+    ("lookahead/adam_every_3", {"fn": "lookahead", "args": {"fast_optimizer": ADAM, "sync_period": 3,
+                                                           "slow_step_size": 0.5}}, SHAPES, 12, [], []),
     ("masked/freeze_then_apply_every", {"fn": "chain", "args": {"transforms": [
         {"fn": "freeze", "args": {"mask": {"s": False, "t": True, "v": False}}},
         {"fn": "masked", "args": {"inner": {"fn": "scale_by_adam", "args": {"b1": 0.8}},
@@ -120,6 +122,9 @@ def run(dtype):
             return fn(name)({k: make(t) for k, t in a["transforms"].items()}, a["param_labels"])
         if name == "inject_hyperparams":
             return optax.inject_hyperparams(fn(a["inner"]))(**{k: arg(v) for k, v in a["hyperparams"].items()})
+        if name == "lookahead":
+            a["fast_optimizer"] = make(a["fast_optimizer"])
+            return optax.lookahead(**a)
         if name == "MultiSteps":
             return optax.MultiSteps(make(a.pop("opt")), **a).gradient_transformation()
         for key in ("inner", "opt"):
@@ -147,12 +152,17 @@ def run(dtype):
 
         opt = make(expr)
         params = {k: jnp.asarray(v, jdt) for k, v in init.items()}
+        look = expr["fn"] == "lookahead"
+        if look:
+            # The traced params are the fast ones, where the gradients are taken.
+            params = optax.LookaheadParams.init_synced(params)
+        fast = (lambda p: p.fast) if look else (lambda p: p)
         state = opt.init(params)
-        values = [num(f(params))]
+        values = [num(f(fast(params)))]
         trace, hypers = [], []
         first = sorted(shapes)[0]
         for step in range(steps):
-            value, grads = jax.value_and_grad(f)(params)
+            value, grads = jax.value_and_grad(f)(fast(params))
             bad = np.nan if step in nan_steps else (np.inf if step in inf_steps else None)
             if bad is not None:
                 g0 = np.array(grads[first]).reshape(-1)
@@ -163,8 +173,8 @@ def run(dtype):
             else:
                 updates, state = opt.update(grads, state, params)
             params = optax.apply_updates(params, updates)
-            values.append(num(f(params)))
-            trace.append({k: [num(x) for x in np.ravel(v)] for k, v in sorted(params.items())})
+            values.append(num(f(fast(params))))
+            trace.append({k: [num(x) for x in np.ravel(v)] for k, v in sorted(fast(params).items())})
             if expr["fn"] == "inject_hyperparams":
                 hypers.append({k: num(state.hyperparams[k]) for k in sorted(expr["args"]["hyperparams"])})
         problem = {"kind": "quadratic", "weight": raw(weight), "center": raw(center)}
