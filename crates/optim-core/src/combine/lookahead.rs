@@ -174,11 +174,11 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Lookahead<T> {
             overlay::copy_into(grads, &mut state.scratch)?;
         }
         let mut scratch = std::mem::take(&mut state.scratch);
-        let result = (|| {
+        let result = {
             let mut u = overlay::Overlay::over(grads, &mut scratch);
             let p = overlay::Overlay::of(&*params);
             self.update_with(&mut u, state, Some(&p), extra)
-        })();
+        };
         if result.is_ok() {
             let mut i = 0;
             params.visit_mut(&Path::ROOT, &mut |_, p, _| {
