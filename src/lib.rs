@@ -5,3 +5,7 @@ pub use optim_core::*;
 /// Reverse-mode automatic differentiation: gradients for objectives and small models,
 /// returned as the trees the optimizers take.
 pub use optim_autodiff as autodiff;
+
+/// Checkpoints: params and optimizer state as safetensors, every tensor named by its
+/// leaf path and buffer (`mu/encoder.w`), in its own dtype.
+pub use optim_checkpoint as checkpoint;

@@ -22,7 +22,10 @@ include!(concat!(env!("OUT_DIR"), "/registered.rs"));
 /// Receives the optimizer that [`by_name`] built, with its concrete type.
 pub trait Visitor<F: Float> {
     type Out;
-    fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> Self::Out;
+    fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> Self::Out
+    where
+        T: std::fmt::Debug,
+        T::State: crate::StateTensors<F>;
 }
 
 /// Registers names of one module that carry no documented trace (primitives):
@@ -144,7 +147,11 @@ fn build<F: Float, V: Visitor<F>, T: Hyperparams + Transformation<F>>(
     mut args: Vec<(String, Value)>,
     fixed: Vec<(&'static str, Value)>,
     v: V,
-) -> Result<V::Out, Error> {
+) -> Result<V::Out, Error>
+where
+    T: std::fmt::Debug,
+    T::State: crate::StateTensors<F>,
+{
     for (k, value) in fixed {
         if args.iter().any(|(a, _)| a == k) {
             return Err(Error::Hyper {
