@@ -38,7 +38,7 @@ pub fn st_dtype(d: Dtype) -> St {
 
 /// The params' element bytes.
 pub fn elems<F: Float>(shape: &[usize], data: &[F]) -> Owned {
-    let mut bytes = Vec::with_capacity(data.len() * size_of::<F>());
+    let mut bytes = Vec::with_capacity(std::mem::size_of_val(data));
     put_native(&mut bytes, data);
     Owned {
         dtype: st_dtype(F::DTYPE),

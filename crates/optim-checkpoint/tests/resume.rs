@@ -94,9 +94,11 @@ impl Case<'_> {
 
 impl<F: Float> Visitor<F> for Case<'_> {
     type Out = Result<(), Error>;
-    fn visit<T: Transformation<F> + Hyperparams>(self, opt: T) -> Result<(), Error>
+    fn visit<T: Transformation<F> + Hyperparams + std::fmt::Debug>(
+        self,
+        opt: T,
+    ) -> Result<(), Error>
     where
-        T: std::fmt::Debug,
         T::State: StateTensors<F>,
     {
         match self.phase {

@@ -22,9 +22,8 @@ include!(concat!(env!("OUT_DIR"), "/registered.rs"));
 /// Receives the optimizer that [`by_name`] built, with its concrete type.
 pub trait Visitor<F: Float> {
     type Out;
-    fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> Self::Out
+    fn visit<T: Transformation<F> + Hyperparams + std::fmt::Debug>(self, t: T) -> Self::Out
     where
-        T: std::fmt::Debug,
         T::State: crate::StateTensors<F>;
 }
 
@@ -142,14 +141,13 @@ pub fn by_name<F: Float, V: Visitor<F>>(
     Err(unknown(name))
 }
 
-fn build<F: Float, V: Visitor<F>, T: Hyperparams + Transformation<F>>(
+fn build<F: Float, V: Visitor<F>, T: Hyperparams + Transformation<F> + std::fmt::Debug>(
     name: &str,
     mut args: Vec<(String, Value)>,
     fixed: Vec<(&'static str, Value)>,
     v: V,
 ) -> Result<V::Out, Error>
 where
-    T: std::fmt::Debug,
     T::State: crate::StateTensors<F>,
 {
     for (k, value) in fixed {
