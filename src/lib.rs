@@ -9,3 +9,7 @@ pub use optim_autodiff as autodiff;
 /// Checkpoints: params and optimizer state as safetensors, every tensor named by its
 /// leaf path and buffer (`mu/encoder.w`), in its own dtype.
 pub use optim_checkpoint as checkpoint;
+
+/// candle adapter (feature `candle`): any optim optimizer as a `candle_nn::Optimizer`.
+#[cfg(feature = "candle")]
+pub use optim_candle as candle;

@@ -123,8 +123,11 @@ impl<F: Float> Visitor<F> for Case<'_> {
     }
 }
 
-/// Every case: (key, name, dtype of the params, arguments).
-fn cases() -> Vec<(String, &'static str, &'static str, Vec<(String, Value)>)> {
+/// A case: its key, the registry name, the params' dtype and the arguments.
+type Spec = (String, &'static str, &'static str, Vec<(String, Value)>);
+
+/// Every case.
+fn cases() -> Vec<Spec> {
     let mut out = Vec::new();
     for name in registry::names() {
         let mut args = required_args(name);
