@@ -13,3 +13,7 @@ pub use optim_checkpoint as checkpoint;
 /// candle adapter (feature `candle`): any optim optimizer as a `candle_nn::Optimizer`.
 #[cfg(feature = "candle")]
 pub use optim_candle as candle;
+
+/// dfdx adapter (feature `dfdx`): any optim optimizer for dfdx models, by parameter path.
+#[cfg(feature = "dfdx")]
+pub use optim_dfdx as dfdx;
