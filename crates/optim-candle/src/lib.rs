@@ -26,9 +26,14 @@
 //! `Vec<Var>`); their gradients form a second tree of the same names. The optimizer's
 //! fused step runs over the two: for each var, candle's `inplace_op2` hands it the var's
 //! `&mut` CPU storage and the gradient's storage, and the step writes the new params
-//! there. Nothing is copied, and after the first step a step allocates nothing in
-//! optim-candle or optim (the gradients come from candle's backward pass, which
-//! allocates them).
+//! there. Nothing is copied. After the first step, a step allocates nothing in
+//! optim-candle or optim; candle's `inplace_op2` itself allocates one small `Vec` per var
+//! (its overlap check of the destination's layout), as `tests/no_alloc.rs` counts.
+//!
+//! Since optim's steps run in parallel (the step records every leaf's memory during the
+//! walk of the tree, then runs tasks over it), candle's storage lock is held while each
+//! var is recorded, not while it is written: the vars must not be read or written from
+//! another thread during `step`, as in any training loop.
 //!
 //! Every var must be a contiguous CPU tensor of the optimizer's element type `F` (f32 by
 //! default, f64 with [`Optim64`]), and every var must have a gradient at each step:
