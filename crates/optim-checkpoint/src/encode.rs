@@ -71,6 +71,16 @@ pub fn tensor<F: Float>(t: TensorRef<'_, F>) -> Owned {
             shape: vec![],
             bytes: vec![u8::from(b)],
         },
+        TensorRef::Bool(b) => Owned {
+            dtype: St::BOOL,
+            shape: vec![],
+            bytes: vec![u8::from(b)],
+        },
+        TensorRef::Scalar(x) => Owned {
+            dtype: St::F64,
+            shape: vec![],
+            bytes: x.to_le_bytes().to_vec(),
+        },
         TensorRef::Elems(shape, data) => elems(shape, data),
         TensorRef::Buf(shape, buf) => {
             let mut bytes = Vec::new();
@@ -113,7 +123,8 @@ pub fn tensor<F: Float>(t: TensorRef<'_, F>) -> Owned {
 pub fn expected<F: Float>(t: &TensorRef<'_, F>) -> (St, Vec<usize>) {
     match t {
         TensorRef::Count(_) => (St::U64, vec![]),
-        TensorRef::Flag(_) => (St::BOOL, vec![]),
+        TensorRef::Flag(_) | TensorRef::Bool(_) => (St::BOOL, vec![]),
+        TensorRef::Scalar(_) => (St::F64, vec![]),
         TensorRef::Elems(shape, _) => (st_dtype(F::DTYPE), shape.to_vec()),
         TensorRef::Buf(shape, buf) => (buf.dtype().map_or(St::F32, st_dtype), shape.to_vec()),
     }
@@ -150,6 +161,12 @@ pub fn read_into<F: Float>(bytes: &[u8], slot: TensorMut<'_, F>) {
             }
         }
         TensorMut::Flag(_) => {}
+        TensorMut::Bool(b) => *b = bytes.first().is_some_and(|&x| x != 0),
+        TensorMut::Scalar(x) => {
+            if let Some(b) = chunks::<8>(bytes).next() {
+                *x = f64::from_le_bytes(b);
+            }
+        }
         TensorMut::Elems(_, out) => read_native(bytes, out),
         TensorMut::Buf(_, buf) => match buf {
             Buf::Native(v) => read_native(bytes, v),

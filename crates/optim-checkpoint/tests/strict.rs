@@ -108,6 +108,53 @@ fn a_chain_numbers_its_members_and_masks_are_flags() {
 }
 
 #[test]
+fn combinators_name_their_members_and_keep_their_own_numbers() {
+    use safetensors::Dtype::*;
+    let file = tmp("combinators");
+    let e = serde_json::json!({"fn": "partition", "args": {
+        "transforms": {
+            "i": {"fn": "inject_hyperparams", "args": {"inner": "adam",
+                "hyperparams": {"learning_rate": 0.05}}},
+            "m": {"fn": "MultiSteps", "args": {
+                "opt": {"fn": "sgd", "args": {"learning_rate": 0.1}}, "every_k_schedule": 2}},
+        },
+        "param_labels": {"enc.w": "i", "enc.b": "m"}}});
+    let opt = optim_core::expr::build::<f32>(&e).unwrap();
+    let mut p = params([2, 3]);
+    let mut s = opt.init(&p).unwrap();
+    let g = p.clone();
+    opt.step(&mut p, &g, &mut s).unwrap();
+    checkpoint::save(&file, &opt, &p, &s).unwrap();
+    let n = names(&file);
+    for (name, dtype, shape) in [
+        ("i/labelled/enc.w", BOOL, vec![]),
+        ("i/count", U64, vec![]),
+        ("i/hyperparams/learning_rate", F64, vec![]),
+        ("i/hyperparams/b1", F64, vec![]),
+        ("i/inner/mu/enc.w", F32, vec![2, 3]),
+        ("m/inner/count", U64, vec![]),
+        ("m/mini_step", U64, vec![]),
+        ("m/acc_grads/enc.b", F32, vec![3]),
+        ("m/skip/should_skip", BOOL, vec![]),
+        ("m/skip/norm_squared", F64, vec![]),
+    ] {
+        assert!(
+            n.contains(&(name.into(), dtype, shape.clone())),
+            "{name} {dtype:?} {shape:?} not in {n:?}"
+        );
+    }
+    // An injected hyperparameter changed after the save is restored by the load.
+    let opt = optim_core::inject_hyperparams(adam(0.05));
+    let s = opt.init(&p).unwrap();
+    checkpoint::save(&file, &opt, &p, &s).unwrap();
+    let mut t = opt.init(&p).unwrap();
+    t.set_hyperparam("b1", 0.5).unwrap();
+    checkpoint::load(&file, &opt, &mut p.clone(), &mut t).unwrap();
+    assert_eq!(t.hyperparams()["b1"], 0.9);
+    std::fs::remove_file(&file).ok();
+}
+
+#[test]
 fn strict_load_names_what_does_not_fit_and_writes_nothing() {
     let file = tmp("strict");
     let (p, s) = saved(&file);

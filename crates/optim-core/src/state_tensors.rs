@@ -6,7 +6,8 @@
 //! like a buffer with the shape `[]`. Combinators put a prefix before their members'
 //! names: a chain numbers its members (`0/count`, `1/mu/encoder.w`), flattening nested
 //! chains, and `masked` keeps its flags under `masked/` and its inner state under
-//! `inner/`.
+//! `inner/`. The module docs of each combinator's state say its names
+//! (`crate::combine::tensors` for most).
 //!
 //! The states that `#[optimizer]` generates implement [`StateTensors`], and so do the
 //! hand-written ones and the combinators' states. A new combinator implements it by
@@ -28,6 +29,12 @@ pub enum TensorRef<'a, F> {
     /// A flag of a leaf (a resolved mask), saved as a `bool` scalar. Flags follow from
     /// the configuration and the params, so loading checks them and never sets them.
     Flag(bool),
+    /// A boolean the state changes as it steps (whether the last step was finite), saved
+    /// as a `bool` scalar and restored.
+    Bool(bool),
+    /// A number the state keeps in `f64` whatever the params' type (an injected
+    /// hyperparameter, a squared norm), saved as an `f64` scalar.
+    Scalar(f64),
 }
 
 /// One tensor of a state, to set back.
@@ -42,6 +49,10 @@ pub enum TensorMut<'a, F> {
     Elems(&'a [usize], &'a mut [F]),
     /// A flag, to check against the saved one.
     Flag(bool),
+    /// A boolean of the state.
+    Bool(&'a mut bool),
+    /// A number kept in `f64`.
+    Scalar(&'a mut f64),
 }
 
 /// The callback of [`StateTensors::visit_tensors`]: the tensor's full name and the tensor.
