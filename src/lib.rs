@@ -14,6 +14,10 @@ pub use optim_checkpoint as checkpoint;
 #[cfg(feature = "candle")]
 pub use optim_candle as candle;
 
+/// burn adapter (feature `burn`): any optim optimizer for burn modules, by parameter path.
+#[cfg(feature = "burn")]
+pub use optim_burn as burn;
+
 /// dfdx adapter (feature `dfdx`): any optim optimizer for dfdx models, by parameter path.
 #[cfg(feature = "dfdx")]
 pub use optim_dfdx as dfdx;
