@@ -9,6 +9,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use std::cell::RefCell;
 
 fn grads(m: &Linear, x: &Tensor<2>) -> GradientsParams {
     let loss = m.forward(x.clone()).powi_scalar(2).mean();
@@ -22,26 +23,26 @@ fn bench(c: &mut Criterion) {
     let x = Tensor::<2>::ones([4, 3162], &device);
     let mut g = c.benchmark_group("burn step, 10.0M f32 params");
     g.sample_size(10);
-    let mut ours = Some(model.clone());
+    let ours = RefCell::new(Some(model.clone()));
     let mut opt = optim_burn::Optim::new(optim_core::adamw(1e-4).weight_decay(1e-4));
     g.bench_function("optim adamw (copies in and out)", |b| {
         b.iter_batched(
-            || grads(ours.as_ref().expect("model"), &x),
+            || grads(ours.borrow().as_ref().expect("model"), &x),
             |gr| {
-                let m = ours.take().expect("model");
-                ours = Some(opt.step(m, gr).unwrap());
+                let m = ours.borrow_mut().take().expect("model");
+                *ours.borrow_mut() = Some(opt.step(m, gr).unwrap());
             },
             BatchSize::PerIteration,
         )
     });
-    let mut theirs = Some(model);
+    let theirs = RefCell::new(Some(model));
     let mut adamw = AdamWConfig::new().with_weight_decay(1e-4).init();
     g.bench_function("burn AdamW", |b| {
         b.iter_batched(
-            || grads(theirs.as_ref().expect("model"), &x),
+            || grads(theirs.borrow().as_ref().expect("model"), &x),
             |gr| {
-                let m = theirs.take().expect("model");
-                theirs = Some(adamw.step(1e-4, m, gr));
+                let m = theirs.borrow_mut().take().expect("model");
+                *theirs.borrow_mut() = Some(adamw.step(1e-4, m, gr));
             },
             BatchSize::PerIteration,
         )
