@@ -98,4 +98,15 @@ pub enum Error {
         buffer: String,
         elements: usize,
     },
+    /// A checkpoint file cannot be written or read as a whole.
+    #[error("checkpoint `{file}`: {detail}")]
+    CheckpointFile { file: String, detail: String },
+    /// A tensor of a checkpoint does not fit the params or state it is loaded into (or
+    /// is missing from the file, or is in the file but in neither).
+    #[error("checkpoint `{file}`: tensor `{tensor}`: {detail}")]
+    Checkpoint {
+        file: String,
+        tensor: String,
+        detail: String,
+    },
 }

@@ -24,6 +24,7 @@ pub mod noise;
 pub mod optimizers;
 pub mod primitives;
 pub mod registry;
+pub mod state_tensors;
 
 pub use config::{FromValue, Hyperparams, ToValue, Value};
 pub use doc_trace::{run_doc_trace, DocTrace, DocTraced, FullTrace, PrintFormat};
@@ -32,6 +33,7 @@ pub use float::{AVec, Absent, AsF32, AsF64, Buf, Dtype, Float, Store};
 pub use fmt::{python_e2, python_str};
 pub use optim_macros::{doc_trace, optimizer, Tree};
 pub use schedule::{LearningRate, ScalarOrSchedule, Schedule};
+pub use state_tensors::StateTensors;
 pub use transform::{
     apply_updates, check_against, check_same_shapes, check_update_trees, leaf_metas, Extra,
     LeafMeta, Mask, Transformation,

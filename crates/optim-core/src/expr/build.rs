@@ -105,7 +105,10 @@ impl<F: Float> Visitor<F> for BoxIt {
     fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(
         self,
         t: T,
-    ) -> Self::Out {
+    ) -> Self::Out
+    where
+        T::State: crate::StateTensors<F>,
+    {
         Ok(Boxed::new(t))
     }
 }
@@ -116,7 +119,10 @@ impl<F: Float> Visitor<F> for Inject {
     fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(
         self,
         t: T,
-    ) -> Self::Out {
+    ) -> Self::Out
+    where
+        T::State: crate::StateTensors<F>,
+    {
         let mut inj = inject_hyperparams(t);
         for (name, v) in self.0 {
             inj = inj.hyperparam(name, v);

@@ -10,6 +10,10 @@
 
 use crate::kernel::{corrupt, hand_hyperparams, jax_mode};
 use crate::primitives::factored::{decay_rate_pow, local_step, step, update, Extras, Plan};
+use crate::state_tensors::{
+    visit_bufs, visit_bufs_mut, visit_flags, StateTensors, TensorMut, TensorRef, VisitTensor,
+    VisitTensorMut,
+};
 use crate::{
     check_update_trees, leaf_metas, Buf, Dtype, Error, Extra, FactoredRmsState, Float,
     LearningRate, Mask, ScalarOrSchedule, Transformation, Tree,
@@ -267,6 +271,33 @@ pub struct AdafactorState<F> {
     pub mu: Vec<Buf<F>>,
     /// The resolved `weight_decay_mask` flag of each leaf.
     pub weight_decay_mask: Vec<bool>,
+}
+
+/// The factored statistics' tensors ([`FactoredRmsState`]), the momentum `mu/<leaf>` (in
+/// `dtype_momentum`; none without momentum) and the flags `weight_decay_mask/<leaf>`.
+impl<F: Float> StateTensors<F> for AdafactorState<F> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        self.factored.visit_tensors(prefix, f)?;
+        let leaves = &self.factored.leaves;
+        visit_bufs(prefix, "mu", leaves, &self.mu, f)?;
+        let mask = &self.weight_decay_mask;
+        visit_flags(prefix, "weight_decay_mask", leaves, mask, &mut |n, b| {
+            f(n, TensorRef::Flag(b))
+        })
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        self.factored.visit_tensors_mut(prefix, f)?;
+        let leaves = &self.factored.leaves;
+        visit_bufs_mut(prefix, "mu", leaves, &mut self.mu, f)?;
+        let mask = &self.weight_decay_mask;
+        visit_flags(prefix, "weight_decay_mask", leaves, mask, &mut |n, b| {
+            f(n, TensorMut::Flag(b))
+        })
+    }
 }
 
 impl Adafactor {

@@ -20,6 +20,9 @@ use crate::exec::{BufPtr, Exec, LeafMem};
 use crate::kernel::{
     corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, try_zeros, AnyLeaf, LeafIo,
 };
+use crate::state_tensors::{
+    visit_elems, visit_elems_mut, StateTensors, TensorMut, TensorRef, VisitTensor, VisitTensorMut,
+};
 use crate::{check_update_trees, leaf_metas, Error, Extra, Float, LeafMeta, Transformation, Tree};
 use serde::{Deserialize, Serialize};
 
@@ -457,4 +460,23 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
 // table.
 crate::family! {
     "scale_by_sm3" => ScaleBySm3,
+}
+
+/// `count`, the accumulators `mu/<leaf>` (1-d, axis after axis) and the momentum
+/// `nu/<leaf>`; the scratch is not a tensor.
+impl<F: Float> StateTensors<F> for Sm3State<F> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
+        visit_elems(prefix, "mu", &self.leaves, &self.mu, f)?;
+        visit_elems(prefix, "nu", &self.leaves, &self.nu, f)
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
+        visit_elems_mut(prefix, "mu", &self.leaves, &mut self.mu, f)?;
+        visit_elems_mut(prefix, "nu", &self.leaves, &mut self.nu, f)
+    }
 }

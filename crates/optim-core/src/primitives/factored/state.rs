@@ -5,6 +5,9 @@
 use super::layout::Layout;
 use crate::exec::Exec;
 use crate::kernel::{corrupt, try_zeros};
+use crate::state_tensors::{
+    visit_elems, visit_elems_mut, StateTensors, TensorMut, TensorRef, VisitTensor, VisitTensorMut,
+};
 use crate::{Error, Float, LeafMeta};
 use serde::{Deserialize, Serialize};
 
@@ -168,5 +171,26 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("layer.w"), "{e}");
+    }
+}
+
+/// `count` and, per leaf, the statistics it keeps: `v_row/<leaf>` and `v_col/<leaf>` for a
+/// factored leaf, `v/<leaf>` otherwise (each 1-d); the scratch is not a tensor.
+impl<F: Float> StateTensors<F> for FactoredRmsState<F> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
+        visit_elems(prefix, "v_row", &self.leaves, &self.v_row, f)?;
+        visit_elems(prefix, "v_col", &self.leaves, &self.v_col, f)?;
+        visit_elems(prefix, "v", &self.leaves, &self.v, f)
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
+        visit_elems_mut(prefix, "v_row", &self.leaves, &mut self.v_row, f)?;
+        visit_elems_mut(prefix, "v_col", &self.leaves, &mut self.v_col, f)?;
+        visit_elems_mut(prefix, "v", &self.leaves, &mut self.v, f)
     }
 }
