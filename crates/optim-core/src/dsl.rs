@@ -98,6 +98,14 @@ pub fn bias_corrections(b1: f64, b2: f64, t: f64) -> (f64, f64, f64, f64, f64) {
     )
 }
 
+/// optax's `bias_correction` divisor `1 - decay^t` for one moment, in f64: the per-step
+/// scalar of a moment whose decay is not one of Adam's pair (Adan's three moments,
+/// AdEMAMix's second moment, ACProp's delayed one).
+#[inline]
+pub fn bias_correction(decay: f64, t: f64) -> f64 {
+    1.0 - decay.powf(t)
+}
+
 /// RMSProp's scaling of a second moment `v`: `1 / sqrt(v + eps)` (optax's default,
 /// `eps_in_sqrt`) or `1 / (sqrt(v) + eps)` (PyTorch's).
 #[inline(always)]

@@ -8,7 +8,11 @@
 //!   `scale_by_rss`, `scale_by_adadelta`).
 //! - [`descent`]: `trace` (momentum), `add_noise`, `scale_by_optimistic_gradient`,
 //!   `scale_by_rprop`.
-//! - [`sign`][]: `scale_by_lion`.
+//! - [`sign`][]: `scale_by_lion`, `scale_by_sign`.
+//! - [`nesterov_moments`]: `scale_by_adan`.
+//! - [`ema_mixtures`]: `scale_by_ademamix`, `scale_by_simplified_ademamix`.
+//! - [`delayed_moments`]: `scale_by_acprop`, `scale_by_adopt`.
+//! - [`dual_averaging`]: `scale_by_madgrad`.
 //! - [`trust_ratio`][]: `scale_by_trust_ratio`.
 //! - [`step_size`][]: `scale_by_polyak`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
@@ -26,10 +30,14 @@
 
 pub mod block;
 pub mod clip;
+pub mod delayed_moments;
 pub mod descent;
+pub mod dual_averaging;
+pub mod ema_mixtures;
 pub mod factored;
 pub mod magnitude;
 pub mod moments;
+pub mod nesterov_moments;
 pub mod scale;
 pub mod sign;
 pub mod sm3;
@@ -38,10 +46,14 @@ pub mod trust_ratio;
 
 pub use block::*;
 pub use clip::*;
+pub use delayed_moments::*;
 pub use descent::*;
+pub use dual_averaging::*;
+pub use ema_mixtures::*;
 pub use factored::*;
 pub use magnitude::*;
 pub use moments::*;
+pub use nesterov_moments::*;
 pub use scale::*;
 pub use sign::*;
 pub use sm3::*;

@@ -1,5 +1,8 @@
-//! Lion's primitive `scale_by_lion`: the sign of an interpolation between the momentum and
-//! the gradient. [`lion`](crate::lion) composes it with the weight decay and learning rate.
+//! Sign-based primitives: Lion's `scale_by_lion`, the sign of an interpolation between
+//! the momentum and the gradient ([`lion`](crate::lion) composes it with the weight decay
+//! and learning rate), and `scale_by_sign`, the sign of the update itself
+//! ([`sign_sgd`](crate::sign_sgd), and [`signum`](crate::signum) after an
+//! [`ema`](crate::ema)).
 //!
 //! As in the Adam family, `1 - b` is a per-step scalar computed in f64, as optax computes
 //! it in Python before the element type sees it.
@@ -30,4 +33,14 @@ pub fn scale_by_lion(
         mu = one_minus_b2 * g + b2 * mu;
         d
     })
+}
+
+/// The signs of the updates' elements (optax's `scale_by_sign`): -1, 0 or 1, as
+/// `jnp.sign`. It keeps no state.
+///
+/// References: Bernstein et al, 2018, *signSGD: Compressed Optimisation for Non-Convex
+/// Problems*.
+#[optimizer(unscaled)]
+pub fn scale_by_sign() {
+    each(|g| sign(g))
 }

@@ -1,0 +1,61 @@
+//! MADGRAD's momentumized dual averaging, `scale_by_madgrad` (optax.contrib): weighted
+//! sums of the gradients and of their squares since the start, a dual-averaging point
+//! `z` away from the initial params, and a momentum step of the params towards it.
+//! [`madgrad`](crate::madgrad) composes it after the weight decay.
+//!
+//! Unlike the other primitives, its update already holds the learning rate (the sums are
+//! weighted by it) and the sign: it is `x_new - p`, the step to the new params.
+//!
+//! optax stores the initial params `x0` in the state at `init`. The element DSL
+//! initializes a buffer with a constant, so `x0` here is taken from the params the first
+//! step sees: the same as optax's unless the params change between `init` and that step.
+
+use crate::{optimizer, LearningRate};
+
+/// Rescales updates by MADGRAD (optax.contrib's `scale_by_madgrad`): with
+/// `lamb = (learning_rate + eps) * sqrt(t)`, it accumulates `s += lamb * g` and
+/// `grad_sum_sq += lamb * g²`, takes the dual-averaging point
+/// `z = x0 - s / (cbrt(grad_sum_sq) + eps)` and moves the params to
+/// `(1 - momentum) * z + momentum * p`. The learning rate `+ eps` matches the official
+/// PyTorch implementation's stabilization.
+///
+/// References: Defazio et al, 2021, *Adaptivity without Compromise: A Momentumized,
+/// Adaptive, Dual Averaged Gradient Method for Stochastic Optimization*.
+#[optimizer(unscaled)]
+pub fn scale_by_madgrad(
+    /// A global scaling factor, either fixed or evolving along iterations with a
+    /// scheduler.
+    learning_rate: LearningRate,
+    /// Momentum parameter.
+    #[default(0.9)]
+    momentum: f64,
+    /// Term added to the denominator (and to the learning rate) to improve numerical
+    /// stability.
+    #[default(1e-6)]
+    eps: f64,
+    /// Weighted sum of squared gradients (`G_k`).
+    #[state]
+    grad_sum_sq: State,
+    /// Weighted sum of gradients (`s_k`).
+    #[state]
+    s: State,
+    /// The initial params (`x_0`), taken on the first step.
+    #[state]
+    x0: State,
+) {
+    let first = t == 1.0;
+    // optax's `jnp.sqrt(count + 1)` of its int32 counter is float32 in both jax modes, and
+    // the Python float `learning_rate + eps` meets it as float32: the weight `lamb` is a
+    // float32 product even for float64 params.
+    let lamb = ((learning_rate + eps) as f32 * (t as f32).sqrt()) as f64;
+    let one_minus_momentum = 1.0 - momentum;
+    each(|g, p| {
+        x0 = select(first, p, x0);
+        grad_sum_sq = grad_sum_sq + lamb * (g * g);
+        s = s + lamb * g;
+        let sigma = grad_sum_sq.cbrt() + eps;
+        let z = x0 - s / sigma;
+        let x_new = one_minus_momentum * z + momentum * p;
+        x_new - p
+    })
+}
