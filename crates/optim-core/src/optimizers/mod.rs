@@ -3,22 +3,36 @@
 //! composed of (`scale_by_adam`, ...) live side by side. Each file ends with its
 //! [`family!`](crate::family) table of optax names.
 
+pub mod acprop;
 pub mod adafactor;
 pub mod adam;
+pub mod adan;
+pub mod ademamix;
+pub mod adopt;
 pub mod lion;
+pub mod madgrad;
 pub mod novograd;
+pub mod optimistic;
 pub mod polyak;
 pub mod rms;
 pub mod sgd;
+pub mod signed;
 pub mod sm3;
 pub mod trust;
 
+pub use acprop::*;
 pub use adafactor::*;
 pub use adam::*;
+pub use adan::*;
+pub use ademamix::*;
+pub use adopt::*;
 pub use lion::*;
+pub use madgrad::*;
 pub use novograd::*;
+pub use optimistic::*;
 pub use polyak::*;
 pub use rms::*;
 pub use sgd::*;
+pub use signed::*;
 pub use sm3::*;
 pub use trust::*;
