@@ -1,8 +1,8 @@
 //! The extra optax reference cases of `tests/data/extra` (see its PROVENANCE.md and
 //! generate.py): adafactor on a leaf large enough to factor with the default
 //! `min_dim_size_to_factor`, and a scalar and a 3-d leaf for each of the seven
-//! optimizers of issue 5. Every case must run: an optimizer the registry does not know
-//! is a failure, not a skip.
+//! optimizers of issue 5 and the ten of issue 11. Every case must run: an optimizer the
+//! registry does not know is a failure, not a skip.
 
 use optim_cli::case::{parse_file, Case};
 use optim_cli::check::check;
@@ -52,8 +52,8 @@ fn extra_cases_match_optax() {
         cases.len(),
         failures.join("\n")
     );
-    // Both files, both dtypes, all seven optimizers.
-    assert_eq!(cases.len(), 22, "the generated case count");
+    // All three files, both dtypes, all seventeen optimizers.
+    assert_eq!(cases.len(), 50, "the generated case count");
     for opt in [
         "lamb",
         "lars",
@@ -62,6 +62,16 @@ fn extra_cases_match_optax() {
         "sm3",
         "adafactor",
         "polyak_sgd",
+        "adan",
+        "optimistic_adam",
+        "optimistic_adam_v2",
+        "sign_sgd",
+        "signum",
+        "acprop",
+        "ademamix",
+        "simplified_ademamix",
+        "adopt",
+        "madgrad",
     ] {
         for dtype in ["float32", "float64"] {
             assert!(

@@ -3,7 +3,8 @@
 
 Run with a Python that has optax 0.2.8 and jax 0.10.2 (CPU):
 
-    python generate.py            # writes adafactor_large.json and scalar_3d.json
+    python generate.py   # writes adafactor_large.json, scalar_3d.json, scalar_3d_issue11.json
+    python generate.py scalar_3d_issue11.json   # writes only the files named
 
 The float64 cases run with `jax_enable_x64` on and the float32 cases with it off, as the
 vendored reference set does; each dtype runs in its own child process (the flag is global).
@@ -13,6 +14,11 @@ problem.weight, problem.center) are rounded to 2 decimals so the files stay smal
 expected traces, float64 numbers are written with 10 significant digits (at most 5e-11
 relative from optax's value, 20 times inside the 1e-9 float64 tolerance) and float32 numbers as
 the shortest decimal that reads back as the same float32.
+
+Optimizers of optax.contrib (acprop, ademamix, ...) are looked up there when optax's main
+namespace lacks them. An argument written `{"schedule": "<optax schedule>", ...}` (the case
+format's schedule object) is given to optax as that schedule; adopt's `clip_value_fn`, a
+function of the step count in optax, is given one this way too.
 
 sm3 on a scalar leaf: optax 0.2.8 raises (IndexError) on 0-d leaves, and this project treats
 a scalar as a 1-element vector (deviation 3 of the reference set). Its expected trace is
@@ -62,6 +68,36 @@ def specs():
         for opt, name, args in small:
             out.append(("scalar_3d.json", f"{opt}/scalar_3d/{name}/{dtype}", opt, args, dtype,
                         SMALL, 10, 23))
+    # The ten optimizers of issue 11 (optax main and optax.contrib) on the same leaves, with
+    # non-default arguments and schedules where optax takes them.
+    mask = {"s": False, "t": True}
+    lin = lambda a, b, n: {"schedule": "linear_schedule", "init_value": a, "end_value": b,
+                           "transition_steps": n}
+    cos = lambda a, n, alpha: {"schedule": "cosine_decay_schedule", "init_value": a,
+                               "decay_steps": n, "alpha": alpha}
+    more = [
+        ("adan", "masked_wd", {"learning_rate": 0.02, "weight_decay": 0.05, "mask": mask}),
+        ("optimistic_adam", "default", {"learning_rate": 0.02}),
+        ("optimistic_adam_v2", "variant", {"learning_rate": 0.02, "alpha": 0.5, "beta": 0.7}),
+        ("sign_sgd", "default", {"learning_rate": 0.01}),
+        ("signum", "variant", {"learning_rate": 0.01, "beta": 0.5}),
+        ("acprop", "masked_wd", {"learning_rate": 0.02, "weight_decay": 0.05, "mask": mask}),
+        ("ademamix", "variant", {"learning_rate": 0.02, "b3": 0.999, "alpha": 2.0}),
+        ("ademamix", "schedules", {"learning_rate": 0.02, "alpha": lin(0.0, 5.0, 8),
+                                   "b3": cos(0.999, 8, 0.5)}),
+        ("simplified_ademamix", "alpha_schedule", {"learning_rate": 0.02, "b1": 0.9,
+                                                   "alpha": lin(2.0, 0.0, 6)}),
+        ("adopt", "default", {"learning_rate": 0.02}),
+        ("adopt", "nesterov_noclip", {"learning_rate": 0.02, "nesterov": True,
+                                      "use_clipping": False, "b2": 0.99}),
+        ("adopt", "clip_schedule", {"learning_rate": 0.02, "clip_value_fn": lin(0.5, 2.0, 6)}),
+        ("madgrad", "variant", {"learning_rate": 0.02, "momentum": 0.5, "weight_decay": 0.01}),
+        ("madgrad", "lr_schedule", {"learning_rate": cos(0.05, 10, 0.1)}),
+    ]
+    for dtype in ["float64", "float32"]:
+        for opt, name, args in more:
+            out.append(("scalar_3d_issue11.json", f"{opt}/scalar_3d/{name}/{dtype}", opt, args,
+                        dtype, SMALL, 10, 23))
     return out
 
 
@@ -82,6 +118,10 @@ def run(dtype):
 
     def tree(rng, shapes, lo, hi):
         return {k: np.round(rng.uniform(lo, hi, size=s), 2) for k, s in sorted(shapes.items())}
+
+    def schedule(spec):
+        kw = {k: v for k, v in spec.items() if k != "schedule"}
+        return getattr(optax.schedules, spec["schedule"])(**kw)
 
     def raw(t):
         return {k: {"shape": list(v.shape), "data": [float(x) for x in np.ravel(v)]}
@@ -107,8 +147,10 @@ def run(dtype):
             p = outer(p)
             return sum(0.5 * jnp.sum(w[k] * (p[k] - c[k]) ** 2) for k in sorted(p))
 
-        kw = dict(args)
-        opt = getattr(optax, opt_name)(**kw)
+        kw = {k: (schedule(v) if isinstance(v, dict) and "schedule" in v else v)
+              for k, v in args.items()}
+        factory = getattr(optax, opt_name, None) or getattr(optax.contrib, opt_name)
+        opt = factory(**kw)
         params = inner({k: jnp.asarray(v, jdt) for k, v in init.items()})
         state = opt.init(params)
         values = [num(f(params))]
@@ -139,6 +181,10 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--run":
         run(sys.argv[2])
         return
+    only = set(sys.argv[1:])
+    unknown = only - {s[0] for s in specs()}
+    if unknown:
+        sys.exit(f"unknown file(s): {', '.join(sorted(unknown))}")
     files = {}
     for dtype in ["float64", "float32"]:
         out = subprocess.run([sys.executable, __file__, "--run", dtype], check=True,
@@ -147,6 +193,8 @@ def main():
             files.setdefault(r["file"], []).append(r["case"])
     order = {s[1]: i for i, s in enumerate(specs())}
     for name, cases in files.items():
+        if only and name not in only:
+            continue
         cases.sort(key=lambda c: order[c["id"]])
         with open(os.path.join(HERE, name), "w") as fh:
             fh.write("[\n" + ",\n".join(json.dumps(c, separators=(",", ":")) for c in cases)
