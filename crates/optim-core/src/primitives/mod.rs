@@ -9,10 +9,10 @@
 //! - [`descent`]: `trace` (momentum), `add_noise`, `scale_by_optimistic_gradient`,
 //!   `scale_by_rprop`.
 //! - [`sign`][]: `scale_by_lion`, `scale_by_sign`.
-//! - [`nesterov_moments`]: `scale_by_adan`.
+//! - [`nesterov_moments`][]: `scale_by_adan`.
 //! - [`ema_mixtures`]: `scale_by_ademamix`, `scale_by_simplified_ademamix`.
 //! - [`delayed_moments`]: `scale_by_acprop`, `scale_by_adopt`.
-//! - [`dual_averaging`]: `scale_by_madgrad`.
+//! - [`dual_averaging`][]: `scale_by_madgrad`.
 //! - [`trust_ratio`][]: `scale_by_trust_ratio`.
 //! - [`step_size`][]: `scale_by_polyak`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.

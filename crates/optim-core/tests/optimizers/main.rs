@@ -4,7 +4,14 @@
 
 mod common;
 
+mod acprop;
 mod adam;
+mod adan;
+mod ademamix;
+mod adopt;
 mod lion;
+mod madgrad;
+mod optimistic;
 mod rms;
 mod sgd;
+mod signed;
