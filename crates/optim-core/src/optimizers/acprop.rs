@@ -1,4 +1,4 @@
-//! The ACProp optimizer (optax.contrib): [`scale_by_acprop`](crate::scale_by_acprop), the
+//! The ACProp optimizer (optax.contrib): [`scale_by_acprop`], the
 //! decoupled weight decay and the learning rate, fused.
 
 use crate::{add_decayed_weights, optimizer, scale_by_acprop, scale_by_learning_rate};

@@ -1,4 +1,4 @@
-//! The Adan optimizer: [`scale_by_adan`](crate::scale_by_adan), the decoupled weight
+//! The Adan optimizer: [`scale_by_adan`], the decoupled weight
 //! decay and the learning rate, fused, as in optax's `alias.py`.
 
 use crate::{add_decayed_weights, optimizer, scale_by_adan, scale_by_learning_rate};

@@ -1,7 +1,7 @@
-//! The ADOPT optimizer (optax.contrib): [`scale_by_adopt`](crate::scale_by_adopt) and the
+//! The ADOPT optimizer (optax.contrib): [`scale_by_adopt`] and the
 //! learning rate, fused.
 
-use crate::{optimizer, scale_by_adopt, scale_by_learning_rate};
+use crate::{optimizer, scale_by_adopt, scale_by_learning_rate, ScalarOrSchedule};
 
 /// ADOPT (Adaptive Optimization with Provable Theoretical guarantees).
 ///
@@ -31,6 +31,7 @@ pub fn adopt(
     mu_dtype: _,
     nesterov: _,
     use_clipping: _,
-    clip_value_fn: _,
+    // Typed rather than `_`, so that its documented default reads `None`.
+    clip_value_fn: Option<ScalarOrSchedule>,
 ) {
 }

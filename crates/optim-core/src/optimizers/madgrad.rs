@@ -1,5 +1,5 @@
 //! The MADGRAD optimizer (optax.contrib): the weight decay, then
-//! [`scale_by_madgrad`](crate::scale_by_madgrad), fused.
+//! [`scale_by_madgrad`], fused.
 
 use crate::{add_decayed_weights, optimizer, scale_by_madgrad};
 

@@ -1,6 +1,6 @@
 //! Optimistic Adam, in optax's two interfaces: Adam's direction
-//! ([`scale_by_adam`](crate::scale_by_adam)) fed to the optimistic gradient
-//! ([`scale_by_optimistic_gradient`](crate::scale_by_optimistic_gradient)) and the
+//! ([`scale_by_adam`]) fed to the optimistic gradient
+//! ([`scale_by_optimistic_gradient`]) and the
 //! learning rate, as in optax's `alias.py`.
 //!
 //! Both use optax 0.2.8's optimistic gradient, whose previous direction on the first step

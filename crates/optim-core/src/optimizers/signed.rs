@@ -1,5 +1,5 @@
 //! Sign descent: SignSGD and Signum, fused compositions of
-//! [`scale_by_sign`](crate::scale_by_sign) (after an [`ema`](crate::ema) for Signum) and
+//! [`scale_by_sign`] (after an [`ema`] for Signum) and
 //! the learning rate, as in optax's `alias.py`.
 
 use crate::{ema, optimizer, scale_by_learning_rate, scale_by_sign};

@@ -1,7 +1,7 @@
 //! Delayed second moments (optax.contrib's ACProp and ADOPT): the current gradient is
 //! normalized by the second moment as it stood *before* this step, so the step size does
-//! not depend on the gradient it scales. [`acprop`](crate::acprop) and
-//! [`adopt`](crate::adopt) compose them with the learning rate (ACProp also with the
+//! not depend on the gradient it scales. [`acprop`](fn@crate::acprop) and
+//! [`adopt`](fn@crate::adopt) compose them with the learning rate (ACProp also with the
 //! weight decay).
 //!
 //! Each body reads the buffers before assigning them, which is how the element DSL

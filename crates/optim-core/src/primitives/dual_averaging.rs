@@ -1,7 +1,7 @@
 //! MADGRAD's momentumized dual averaging, `scale_by_madgrad` (optax.contrib): weighted
 //! sums of the gradients and of their squares since the start, a dual-averaging point
 //! `z` away from the initial params, and a momentum step of the params towards it.
-//! [`madgrad`](crate::madgrad) composes it after the weight decay.
+//! [`madgrad`](fn@crate::madgrad) composes it after the weight decay.
 //!
 //! Unlike the other primitives, its update already holds the learning rate (the sums are
 //! weighted by it) and the sign: it is `x_new - p`, the step to the new params.

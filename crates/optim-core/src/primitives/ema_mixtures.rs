@@ -1,7 +1,7 @@
 //! Mixtures of exponential moving averages (optax.contrib's AdEMAMix family):
 //! `scale_by_ademamix`, Adam's moments plus a slow EMA of the gradient, and
 //! `scale_by_simplified_ademamix`, a single accumulated momentum mixed with the current
-//! gradient. [`ademamix`](crate::ademamix) and
+//! gradient. [`ademamix`](fn@crate::ademamix) and
 //! [`simplified_ademamix`](crate::simplified_ademamix) compose them with the weight decay
 //! and the learning rate.
 //!

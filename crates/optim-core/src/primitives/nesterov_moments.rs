@@ -1,6 +1,6 @@
 //! Adan's Nesterov momentum estimation, `scale_by_adan`: moments of the gradient, of the
 //! difference between consecutive gradients and of a look-ahead gradient, without a
-//! gradient at the extrapolation point. [`adan`](crate::adan) composes it with the
+//! gradient at the extrapolation point. [`adan`](fn@crate::adan) composes it with the
 //! weight decay and the learning rate.
 //!
 //! As in the Adam family, `1 - b` is a per-step scalar computed in f64 (optax computes

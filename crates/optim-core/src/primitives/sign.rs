@@ -1,5 +1,5 @@
 //! Sign-based primitives: Lion's `scale_by_lion`, the sign of an interpolation between
-//! the momentum and the gradient ([`lion`](crate::lion) composes it with the weight decay
+//! the momentum and the gradient ([`lion`](fn@crate::lion) composes it with the weight decay
 //! and learning rate), and `scale_by_sign`, the sign of the update itself
 //! ([`sign_sgd`](crate::sign_sgd), and [`signum`](crate::signum) after an
 //! [`ema`](crate::ema)).
