@@ -86,4 +86,14 @@ fn defaults_match_optax_and_the_learning_rate_is_required() {
         vec![("learning_rate".into(), Value::Num(0.5))],
     );
     assert_eq!(ok.unwrap().learning_rate, 0.5);
+    // As optax's interface, this one takes no schedule: the error names the argument.
+    let schedule = Value::Rate(optim_core::schedule::linear_schedule(0.1, 0.0, 10, 0).into());
+    let err = <OptimisticAdam as Hyperparams>::from_args(
+        "optimistic_adam",
+        vec![("learning_rate".into(), schedule)],
+    );
+    assert!(
+        matches!(&err, Err(Error::Hyper { arg, .. }) if arg == "learning_rate"),
+        "{err:?}"
+    );
 }
