@@ -64,8 +64,10 @@ pub fn ademamix(
     nu: State,
 ) {
     // optax computes `1 - b` in Python (f64) before the element type sees it, and divides
-    // each moment by its bias correction; `moment(x, m, 1 - b, b)` is `(1 - b) * x + b * m`.
-    let (one_minus_b1, one_minus_b2, bc1, _, bc2) = bias_corrections(b1, b2, t);
+    // each moment by its bias correction `1 - b^t`; `moment(x, m, 1 - b, b)` is
+    // `(1 - b) * x + b * m`.
+    let (one_minus_b1, one_minus_b2) = (1.0 - b1, 1.0 - b2);
+    let (bc1, bc2) = (bias_correction(b1, t), bias_correction(b2, t));
     let one_minus_b3 = 1.0 - b3;
     each(|g, p| {
         m1 = moment(g, m1, one_minus_b1, b1);

@@ -98,9 +98,9 @@ pub fn bias_corrections(b1: f64, b2: f64, t: f64) -> (f64, f64, f64, f64, f64) {
     )
 }
 
-/// optax's `bias_correction` divisor `1 - decay^t` for one moment, in f64: the per-step
-/// scalar of a moment whose decay is not one of Adam's pair (Adan's three moments,
-/// AdEMAMix's second moment, ACProp's delayed one).
+/// optax's `bias_correction` divisor `1 - decay^t` for one moment, in f64, for the
+/// primitives that divide by it as optax does (Adan's three moments, AdEMAMix's, ACProp's
+/// delayed one); [`bias_corrections`] gives the Adam family's reciprocals instead.
 #[inline]
 pub fn bias_correction(decay: f64, t: f64) -> f64 {
     1.0 - decay.powf(t)
