@@ -246,6 +246,23 @@ impl<F: Float> Buf<F> {
         }
     }
 
+    /// A copy of `data`, stored as `dtype` (`None`: the params' dtype), each element
+    /// rounded to it.
+    pub fn copied(data: &[F], dtype: Option<Dtype>) -> Self {
+        fn conv<F: Float, S: Store<F>>(data: &[F]) -> AVec<S> {
+            let v: Vec<S> = data.iter().map(|&x| S::store(x)).collect();
+            AVec::from(v)
+        }
+        match dtype {
+            None => Buf::Native(AVec::from_slice(data)),
+            Some(d) if d == F::DTYPE => Buf::Native(AVec::from_slice(data)),
+            Some(Dtype::F32) => Buf::F32(conv(data)),
+            Some(Dtype::F64) => Buf::F64(conv(data)),
+            Some(Dtype::BF16) => Buf::BF16(conv(data)),
+            Some(Dtype::F16) => Buf::F16(conv(data)),
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {

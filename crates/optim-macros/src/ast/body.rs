@@ -103,6 +103,11 @@ pub fn parse(
         .filter(|s| s.per_leaf)
         .map(|s| s.name.to_string())
         .collect();
+    let tree_states: Vec<String> = states
+        .iter()
+        .filter(|s| s.per_tree)
+        .map(|s| s.name.to_string())
+        .collect();
     let n = func.block.stmts.len();
     if composite {
         for stmt in &func.block.stmts {
@@ -200,9 +205,18 @@ pub fn parse(
                         in_leaf = true;
                         b.leaf_stmts.push(stmt.clone());
                     }
+                    Some(t) if tree_states.contains(&t) => {
+                        if in_leaf {
+                            errs.at(
+                                stmt,
+                                format!("per-tree state `{t}` is assigned in the per-step code, before the per-leaf section"),
+                            );
+                        }
+                        b.step_stmts.push(stmt.clone());
+                    }
                     _ => errs.at(
                         &a.left,
-                        "only per-leaf state (`#[state(leaf)] x: State`) is assigned outside `each(...)`",
+                        "only per-leaf state (`#[state(leaf)] x: State`) and per-tree state (`#[state(tree)]`) are assigned outside `each(...)`",
                     ),
                 }
             }
@@ -248,10 +262,12 @@ pub fn parse(
         check_assignments(&h.body, states, true, errs);
     }
     if let Some((_, r)) = &b.tree_reduce {
+        // A whole-tree pass reads the per-element state (as it is before this step's
+        // update), not the per-leaf scalars, which the per-leaf section computes later.
         let toks = r.body.to_token_stream();
-        for s in states {
+        for s in states.iter().filter(|s| s.per_leaf) {
             if mentions(toks.clone(), &s.name.to_string()) {
-                errs.at(&r.body, format!("`tree_sum` runs before any leaf's state is read: it cannot use the state `{}`", s.name));
+                errs.at(&r.body, format!("`tree_sum` runs before the per-leaf section: it cannot use the per-leaf state `{}`", s.name));
             }
         }
     }
@@ -406,7 +422,10 @@ fn check_assignments(body: &Expr, states: &[StateBuf], read_only: bool, errs: &m
             if let Expr::Path(p) = lhs {
                 if let Some(id) = p.path.get_ident() {
                     let s = id.to_string();
-                    let is_state = self.states.iter().any(|st| st.name == s && !st.per_leaf);
+                    let is_state = self
+                        .states
+                        .iter()
+                        .any(|st| st.name == s && !st.per_leaf && !st.per_tree);
                     if !self.locals.contains(&s) && (self.read_only || !is_state) {
                         self.bad.push((lhs.clone(), s));
                     }
@@ -426,6 +445,8 @@ fn check_assignments(body: &Expr, states: &[StateBuf], read_only: bool, errs: &m
             format!("reductions and helpers only read: `{s}` cannot be assigned here (assign state in `each`)")
         } else if states.iter().any(|st| st.name == s && st.per_leaf) {
             format!("per-leaf state `{s}` is assigned once per leaf, before `each(...)`")
+        } else if states.iter().any(|st| st.name == s && st.per_tree) {
+            format!("per-tree state `{s}` is assigned once per step, before `each(...)`")
         } else {
             format!("assignment to undeclared state `{s}`; declare it as `#[state] {s}: State`")
         };

@@ -100,6 +100,10 @@ pub struct StateBuf {
     pub name: Ident,
     /// `#[state(leaf)]`: one scalar per leaf, updated in the per-leaf section.
     pub per_leaf: bool,
+    /// `#[state(tree)]`: one scalar for the whole tree, updated in the per-step code.
+    pub per_tree: bool,
+    /// `#[state(init = params)]`: starts as a copy of the params.
+    pub from_params: bool,
     pub init: Option<Expr>,
     pub dtype: Option<Ident>,
     pub enabled: Option<Expr>,
@@ -326,9 +330,13 @@ fn fallback(func: &syn::ItemFn, struct_name: &Ident) -> TokenStream {
 }
 
 impl Decl {
-    /// The per-element state buffers (not the per-leaf ones).
+    /// The per-element state buffers (not the per-leaf or per-tree scalars).
     pub fn elem_states(&self) -> impl Iterator<Item = &StateBuf> {
-        self.states.iter().filter(|s| !s.per_leaf)
+        self.states.iter().filter(|s| !s.per_leaf && !s.per_tree)
+    }
+    /// The scalars kept for the whole tree.
+    pub fn tree_states(&self) -> impl Iterator<Item = &StateBuf> {
+        self.states.iter().filter(|s| s.per_tree)
     }
     /// The per-leaf scalar states.
     pub fn leaf_states(&self) -> impl Iterator<Item = &StateBuf> {

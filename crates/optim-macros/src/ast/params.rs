@@ -181,6 +181,8 @@ fn state(
     let mut sb = StateBuf {
         name: name.clone(),
         per_leaf: false,
+        per_tree: false,
+        from_params: false,
         init: None,
         dtype: None,
         enabled: None,
@@ -189,16 +191,23 @@ fn state(
     if let syn::Meta::List(_) = &sa.meta {
         let r = sa.parse_nested_meta(|meta| {
             if meta.path.is_ident("init") {
-                sb.init = Some(meta.value()?.parse()?);
+                let e: Expr = meta.value()?.parse()?;
+                if matches!(&e, Expr::Path(p) if p.path.is_ident("params")) {
+                    sb.from_params = true;
+                } else {
+                    sb.init = Some(e);
+                }
             } else if meta.path.is_ident("dtype") {
                 sb.dtype = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("enabled") {
                 sb.enabled = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("leaf") {
                 sb.per_leaf = true;
+            } else if meta.path.is_ident("tree") {
+                sb.per_tree = true;
             } else {
                 return Err(meta.error(format!(
-                    "unknown state option `{}`; expected `init`, `dtype`, `enabled` or `leaf`",
+                    "unknown state option `{}`; expected `init`, `dtype`, `enabled`, `leaf` or `tree`",
                     meta.path.to_token_stream().to_string().replace(' ', "")
                 )));
             }
@@ -215,6 +224,18 @@ fn state(
         errs.at(
             sa,
             "a per-leaf state (`#[state(leaf)]`) takes only `init`: it is one scalar per leaf",
+        );
+    }
+    if sb.per_tree && (sb.dtype.is_some() || sb.enabled.is_some() || sb.per_leaf) {
+        errs.at(
+            sa,
+            "a per-tree state (`#[state(tree)]`) takes only `init`: it is one scalar for the whole tree",
+        );
+    }
+    if sb.from_params && (sb.per_leaf || sb.per_tree) {
+        errs.at(
+            sa,
+            "`init = params` copies the params: only a per-element state starts from them",
         );
     }
     Some(sb)

@@ -128,6 +128,88 @@ pub fn loops(cx: &Cx) -> TokenStream {
     }
 }
 
+/// For each stage with a `tree_sum`: the loop that sums a chunk of a leaf reading the
+/// stage's state (monomorphized per storage dtype), and its dispatch.
+pub fn tree_loops(cx: &Cx) -> TokenStream {
+    let krate = &cx.krate;
+    let mut out = TokenStream::new();
+    for (i, s) in cx.k.stages.iter().enumerate() {
+        if s.decl.body.tree_reduce.is_none() {
+            continue;
+        }
+        let f = &cx.k.head.fn_name;
+        let (lp, dp) = (
+            format_ident!("__{}_tree_loop_{}", f, i),
+            format_ident!("__{}_tree_dispatch_{}", f, i),
+        );
+        let bufs: Vec<BufDef> = s
+            .bufs
+            .iter()
+            .map(|&b| {
+                let d = &cx.k.bufs[b];
+                BufDef {
+                    name: d.name.clone(),
+                    stage: d.stage,
+                    local: d.local,
+                    absent: d.absent,
+                    dtype: d.dtype,
+                    shared: d.shared,
+                    from_params: d.from_params,
+                }
+            })
+            .collect();
+        let nb = bufs.len();
+        let names: Vec<_> = bufs.iter().map(|b| b.name.clone()).collect();
+        let tys: Vec<_> = (0..nb).map(|_| quote!(F)).collect();
+        let sg: Vec<_> = (0..nb).map(|j| format_ident!("__S{}", j)).collect();
+        let sa: Vec<_> = (0..nb).map(|j| format_ident!("__s{}", j)).collect();
+        let body = dispatch(
+            cx,
+            &bufs,
+            &(
+                quote!(__out = #lp),
+                quote!(__r, __g, __p, __leaf, __base, __len, __shape,),
+            ),
+            0,
+            &mut Vec::new(),
+        );
+        out.extend(quote! {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn #lp<F: #krate::Float, #(#sg: #krate::__private::Store<F>,)* __R: Fn(F, F, #krate::__private::Pos, &[usize], #(#tys),*) -> [F; __N], const __N: usize>(
+                __r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], #(#sa: &mut [#sg],)*
+            ) -> [f64; __N] {
+                let __n = __g.len();
+                #(let #sa = &#sa[..__n];)*
+                let __p = __p.map(|__p| &__p[..__n]);
+                #krate::exec::block_sum::<F, __N>(0, __n, |__i| {
+                    let __pv = match __p {
+                        ::core::option::Option::Some(__p) => __p[__i],
+                        ::core::option::Option::None => F::zero(),
+                    };
+                    __r(
+                        __g[__i], __pv,
+                        #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
+                        __shape,
+                        #(#krate::__private::Store::<F>::load(#sa[__i]),)*
+                    )
+                })
+            }
+
+            #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
+            fn #dp<F: #krate::Float, __R: Fn(F, F, #krate::__private::Pos, &[usize], #(#tys),*) -> [F; __N], const __N: usize>(
+                __r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], __bs: [#krate::exec::BufSlice<'_, F>; #nb],
+            ) -> [f64; __N] {
+                let mut __out = [0f64; __N];
+                let [#(#names),*] = __bs;
+                #body
+                __out
+            }
+        });
+    }
+    out
+}
+
 /// Nested matches over each buffer's storage variant; the innermost arm runs `call`
 /// (a loop call missing its trailing buffer-slice arguments).
 fn dispatch(

@@ -279,7 +279,7 @@ fn render_args(k: &Kernel, out: &mut String) {
 }
 
 fn render_state(k: &Kernel, out: &mut String) {
-    if k.bufs.is_empty() && k.leaf_states.is_empty() {
+    if k.bufs.is_empty() && k.leaf_states.is_empty() && k.tree_states.is_empty() {
         return;
     }
     out.push_str(
@@ -293,12 +293,26 @@ fn render_state(k: &Kernel, out: &mut String) {
         .leaf_states
         .iter()
         .map(|l| (l.stage, k.stages[l.stage].decl.leaf_states().nth(l.local)));
-    for (si, s) in decls.chain(leafs) {
+    let trees = k
+        .tree_states
+        .iter()
+        .map(|l| (l.stage, k.stages[l.stage].decl.tree_states().nth(l.local)));
+    if k.bufs.is_empty() && k.leaf_states.is_empty() && k.tree_states.is_empty() {
+        return;
+    }
+    for (si, s) in decls.chain(leafs).chain(trees) {
         let Some(s) = s else { continue };
-        let init = s.init.as_ref().map_or("0".to_string(), one_line);
-        let mut line = format!("- `{}`, starting at `{}`", s.name, init);
+        let init = if s.from_params {
+            "the params".to_string()
+        } else {
+            format!("`{}`", s.init.as_ref().map_or("0".to_string(), one_line))
+        };
+        let mut line = format!("- `{}`, starting at {}", s.name, init);
         if s.per_leaf {
             line.push_str(", one per leaf");
+        }
+        if s.per_tree {
+            line.push_str(", one for the whole tree");
         }
         if let Some(d) = &s.dtype {
             line.push_str(&format!(", stored as `{d}`"));

@@ -22,6 +22,8 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
     let masks = &k.masks;
     let mask_names: Vec<String> = masks.iter().map(|b| b.to_string()).collect();
     let leaf_states = cx.leaf_states();
+    let tree_states = cx.tree_states();
+    let tidx: Vec<_> = (0..tree_states.len()).map(syn::Index::from).collect();
     let leaf_state_names: Vec<String> = leaf_states.iter().map(|b| b.to_string()).collect();
     let init = super::state::init_body(cx);
     let nb = bufs.len();
@@ -208,10 +210,11 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 }
                 __state.__exec.ready();
                 let __step = false;
-                let (__red, __prep, __k, __red_on) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step)?;
+                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step, [#(__state.#tree_states),*])?;
                 #reduce
                 #prep
                 #main_update
+                #(state.#tree_states = __ts[#tidx];)*
                 state.count = __count;
                 Ok(())
             }
@@ -252,10 +255,11 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 }
                 __state.__exec.ready();
                 let __step = true;
-                let (__red, __prep, __k, __red_on) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step)?;
+                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step, [#(__state.#tree_states),*])?;
                 #reduce
                 #prep
                 #main_step
+                #(state.#tree_states = __ts[#tidx];)*
                 state.count = __count;
                 Ok(())
             }

@@ -15,13 +15,20 @@ use super::Cx;
 use crate::ast::Kind;
 use crate::lower::Source;
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 pub fn kernel_fn(cx: &Cx) -> TokenStream {
     let (k, krate) = (cx.k, &cx.krate);
     let (name, kernel_fn) = (&k.head.struct_name, &cx.kernel_fn);
     let (red_sig, prep_sig, kernel_sig) = cx.sigs();
     let exec_ty = cx.exec_ty();
+    let nts = k.tree_states.len();
+    // Each per-tree state's new value, from the block of the stage that keeps it.
+    let ts_new = k.tree_states.iter().map(|t| {
+        let v = format_ident!("__tsv_{}", t.stage);
+        let j = t.local;
+        quote!(#v[#j])
+    });
     let m = k.masks.len();
     let l = k.n_leaf_vals();
     let ls = k.leaf_states.len();
@@ -150,8 +157,8 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
         #[allow(unused_variables, unused_mut, unused_parens, unused_assignments, non_snake_case, clippy::all)]
         #[inline]
         fn #kernel_fn<F: #krate::Float>(
-            this: &#name, __count: u64, __value: f64, __tree: &#exec_ty, __metas: &[#krate::LeafMeta], __step: bool,
-        ) -> ::core::result::Result<(impl #red_sig + use<F>, impl #prep_sig + use<F>, impl #kernel_sig + use<F>, bool), #krate::Error> {
+            this: &#name, __count: u64, __value: f64, __tree: &#exec_ty, __metas: &[#krate::LeafMeta], __step: bool, __ts: [F; #nts],
+        ) -> ::core::result::Result<(impl #red_sig + use<F>, impl #prep_sig + use<F>, impl #kernel_sig + use<F>, bool, [F; #nts]), #krate::Error> {
             #[allow(unused_imports)]
             use #krate::dsl::*;
             #(#choices)*
@@ -185,7 +192,7 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
                 #(#preps)*
                 (__lvs, __lso)
             };
-            Ok((__red, __prep, __k, #red_on))
+            Ok((__red, __prep, __k, #red_on, [#(#ts_new),*]))
         }
     }
 }

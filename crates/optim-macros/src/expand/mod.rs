@@ -27,7 +27,8 @@ pub fn expand(k: &Kernel) -> TokenStream {
     let config = config::config(&cx, docs);
     let state = state::state_struct(&cx);
     let kernel = kernel::kernel_fn(&cx);
-    let loops = dispatch::loops(&cx);
+    let mut loops = dispatch::loops(&cx);
+    loops.extend(dispatch::tree_loops(&cx));
     let imp = imp::trait_impl(&cx);
     let mut out = quote!(#config #state #kernel #loops #imp);
     let names: Vec<String> = k.args.iter().map(|a| a.name.to_string()).collect();
@@ -74,6 +75,9 @@ impl<'k, 'a> Cx<'k, 'a> {
     }
     pub fn leaf_states(&self) -> Vec<&syn::Ident> {
         self.k.leaf_states.iter().map(|b| &b.name).collect()
+    }
+    pub fn tree_states(&self) -> Vec<&syn::Ident> {
+        self.k.tree_states.iter().map(|b| &b.name).collect()
     }
 
     /// The widest reduction of the kernel (the `leaf_sum`'s or a `tree_sum`'s number of

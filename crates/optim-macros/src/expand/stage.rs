@@ -229,6 +229,7 @@ fn leaf_info(code: &TokenStream, n_expr: TokenStream) -> TokenStream {
 fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
     let krate = &cx.krate;
     let mut names = given_scalars(s);
+    names.extend(s.decl.tree_states().map(|t| t.name.clone()));
     let mut out = Vec::new();
     for (si, stmt) in s.decl.body.step_stmts.iter().enumerate() {
         match &s.decl.body.tree_reduce {
@@ -245,10 +246,13 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
                 };
                 let before = apply(cx, 0..i, Mode::Tree);
                 let info = leaf_info(&r.body.to_token_stream(), quote!(F::of(__pos.len as f64)));
+                let bufs: Vec<_> = s.decl.elem_states().map(|b| b.name.clone()).collect();
+                let kidx: Vec<_> = s.bufs.to_vec();
+                let tree_dispatch = format_ident!("__{}_tree_dispatch_{}", cx.k.head.fn_name, i);
                 out.push(quote! {
                     let #pat = {
                         #(let #names = #krate::__private::elem::<F, _>(#names);)*
-                        let __tr = move |__g: F, __p: F, __pos: #krate::__private::Pos, __shape: &[usize]| -> [F; #n] {
+                        let __tr = move |__g: F, __p: F, __pos: #krate::__private::Pos, __shape: &[usize], #(#bufs: F),*| -> [F; #n] {
                             #[allow(unused_imports)]
                             use #krate::__private::num_traits::Float as _;
                             #before
@@ -263,13 +267,9 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
                             let __len = __metas[__leaf].len();
                             // SAFETY: the per-step code only reads; nothing is written yet.
                             let (__gs, __ps) = unsafe { __tree.read(__leaf, __s, __e, __step) };
-                            #krate::exec::block_sum::<F, #n>(__s, __e, |__i| {
-                                let __p = match __ps {
-                                    ::core::option::Option::Some(__ps) => __ps[__i - __s],
-                                    ::core::option::Option::None => F::zero(),
-                                };
-                                __tr(__gs[__i - __s], __p, #krate::__private::Pos { leaf: __leaf, index: __i, len: __len }, __shape)
-                            })
+                            // SAFETY: as above, for this stage's state buffers.
+                            let __bs = unsafe { [#(__tree.buf(__leaf, #kidx).slice(__s, __e - __s)),*] };
+                            #tree_dispatch::<F, _, #n>(&__tr, __gs, __ps, __leaf, __s, __len, __shape, __bs)
                         });
                         #value
                     };
@@ -368,6 +368,7 @@ pub(super) fn stage_block(cx: &Cx, i: usize) -> TokenStream {
     };
     let mut to_elem = given_scalars(s);
     to_elem.extend(b.step_names.iter().cloned());
+    to_elem.extend(d.tree_states().map(|t| t.name.clone()));
     let helpers = b.helpers.iter().map(|(name, c)| {
         let mut c = c.clone();
         for inp in c.inputs.iter_mut() {
@@ -432,11 +433,18 @@ pub(super) fn stage_block(cx: &Cx, i: usize) -> TokenStream {
         quote!(__scale * __d)
     };
     let (kn, rn, pn) = (k_name(i), red_name(i), prep_name(i));
+    let tsv = format_ident!("__tsv_{}", i);
+    let ts_names: Vec<_> = d.tree_states().map(|t| &t.name).collect();
+    let ts_idx: Vec<_> = s.tree_states.to_vec();
+    let nts = ts_names.len();
     quote! {
-        let (#rn, #pn, #kn) = {
+        let (#rn, #pn, #kn, #tsv) = {
             #(#bindings)*
             #(#checks)*
+            #(let mut #ts_names: f64 = #krate::Float::f64(__ts[#ts_idx]);)*
             #(#steps)*
+            // The per-tree state after this step's statements (the next state).
+            let __tsv: [F; #nts] = [#(F::of(#ts_names)),*];
             #scale
             #prep
             #(let #to_elem = #krate::__private::elem::<F, _>(#to_elem);)*
@@ -453,7 +461,7 @@ pub(super) fn stage_block(cx: &Cx, i: usize) -> TokenStream {
                 let __d: F = #body;
                 (#finish, #(#bufs),*)
             };
-            (__red, __prep, __k)
+            (__red, __prep, __k, __tsv)
         };
     }
 }

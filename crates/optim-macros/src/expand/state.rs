@@ -18,6 +18,7 @@ pub fn state_struct(cx: &Cx) -> TokenStream {
     let bufs = cx.bufs();
     let masks = &k.masks;
     let leaf_states = cx.leaf_states();
+    let tree_states = cx.tree_states();
     let exec_ty = cx.exec_ty();
     let state_doc = format!("The state of [`{name}`]: the step count, the leaves it was built for, and one buffer per leaf for each state variable.");
     quote! {
@@ -32,6 +33,7 @@ pub fn state_struct(cx: &Cx) -> TokenStream {
             #(#[doc = concat!("The `", stringify!(#bufs), "` buffer of each leaf.")] pub #bufs: ::std::vec::Vec<#krate::Buf<F>>,)*
             #(#[doc = concat!("The resolved `", stringify!(#masks), "` flag of each leaf.")] pub #masks: ::std::vec::Vec<bool>,)*
             #(#[doc = concat!("The `", stringify!(#leaf_states), "` scalar of each leaf.")] pub #leaf_states: ::std::vec::Vec<F>,)*
+            #(#[doc = concat!("The `", stringify!(#tree_states), "` scalar of the whole tree.")] pub #tree_states: F,)*
             /// Scratch of the step (the leaves' memory, tasks, reduction sums); not saved.
             #[doc(hidden)]
             #[serde(skip)]
@@ -176,6 +178,8 @@ pub fn init_body(cx: &Cx) -> TokenStream {
     for (si, s) in k.stages.iter().enumerate() {
         let owned: Vec<_> = k.bufs.iter().filter(|b| b.stage == si).collect();
         let owned_ls: Vec<_> = k.leaf_states.iter().filter(|l| l.stage == si).collect();
+        let owned_ts: Vec<_> = k.tree_states.iter().filter(|l| l.stage == si).collect();
+        let tree_decls: Vec<_> = s.decl.tree_states().collect();
         let checks = stage_checks(cx, s);
         let elem_states: Vec<_> = s.decl.elem_states().collect();
         let leaf_decls: Vec<_> = s.decl.leaf_states().collect();
@@ -190,7 +194,7 @@ pub fn init_body(cx: &Cx) -> TokenStream {
                 c.to_tokens(&mut used);
             }
         }
-        if owned.is_empty() && owned_ls.is_empty() && checks.is_empty() {
+        if owned.is_empty() && owned_ls.is_empty() && owned_ts.is_empty() && checks.is_empty() {
             continue;
         }
         let binds = stage_init_bindings(cx, s, &used);
@@ -222,6 +226,23 @@ pub fn init_body(cx: &Cx) -> TokenStream {
                 }
                 None => quote!(::core::option::Option::None),
             };
+            if b.from_params {
+                return quote! {
+                    let #n: ::std::vec::Vec<#krate::Buf<F>> = {
+                        let __enabled: bool = #enabled;
+                        let mut __v = ::std::vec::Vec::with_capacity(__leaves.len());
+                        params.visit(&#krate::Path::ROOT, &mut |_, __d, _| {
+                            __v.push(if __enabled {
+                                #krate::Buf::copied(__d, #dtype)
+                            } else {
+                                #krate::Buf::Absent(__d.len())
+                            });
+                            Ok(())
+                        })?;
+                        __v
+                    };
+                };
+            }
             quote! {
                 let #n: ::std::vec::Vec<#krate::Buf<F>> = {
                     let __enabled: bool = #enabled;
@@ -242,10 +263,19 @@ pub fn init_body(cx: &Cx) -> TokenStream {
                 .unwrap_or_else(|| syn::parse_quote!(0.0));
             quote!(let #n: ::std::vec::Vec<F> = ::std::vec![F::of(#init); __leaves.len()];)
         });
+        let ts_inits = owned_ts.iter().map(|l| {
+            let n = &l.name;
+            let init = tree_decls[l.local]
+                .init
+                .clone()
+                .unwrap_or_else(|| syn::parse_quote!(0.0));
+            quote!(let #n: F = F::of(#init);)
+        });
         let names: Vec<_> = owned
             .iter()
             .map(|b| &b.name)
             .chain(owned_ls.iter().map(|l| &l.name))
+            .chain(owned_ts.iter().map(|l| &l.name))
             .collect();
         if names.is_empty() {
             blocks.push(quote! {
@@ -263,12 +293,14 @@ pub fn init_body(cx: &Cx) -> TokenStream {
                 let __stage_on: bool = #on;
                 #(#buf_inits)*
                 #(#ls_inits)*
+                #(#ts_inits)*
                 (#(#names,)*)
             };
         });
     }
     let bufs = cx.bufs();
     let leaf_states = cx.leaf_states();
+    let tree_states = cx.tree_states();
     quote! {
         let __leaves = #krate::leaf_metas(params)?;
         let __paths: ::std::vec::Vec<::std::string::String> = __leaves.iter().map(|m| m.path.clone()).collect();
@@ -282,6 +314,6 @@ pub fn init_body(cx: &Cx) -> TokenStream {
         #(#blocks)*
         let mut __exec: #exec_ty = ::core::default::Default::default();
         __exec.prepare(&__leaves);
-        Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* #(#leaf_states,)* __exec, _elem: ::core::marker::PhantomData })
+        Ok(#state_name { count: 0, leaves: __leaves, #(#bufs,)* #(#masks,)* #(#leaf_states,)* #(#tree_states,)* __exec, _elem: ::core::marker::PhantomData })
     }
 }

@@ -96,6 +96,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
             bufs: Vec::new(),
             masks: Vec::new(),
             leaf_states: Vec::new(),
+            tree_states: Vec::new(),
             lv_offset: 0,
         });
     }
@@ -234,6 +235,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
     // Masks, gates, state.
     let mut bufs: Vec<BufDef> = Vec::new();
     let mut leaf_states: Vec<LeafDef> = Vec::new();
+    let mut tree_states: Vec<LeafDef> = Vec::new();
     let mut lv = 0;
     for (si, (spec, stage)) in specs.iter().zip(stages.iter_mut()).enumerate() {
         let decl = stage.decl;
@@ -303,6 +305,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
                         absent: s.enabled.is_some() || spec.cond.is_some(),
                         dtype: s.dtype.is_some(),
                         shared: false,
+                        from_params: s.from_params,
                     });
                 }
             }
@@ -317,6 +320,23 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
             }
             stage.leaf_states.push(leaf_states.len());
             leaf_states.push(LeafDef {
+                name: s.name.clone(),
+                stage: si,
+                local,
+            });
+        }
+        for (local, s) in decl.tree_states().enumerate() {
+            let taken = bufs.iter().any(|b| b.name == s.name)
+                || leaf_states.iter().any(|l| l.name == s.name)
+                || tree_states.iter().any(|l| l.name == s.name);
+            if taken {
+                errs.at(
+                    &spec.tokens,
+                    format!("two stages keep a state `{}`", s.name),
+                );
+            }
+            stage.tree_states.push(tree_states.len());
+            tree_states.push(LeafDef {
                 name: s.name.clone(),
                 stage: si,
                 local,
@@ -376,6 +396,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
         bufs,
         masks,
         leaf_states,
+        tree_states,
         reducer,
         uses_value,
         uses_p,

@@ -31,6 +31,8 @@ pub struct Kernel<'a> {
     pub masks: Vec<Ident>,
     /// Per-leaf scalar states.
     pub leaf_states: Vec<LeafDef>,
+    /// Scalars kept for the whole tree.
+    pub tree_states: Vec<LeafDef>,
     /// The stage with a reduction (`leaf_sum` or `tree_sum`), if any.
     pub reducer: Option<usize>,
     pub uses_value: bool,
@@ -81,6 +83,8 @@ pub struct Stage<'a> {
     pub masks: Vec<Option<usize>>,
     /// The kernel per-leaf state of each of the stage's per-leaf states.
     pub leaf_states: Vec<usize>,
+    /// The kernel per-tree state of each of the stage's per-tree states.
+    pub tree_states: Vec<usize>,
     /// Where the stage's per-leaf values start in the kernel's.
     pub lv_offset: usize,
 }
@@ -98,6 +102,8 @@ pub struct BufDef {
     pub dtype: bool,
     /// Shared by the two alternatives of a `when(c, a, b)`.
     pub shared: bool,
+    /// Starts as a copy of the params (`#[state(init = params)]`).
+    pub from_params: bool,
 }
 
 pub struct LeafDef {

@@ -16,10 +16,20 @@ pub fn single(d: &Decl) -> Kernel<'_> {
             absent: s.enabled.is_some(),
             dtype: s.dtype.is_some(),
             shared: false,
+            from_params: s.from_params,
         })
         .collect();
     let leaf_states: Vec<LeafDef> = d
         .leaf_states()
+        .enumerate()
+        .map(|(i, s)| LeafDef {
+            name: s.name.clone(),
+            stage: 0,
+            local: i,
+        })
+        .collect();
+    let tree_states: Vec<LeafDef> = d
+        .tree_states()
         .enumerate()
         .map(|(i, s)| LeafDef {
             name: s.name.clone(),
@@ -41,6 +51,7 @@ pub fn single(d: &Decl) -> Kernel<'_> {
         bufs: (0..bufs.len()).collect(),
         masks: (0..masks.len()).map(Some).collect(),
         leaf_states: (0..leaf_states.len()).collect(),
+        tree_states: (0..tree_states.len()).collect(),
         lv_offset: 0,
     };
     Kernel {
@@ -51,6 +62,7 @@ pub fn single(d: &Decl) -> Kernel<'_> {
         bufs,
         masks,
         leaf_states,
+        tree_states,
         reducer: d.has_reduction().then_some(0),
         uses_value: d.body.uses_value,
         uses_p: d.body.uses_p(),
