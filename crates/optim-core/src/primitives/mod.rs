@@ -15,6 +15,9 @@
 //! - [`dual_averaging`][]: `scale_by_madgrad`.
 //! - [`trust_ratio`][]: `scale_by_trust_ratio`.
 //! - [`step_size`][]: `scale_by_polyak`.
+//! - [`distance`][]: `scale_by_dog`, `scale_by_dowg`.
+//! - [`d_adaptation`][]: `scale_by_dadapt_adamw`, `scale_by_prodigy`.
+//! - [`momo`][]: `scale_by_momo`, `scale_by_momo_adam`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
 //!
@@ -29,6 +32,8 @@
 //! - [`sm3`]: `scale_by_sm3`, SM3's cover accumulators, and the kernel of `sm3`.
 
 pub mod block;
+pub mod d_adaptation;
+pub mod distance;
 pub mod clip;
 pub mod delayed_moments;
 pub mod descent;
@@ -36,6 +41,7 @@ pub mod dual_averaging;
 pub mod ema_mixtures;
 pub mod factored;
 pub mod magnitude;
+pub mod momo;
 pub mod moments;
 pub mod nesterov_moments;
 pub mod scale;
@@ -45,6 +51,8 @@ pub mod step_size;
 pub mod trust_ratio;
 
 pub use block::*;
+pub use d_adaptation::*;
+pub use distance::*;
 pub use clip::*;
 pub use delayed_moments::*;
 pub use descent::*;
@@ -52,6 +60,7 @@ pub use dual_averaging::*;
 pub use ema_mixtures::*;
 pub use factored::*;
 pub use magnitude::*;
+pub use momo::*;
 pub use moments::*;
 pub use nesterov_moments::*;
 pub use scale::*;
