@@ -170,16 +170,62 @@ fn state_from_another_params_shape_is_rejected() {
     let mut s = opt.init(&fewer).unwrap();
     let err = opt.step(&mut p, &grads(), &mut s).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::LeafCount {
-                expected: 1,
-                got: 2,
-                ..
-            }
-        ),
+        matches!(&err, Error::ExtraLeaf { path, extra_in } if path == "w" && extra_in == "gradients"),
         "{err}"
     );
+}
+
+/// The error names the leaf that is wrong: the first extra one (wherever it sorts), or
+/// the first missing one (the last leaf included), never one that is present.
+#[test]
+fn extra_and_missing_leaves_are_named_exactly() {
+    let opt = adam(0.1);
+    let mut p = params();
+    let mut s = opt.init(&p).unwrap();
+    let (p0, s0) = (p.clone(), s.clone());
+    type Edit = fn(&mut TensorMap<f64>);
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "an extra leaf that sorts first",
+            |g| {
+                g.insert("a".into(), Tensor::zeros([1]));
+            },
+            "extra a",
+        ),
+        (
+            "an extra leaf that sorts last",
+            |g| {
+                g.insert("z".into(), Tensor::zeros([1]));
+            },
+            "extra z",
+        ),
+        (
+            "a missing last leaf",
+            |g| {
+                g.remove("w");
+            },
+            "missing w",
+        ),
+        (
+            "a missing first leaf",
+            |g| {
+                g.remove("b");
+            },
+            "missing b",
+        ),
+    ];
+    for (what, edit, want) in cases {
+        let mut g = grads();
+        edit(&mut g);
+        let err = opt.step(&mut p, &g, &mut s).unwrap_err();
+        let got = match &err {
+            Error::ExtraLeaf { path, .. } => format!("extra {path}"),
+            Error::MissingLeaf { path, .. } => format!("missing {path}"),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(got, want, "{what}: {err}");
+        assert_eq!((&p, &s), (&p0, &s0), "{what}: nothing written");
+    }
 }
 
 #[test]

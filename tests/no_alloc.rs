@@ -185,6 +185,85 @@ fn steps_and_updates_allocate_nothing() {
             optim::adam(1e-3)
         )),
     );
+    // optax's wrappers (issue 10).
+    let labels = || {
+        optim::Labels::by_leaf(|_, shape| {
+            if shape.len() == 2 {
+                "m".into()
+            } else {
+                "o".into()
+            }
+        })
+    };
+    other(
+        "partition",
+        allocations(&optim::partition(
+            [
+                ("m", optim::expr::Boxed::new(optim::adamw(1e-3))),
+                ("o", optim::expr::Boxed::new(optim::sgd(1e-3))),
+            ],
+            labels(),
+        )),
+    );
+    other(
+        "named_chain",
+        allocations(&optim::named_chain([
+            ("a", optim::scale_by_adam()),
+            ("b", optim::scale_by_adam()),
+        ])),
+    );
+    other(
+        "freeze",
+        allocations(&optim::freeze([
+            ("b", true),
+            ("c", false),
+            ("s", true),
+            ("w", false),
+        ])),
+    );
+    other("flatten", allocations(&optim::flatten(optim::lamb(1e-3))));
+    other(
+        "inject_hyperparams",
+        allocations(
+            &optim::inject_hyperparams(optim::adam(1e-3))
+                .hyperparam("b1", optim::schedule::linear_schedule(0.8, 0.95, 10, 0)),
+        ),
+    );
+    other(
+        "MultiSteps k=3",
+        allocations(&optim::multi_steps(optim::adam(1e-3), 3.0)),
+    );
+    other(
+        "MultiSteps skip_not_finite, summed, float64 accumulator",
+        allocations(
+            &optim::multi_steps(optim::sgd(1e-3), 2.0)
+                .use_grad_mean(false)
+                .should_skip_update_fn(optim::SkipUpdate::NotFinite)
+                .accumulator_dtype(Dtype::F64),
+        ),
+    );
+    other(
+        "apply_if_finite",
+        allocations(&optim::apply_if_finite(optim::adam(1e-3), 2)),
+    );
+    other(
+        "conditionally_mask",
+        allocations(&optim::conditionally_mask(optim::adam(1e-3), |step| {
+            step % 2 == 0
+        })),
+    );
+    other(
+        "lookahead",
+        allocations(&optim::lookahead(optim::adam(1e-3), 3, 0.5)),
+    );
+    let expr = serde_json::json!({"fn": "chain", "args": {"transforms": [
+        "zero_nans",
+        {"fn": "MultiSteps", "args": {"opt": {"fn": "adam", "args": {"learning_rate": 0.01}}, "every_k_schedule": 2}},
+    ]}});
+    other(
+        "an expression",
+        allocations(&optim::expr::build::<f32>(&expr).expect("builds")),
+    );
     for (name, (step, update)) in &cases {
         assert_eq!(
             (*step, *update),

@@ -3,9 +3,11 @@
 //! bit-identical, on a tree large enough to be cut into chunks (a leaf of several
 //! chunks, many small leaves grouped into tasks, a scalar and an empty leaf).
 
+mod common;
+
 use optim::exec::CHUNK;
 use optim::registry::{self, Visitor};
-use optim::{Error, Extra, Hyperparams, Tensor, TensorMap, Transformation, Value};
+use optim::{Extra, Hyperparams, Tensor, TensorMap, Transformation};
 
 fn tree(shift: f32) -> TensorMap<f32> {
     let mut m = TensorMap::new();
@@ -35,6 +37,7 @@ fn bits(m: &TensorMap<f32>) -> Vec<u32> {
 
 /// Runs two steps on a pool of `threads` threads; returns the params' bits and the
 /// state's JSON (its every buffer and scalar).
+#[derive(Clone, Copy)]
 struct Run(usize);
 impl Visitor<f32> for Run {
     type Out = (Vec<u32>, String);
@@ -60,18 +63,7 @@ impl Visitor<f32> for Run {
 }
 
 fn run_by_name(name: &str, threads: usize) -> (Vec<u32>, String) {
-    let mut args: Vec<(String, Value)> = Vec::new();
-    loop {
-        match registry::by_name::<f32, _>(name, args.clone(), Run(threads)) {
-            Ok(out) => return out,
-            Err(Error::Hyper { arg, detail, .. })
-                if detail.contains("missing required") && args.len() < 8 =>
-            {
-                args.push((arg, Value::Num(0.01)));
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
-    }
+    common::by_name_filled::<f32, _>(name, Vec::new(), 0.01, Run(threads))
 }
 
 #[test]

@@ -401,6 +401,7 @@ fn verify_one(t: &Traced, refs: &BTreeMap<String, Case>, opts: &Options, report:
                             BTreeMap::from([(leaf, x.iter().map(|&v| v.into()).collect())])
                         })
                         .collect(),
+                    hyperparams: None,
                 };
                 if d.optax == OptaxCheck::DigitsOnly {
                     notes.push("optax: digits only");

@@ -33,13 +33,34 @@ pub enum Problem {
 pub struct Expected {
     pub values: Vec<f64>,
     pub params: Vec<BTreeMap<String, Vec<f64>>>,
+    /// For `inject_hyperparams` cases: the injected hyperparameters after each step.
+    #[serde(default)]
+    pub hyperparams: Option<Vec<BTreeMap<String, f64>>>,
+}
+
+/// Where a problem poisons the gradient: at these 0-based steps, element 0 of the first
+/// leaf (in sorted order) becomes NaN or +Inf before it reaches the optimizer.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Poison {
+    #[serde(default)]
+    pub nan_steps: Vec<usize>,
+    #[serde(default)]
+    pub inf_steps: Vec<usize>,
 }
 
 /// One case.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Case {
     pub id: String,
+    /// The optimizer's registry name; for an expression case, its family (the case's
+    /// `"family"`, else the expression's outermost function).
     pub optimizer: String,
+    /// For an expression case (`"optimizer": {"fn": ..., "args": ...}`), the expression.
+    #[serde(default)]
+    pub expression: Option<Json>,
+    /// The problem's gradient poisoning (`problem.nan_steps`, `problem.inf_steps`).
+    #[serde(default)]
+    pub poison: Poison,
     #[serde(default)]
     pub args: serde_json::Map<String, Json>,
     pub dtype: String,
@@ -73,7 +94,39 @@ pub fn parse_file(text: &str) -> Result<Vec<ParsedCase>, String> {
                 .and_then(Json::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("<case {i}>"));
-            serde_json::from_value::<Case>(item).map_err(|e| (id, format!("malformed case: {e}")))
+            serde_json::from_value::<Case>(normalize(item))
+                .map_err(|e| (id, format!("malformed case: {e}")))
         })
         .collect())
+}
+
+/// Moves an expression optimizer to `expression` (naming the case by its family) and the
+/// problem's poisoning to `poison`, so the rest of a case reads as an optimizer case.
+fn normalize(mut item: Json) -> Json {
+    let Some(obj) = item.as_object_mut() else {
+        return item;
+    };
+    if let Some(expr) = obj.get("optimizer").filter(|o| o.is_object()).cloned() {
+        let family = obj
+            .get("family")
+            .and_then(Json::as_str)
+            .or_else(|| expr.get("fn").and_then(Json::as_str))
+            .unwrap_or("expression")
+            .to_string();
+        obj.insert("optimizer".into(), Json::String(family));
+        obj.insert("expression".into(), expr);
+    }
+    obj.remove("family");
+    if let Some(problem) = obj.get_mut("problem").and_then(Json::as_object_mut) {
+        let mut poison = serde_json::Map::new();
+        for key in ["nan_steps", "inf_steps"] {
+            if let Some(v) = problem.remove(key) {
+                poison.insert(key.into(), v);
+            }
+        }
+        if !poison.is_empty() {
+            obj.insert("poison".into(), Json::Object(poison));
+        }
+    }
+    item
 }

@@ -25,11 +25,39 @@ fn close(a: f64, b: f64, rtol: f64, atol: f64, scale: f64) -> bool {
 
 /// Compares `got` with the case's expected trace; the error names the step and leaf.
 pub fn check(case: &Case, got: &Trace) -> Result<(), String> {
+    let (rtol, atol) = tolerance(&case.dtype);
+    check_with(case, got, rtol, atol)
+}
+
+/// [`check`] with the given tolerances.
+pub fn check_with(case: &Case, got: &Trace, rtol: f64, atol: f64) -> Result<(), String> {
     let exp = case
         .expected
         .as_ref()
         .ok_or_else(|| format!("{}: no expected trace", case.id))?;
-    let (rtol, atol) = tolerance(&case.dtype);
+    if let Some(expected) = &exp.hyperparams {
+        let got_h = got.hyperparams.as_deref().unwrap_or(&[]);
+        if got_h.len() != expected.len() {
+            return Err(format!(
+                "hyperparams: {} steps, expected {}",
+                got_h.len(),
+                expected.len()
+            ));
+        }
+        for (step, (gh, eh)) in got_h.iter().zip(expected).enumerate() {
+            for (name, &b) in eh {
+                let a = *gh
+                    .get(name)
+                    .ok_or_else(|| format!("hyperparams: step {} lacks `{name}`", step + 1))?;
+                if !close(a, b, rtol, atol, b.abs().max(1.0)) {
+                    return Err(format!(
+                        "hyperparams: step {} `{name}`: {a:e}, expected {b:e}",
+                        step + 1
+                    ));
+                }
+            }
+        }
+    }
     if got.values.len() != exp.values.len() {
         return Err(format!(
             "values: {} numbers, expected {}",

@@ -2,19 +2,18 @@
 
 use crate::case::{Case, Problem, RawTree};
 use optim_core::registry::{self, Visitor};
-use optim_core::schedule::ScheduleSpec;
-use optim_core::{
-    Extra, Float, Hyperparams, LearningRate, Mask, Tensor, TensorMap, Transformation, Value,
-};
+use optim_core::{Extra, Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 
 /// The trace of one case: f at the initial params and after each step, and the params
-/// after each step (row-major, by leaf name).
+/// after each step (row-major, by leaf name); for `inject_hyperparams`, the injected
+/// hyperparameters after each step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
     pub values: Vec<f64>,
     pub params: Vec<BTreeMap<String, Vec<f64>>>,
+    pub hyperparams: Option<Vec<BTreeMap<String, f64>>>,
 }
 
 /// Runs one case; the error names the problem.
@@ -31,41 +30,17 @@ pub fn run_case(case: &Case) -> Result<Trace, String> {
 /// One output entry: `{"id", "values", "params"}` or `{"id", "error"}`.
 pub fn replay_entry(id: &str, result: Result<Trace, String>) -> Json {
     match result {
-        Ok(t) => json!({"id": id, "values": t.values, "params": t.params}),
+        Ok(t) => match t.hyperparams {
+            Some(h) => json!({"id": id, "values": t.values, "params": t.params, "hyperparams": h}),
+            None => json!({"id": id, "values": t.values, "params": t.params}),
+        },
         Err(e) => json!({"id": id, "error": e}),
     }
 }
 
-/// Converts one optax-style argument from JSON.
+/// Converts one optax-style argument from JSON (see [`optim_core::expr::arg_value`]).
 pub fn arg_value(name: &str, v: &Json) -> Result<Value, String> {
-    Ok(match v {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => Value::Num(
-            n.as_f64()
-                .ok_or_else(|| format!("argument `{name}`: number out of range"))?,
-        ),
-        Json::String(s) => Value::Str(s.clone()),
-        Json::Object(o) if o.contains_key("schedule") => {
-            let spec: ScheduleSpec = serde_json::from_value(v.clone())
-                .map_err(|e| format!("argument `{name}`: bad schedule: {e}"))?;
-            let s = spec
-                .build()
-                .map_err(|e| format!("argument `{name}`: bad schedule: {e}"))?;
-            Value::Rate(LearningRate::Schedule(s))
-        }
-        Json::Object(o) => {
-            let mut m = BTreeMap::new();
-            for (k, b) in o {
-                let b = b.as_bool().ok_or_else(|| {
-                    format!("argument `{name}`: mask entry `{k}` must be true or false")
-                })?;
-                m.insert(k.clone(), b);
-            }
-            Value::Mask(Mask::Leaves(m))
-        }
-        Json::Array(_) => return Err(format!("argument `{name}`: unexpected array")),
-    })
+    optim_core::expr::arg_value("argument", name, v).map_err(|e| e.to_string())
 }
 
 fn to_tree<F: Float>(raw: &RawTree, what: &str) -> Result<TensorMap<F>, String> {
@@ -199,46 +174,76 @@ impl<F: Float> Visitor<F> for Run<'_, F> {
     type Out = Result<Trace, String>;
 
     fn visit<T: Transformation<F> + Hyperparams>(self, opt: T) -> Self::Out {
-        let Run {
-            case,
-            mut params,
-            objective,
-        } = self;
-        let mut state = opt.init(&params).map_err(|e| e.to_string())?;
-        let mut values = Vec::with_capacity(case.steps + 1);
-        let mut trace = Vec::with_capacity(case.steps);
-        let (mut f, mut g) = objective.value_and_grad(&params);
-        values.push(f.f64());
-        for _ in 0..case.steps {
-            opt.step_with(&mut params, &g, &mut state, &Extra::value(f.f64()))
-                .map_err(|e| e.to_string())?;
-            (f, g) = objective.value_and_grad(&params);
-            values.push(f.f64());
-            trace.push(snapshot(&params));
-        }
-        Ok(Trace {
-            values,
-            params: trace,
-        })
+        run_with(self, &opt, |_| None)
     }
+}
+
+/// Poisons element 0 of the first leaf when the case asks for it at 0-based `step`.
+fn poison<F: Float>(case: &Case, step: usize, g: &mut TensorMap<F>) {
+    let bad = if case.poison.nan_steps.contains(&step) {
+        F::nan()
+    } else if case.poison.inf_steps.contains(&step) {
+        F::infinity()
+    } else {
+        return;
+    };
+    if let Some(x) = g.values_mut().next().and_then(|t| t.data_mut().first_mut()) {
+        *x = bad;
+    }
+}
+
+/// Runs the case's steps with `opt`, the objective value passed at every step;
+/// `hyperparams` reads the injected hyperparameters from the state, if any.
+fn run_with<F: Float, T: Transformation<F>>(
+    run: Run<'_, F>,
+    opt: &T,
+    hyperparams: impl Fn(&T::State) -> Option<BTreeMap<String, f64>>,
+) -> Result<Trace, String> {
+    let Run {
+        case,
+        mut params,
+        objective,
+    } = run;
+    let mut state = opt.init(&params).map_err(|e| e.to_string())?;
+    let mut values = Vec::with_capacity(case.steps + 1);
+    let mut trace = Vec::with_capacity(case.steps);
+    let mut hypers = Vec::new();
+    let (mut f, mut g) = objective.value_and_grad(&params);
+    values.push(f.f64());
+    for step in 0..case.steps {
+        poison(case, step, &mut g);
+        opt.step_with(&mut params, &g, &mut state, &Extra::value(f.f64()))
+            .map_err(|e| format!("step {}: {e}", step + 1))?;
+        (f, g) = objective.value_and_grad(&params);
+        values.push(f.f64());
+        trace.push(snapshot(&params));
+        if let Some(h) = hyperparams(&state) {
+            hypers.push(h);
+        }
+    }
+    Ok(Trace {
+        values,
+        params: trace,
+        hyperparams: (!hypers.is_empty()).then_some(hypers),
+    })
 }
 
 fn run_typed<F: Float>(case: &Case) -> Result<Trace, String> {
     let params = to_tree::<F>(&case.init, "init")?;
     let objective = Objective::new(&case.problem, &params)?;
+    let run = Run {
+        case,
+        params,
+        objective,
+    };
+    if let Some(expr) = &case.expression {
+        let opt = optim_core::expr::build::<F>(expr).map_err(|e| e.to_string())?;
+        return run_with(run, &opt, |s| opt.hyperparams(s).cloned());
+    }
     let args = case
         .args
         .iter()
         .map(|(k, v)| arg_value(k, v).map(|v| (k.clone(), v)))
         .collect::<Result<Vec<_>, _>>()?;
-    registry::by_name::<F, _>(
-        &case.optimizer,
-        args,
-        Run {
-            case,
-            params,
-            objective,
-        },
-    )
-    .map_err(|e| e.to_string())?
+    registry::by_name::<F, _>(&case.optimizer, args, run).map_err(|e| e.to_string())?
 }

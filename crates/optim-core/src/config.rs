@@ -147,6 +147,79 @@ impl FromValue for Dtype {
     }
 }
 
+/// Conversion of a hyperparameter's current value back into a [`Value`]: what
+/// [`Hyperparams::get`] returns, so wrappers such as `inject_hyperparams` can read an
+/// optimizer's numeric hyperparameters by name. Implemented for every [`FromValue`] type.
+pub trait ToValue {
+    /// The value, as [`FromValue::from_value`] would accept it back.
+    fn to_value(&self) -> Value;
+}
+
+impl ToValue for f64 {
+    fn to_value(&self) -> Value {
+        Value::Num(*self)
+    }
+}
+
+impl ToValue for f32 {
+    fn to_value(&self) -> Value {
+        Value::Num(*self as f64)
+    }
+}
+
+impl ToValue for bool {
+    fn to_value(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+macro_rules! int_to_value {
+    ($($t:ty),*) => {$(
+        impl ToValue for $t {
+            fn to_value(&self) -> Value {
+                Value::Num(*self as f64)
+            }
+        }
+    )*};
+}
+int_to_value!(u64, usize, i64);
+
+impl<T: ToValue> ToValue for Option<T> {
+    fn to_value(&self) -> Value {
+        match self {
+            None => Value::Null,
+            Some(v) => v.to_value(),
+        }
+    }
+}
+
+impl ToValue for LearningRate {
+    fn to_value(&self) -> Value {
+        match self {
+            LearningRate::Constant(x) => Value::Num(*x),
+            schedule => Value::Rate(schedule.clone()),
+        }
+    }
+}
+
+impl ToValue for Mask {
+    fn to_value(&self) -> Value {
+        Value::Mask(self.clone())
+    }
+}
+
+impl ToValue for String {
+    fn to_value(&self) -> Value {
+        Value::Str(self.clone())
+    }
+}
+
+impl ToValue for Dtype {
+    fn to_value(&self) -> Value {
+        Value::Str(self.name().into())
+    }
+}
+
 /// A configuration whose hyperparameters can be set by name.
 pub trait Hyperparams: Sized {
     /// Every argument name, in declaration order.
@@ -157,6 +230,14 @@ pub trait Hyperparams: Sized {
     fn blank() -> Self;
     /// Sets one argument; errors name it.
     fn set(&mut self, name: &str, value: Value) -> Result<(), Error>;
+
+    /// The current value of argument `name`, or `None` for a name the configuration
+    /// does not have. `#[optimizer]` and `hand_hyperparams!` implement it; the default
+    /// (for configurations written entirely by hand) knows no argument.
+    fn get(&self, name: &str) -> Option<Value> {
+        let _ = name;
+        None
+    }
 
     /// A configuration from named arguments: every required one must be present, and
     /// every name must be known.

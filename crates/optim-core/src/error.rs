@@ -6,6 +6,9 @@ pub enum Error {
     /// A leaf exists in one tree but not in the other.
     #[error("leaf `{path}` is missing from the {missing_in}")]
     MissingLeaf { path: String, missing_in: String },
+    /// A tree holds a leaf that the other (or the optimizer state) does not.
+    #[error("leaf `{path}` of the {extra_in} is not in the optimizer state")]
+    ExtraLeaf { path: String, extra_in: String },
     /// Two trees hold the same leaf with different shapes.
     #[error("leaf `{path}`: shape {got:?} in the {what}, expected {expected:?}")]
     Shape {
@@ -21,6 +24,9 @@ pub enum Error {
         expected: usize,
         got: usize,
     },
+    /// A shape whose element count does not fit in `usize`.
+    #[error("leaf `{path}`: shape {shape:?} has more elements than an address space holds")]
+    ShapeOverflow { path: String, shape: Vec<usize> },
     /// A leaf's data does not match its own shape.
     #[error("leaf `{path}`: shape {shape:?} needs {expected} elements, got {got}")]
     DataLen {

@@ -29,12 +29,20 @@ macro_rules! hand_hyperparams {
             fn blank() -> Self {
                 $blank
             }
+            // A configuration without arguments (`centralize`) has only the error arm.
+            #[allow(unreachable_code, unused_variables)]
             fn set(&mut self, name: &str, value: $crate::Value) -> Result<(), $crate::Error> {
                 match name {
                     $(stringify!($field) => self.$field = $crate::config::convert($name, name, value)?,)*
                     _ => return Err($crate::config::unknown($name, name, Self::NAMES)),
                 }
                 Ok(())
+            }
+            fn get(&self, name: &str) -> Option<$crate::Value> {
+                match name {
+                    $(stringify!($field) => Some($crate::ToValue::to_value(&self.$field)),)*
+                    _ => None,
+                }
             }
         }
     };

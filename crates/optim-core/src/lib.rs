@@ -19,12 +19,13 @@ pub mod doc_trace;
 pub mod dsl;
 #[doc(hidden)]
 pub mod exec;
+pub mod expr;
 pub mod noise;
 pub mod optimizers;
 pub mod primitives;
 pub mod registry;
 
-pub use config::{FromValue, Hyperparams, Value};
+pub use config::{FromValue, Hyperparams, ToValue, Value};
 pub use doc_trace::{run_doc_trace, DocTrace, DocTraced, FullTrace, PrintFormat};
 pub use error::Error;
 pub use float::{AVec, Absent, AsF32, AsF64, Buf, Dtype, Float, Store};

@@ -20,9 +20,16 @@ use crate::{DocTrace, DocTraced, Error, Float, Hyperparams, Transformation, Valu
 include!(concat!(env!("OUT_DIR"), "/registered.rs"));
 
 /// Receives the optimizer that [`by_name`] built, with its concrete type.
+///
+/// Every registered configuration is also `Clone + Debug + Send + Sync + 'static`, so a
+/// visitor may box it ([`crate::expr::Boxed`]) or wrap it (`inject_hyperparams`); a
+/// visitor that needs less may declare less.
 pub trait Visitor<F: Float> {
     type Out;
-    fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> Self::Out;
+    fn visit<T: Transformation<F> + Hyperparams + Clone + std::fmt::Debug + Send + Sync + 'static>(
+        self,
+        t: T,
+    ) -> Self::Out;
 }
 
 /// Registers names of one module that carry no documented trace (primitives):
@@ -139,7 +146,11 @@ pub fn by_name<F: Float, V: Visitor<F>>(
     Err(unknown(name))
 }
 
-fn build<F: Float, V: Visitor<F>, T: Hyperparams + Transformation<F>>(
+fn build<
+    F: Float,
+    V: Visitor<F>,
+    T: Hyperparams + Transformation<F> + Clone + std::fmt::Debug + Send + Sync + 'static,
+>(
     name: &str,
     mut args: Vec<(String, Value)>,
     fixed: Vec<(&'static str, Value)>,

@@ -134,7 +134,12 @@ pub fn check_same_shapes<F: Float, P: Tree<F>>(
 }
 
 pub(crate) fn check_len<F>(path: &Path<'_>, data: &[F], shape: &[usize]) -> Result<(), Error> {
-    let expected: usize = shape.iter().product();
+    let Some(expected) = crate::tree::numel(shape) else {
+        return Err(Error::ShapeOverflow {
+            path: path.to_string(),
+            shape: shape.to_vec(),
+        });
+    };
     if expected == data.len() {
         Ok(())
     } else {
@@ -185,35 +190,42 @@ impl Mask {
             Mask::All => Ok(vec![true; paths.len()]),
             Mask::Predicate(f) => Ok(paths.iter().map(|p| f(p)).collect()),
             Mask::Leaves(m) => {
-                for key in m.keys() {
-                    let known = paths.iter().any(|p| covers(key, p));
-                    if !known {
-                        return Err(Error::UnknownMaskLeaf { path: key.clone() });
-                    }
-                }
-                paths
+                // Linear in the paths' length: each path looks up its own prefixes (the
+                // longest covering key decides), and a key is known when it is a path or
+                // a prefix of one.
+                let mut known = std::collections::HashSet::new();
+                let flags = paths
                     .iter()
                     .map(|p| {
-                        // The longest key that covers the path decides.
-                        m.iter()
-                            .filter(|(k, _)| covers(k, p))
-                            .max_by_key(|(k, _)| k.len())
-                            .map(|(_, &v)| v)
-                            .ok_or_else(|| Error::MissingLeaf {
-                                path: p.clone(),
-                                missing_in: "mask".into(),
-                            })
+                        let mut flag = None;
+                        for prefix in prefixes(p) {
+                            known.insert(prefix);
+                            if flag.is_none() {
+                                flag = m.get(prefix).copied();
+                            }
+                        }
+                        flag.ok_or_else(|| Error::MissingLeaf {
+                            path: p.clone(),
+                            missing_in: "mask".into(),
+                        })
                     })
-                    .collect()
+                    .collect::<Vec<_>>();
+                if let Some(key) = m.keys().find(|k| !known.contains(k.as_str())) {
+                    return Err(Error::UnknownMaskLeaf { path: key.clone() });
+                }
+                flags.into_iter().collect()
             }
         }
     }
 }
 
-fn covers(key: &str, path: &str) -> bool {
-    key.is_empty()
-        || path == key
-        || (path.starts_with(key) && path.as_bytes().get(key.len()) == Some(&b'.'))
+/// The keys that cover `path`, longest first: the path itself, each prefix ending before
+/// a `.`, and the empty key.
+fn prefixes(path: &str) -> impl Iterator<Item = &str> {
+    let cuts = path.rmatch_indices('.').map(|(i, _)| i);
+    std::iter::once(path)
+        .chain(cuts.map(move |i| &path[..i]))
+        .chain((!path.is_empty()).then_some(""))
 }
 
 impl From<BTreeMap<String, bool>> for Mask {
@@ -236,9 +248,10 @@ pub struct LeafMeta {
 }
 
 impl LeafMeta {
-    /// Number of elements.
+    /// Number of elements (`usize::MAX` for a shape whose count overflows, which no
+    /// buffer's length matches).
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        crate::tree::numel(&self.shape).unwrap_or(usize::MAX)
     }
     /// Whether the leaf has no elements.
     pub fn is_empty(&self) -> bool {
@@ -268,29 +281,32 @@ pub fn check_against<F: Float, P: Tree<F>>(
 ) -> Result<(), Error> {
     let mut i = 0;
     tree.visit(&Path::ROOT, &mut |path, data, shape| {
-        let Some(m) = metas.get(i) else {
-            return Err(Error::LeafCount {
-                what: what.into(),
-                expected: metas.len(),
-                got: i + 1,
-            });
+        let m = match metas.get(i) {
+            Some(m) if path.matches(&m.path) => m,
+            // A leaf the state does not know is extra; otherwise the state's leaf at this
+            // position is the first one the tree lacks.
+            Some(m) if metas[i..].iter().any(|m| path.matches(&m.path)) => {
+                return Err(Error::MissingLeaf {
+                    path: m.path.clone(),
+                    missing_in: what.into(),
+                })
+            }
+            _ => {
+                return Err(Error::ExtraLeaf {
+                    path: path.to_string(),
+                    extra_in: what.into(),
+                })
+            }
         };
-        if !path.matches(&m.path) {
-            return Err(Error::MissingLeaf {
-                path: m.path.clone(),
-                missing_in: what.into(),
-            });
-        }
         crate::tree::check_shape(path, what, &m.shape, shape)?;
         check_len(path, data, shape)?;
         i += 1;
         Ok(())
     })?;
-    if i != metas.len() {
-        return Err(Error::LeafCount {
-            what: what.into(),
-            expected: metas.len(),
-            got: i,
+    if let Some(m) = metas.get(i) {
+        return Err(Error::MissingLeaf {
+            path: m.path.clone(),
+            missing_in: what.into(),
         });
     }
     Ok(())
@@ -307,4 +323,57 @@ pub fn check_update_trees<F: Float, P: Tree<F>>(
         check_against(p, metas, "params")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_longest_covering_key_decides() {
+        let mask = Mask::from([("", false), ("enc", true), ("enc.w", false), ("x", true)]);
+        let got = mask
+            .resolve(&paths(&["enc.b", "enc.w", "enc.w2", "encx", "x", "y.z"]))
+            .unwrap();
+        assert_eq!(got, [true, false, true, false, true, false]);
+        // Without the empty key, a path no key covers is an error naming it.
+        let mask = Mask::from([("enc", true)]);
+        let err = mask.resolve(&paths(&["enc.b", "encx"])).unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingLeaf { path, .. } if path == "encx"),
+            "{err}"
+        );
+        // A key that is neither a path nor a prefix of one (`enc.w` is not a prefix of
+        // `enc.wx`) is an error naming the key, before any missing leaf.
+        let mask = Mask::from([("enc.w", true), ("zz", true)]);
+        let err = mask.resolve(&paths(&["enc.wx", "q"])).unwrap_err();
+        assert_eq!(
+            err,
+            Error::UnknownMaskLeaf {
+                path: "enc.w".into()
+            }
+        );
+    }
+
+    /// A mask with one key per leaf over 10,000 leaves resolves each leaf to its own
+    /// flag (this used to compare every key with every path).
+    #[test]
+    fn a_large_mask_resolves_leaf_by_leaf() {
+        let names: Vec<String> = (0..10_000)
+            .map(|i| format!("layer{}.w{}", i / 10, i % 10))
+            .collect();
+        let mask = Mask::Leaves(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.clone(), i % 3 == 0))
+                .collect(),
+        );
+        let got = mask.resolve(&names).unwrap();
+        assert!(got.iter().enumerate().all(|(i, &f)| f == (i % 3 == 0)));
+    }
 }

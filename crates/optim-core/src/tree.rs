@@ -346,6 +346,15 @@ fn check_same_keys<'k>(
     }
 }
 
+/// The element count of `shape`, or `None` when it overflows `usize` (a shape with a
+/// zero extent has no elements, however large its other extents).
+pub fn numel(shape: &[usize]) -> Option<usize> {
+    if shape.contains(&0) {
+        return Some(0);
+    }
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// A small owned n-d array: row-major data with a shape. A shape of `[]` is a scalar.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "F: Float", try_from = "RawTensor<F>")]
@@ -374,7 +383,12 @@ impl<F: Float> Tensor<F> {
     /// A tensor from its shape and row-major data; errors when the lengths disagree.
     pub fn new(shape: impl Into<Vec<usize>>, data: impl Into<Vec<F>>) -> Result<Self, Error> {
         let (shape, data) = (shape.into(), data.into());
-        let expected: usize = shape.iter().product();
+        let Some(expected) = numel(&shape) else {
+            return Err(Error::ShapeOverflow {
+                path: "<tensor>".into(),
+                shape,
+            });
+        };
         if expected != data.len() {
             return Err(Error::DataLen {
                 path: "<tensor>".into(),
@@ -387,14 +401,23 @@ impl<F: Float> Tensor<F> {
     }
 
     /// A tensor of zeros.
+    ///
+    /// # Panics
+    ///
+    /// If the shape's element count overflows `usize` (as `vec!` does for a length it
+    /// cannot allocate); [`Tensor::new`] returns an error instead.
     pub fn zeros(shape: impl Into<Vec<usize>>) -> Self {
         Self::full(shape, F::zero())
     }
 
     /// A tensor with every element `value`.
+    ///
+    /// # Panics
+    ///
+    /// If the shape's element count overflows `usize`.
     pub fn full(shape: impl Into<Vec<usize>>, value: F) -> Self {
         let shape = shape.into();
-        let n = shape.iter().product();
+        let n = numel(&shape).expect("a shape whose element count fits in usize");
         Tensor {
             shape,
             data: vec![value; n],
@@ -534,5 +557,32 @@ mod tests {
             message.contains("shape [2] needs 2 elements, got 1"),
             "{message}"
         );
+    }
+
+    /// Element counts that overflow `usize` are errors (they used to wrap in release
+    /// builds, so `[2^32, 2^32]` with no data was accepted as an empty tensor).
+    #[test]
+    fn tensor_rejects_shapes_whose_count_overflows() {
+        for shape in [
+            vec![1 << 32, 1 << 32],
+            vec![1 << 63, 2],
+            vec![usize::MAX, 2, 0],
+        ] {
+            let zero_count = shape.contains(&0);
+            let got = Tensor::<f32>::new(shape.clone(), vec![]);
+            if zero_count {
+                assert!(got.is_ok(), "{shape:?} has zero elements");
+            } else {
+                assert!(
+                    matches!(&got, Err(Error::ShapeOverflow { shape: s, .. }) if *s == shape),
+                    "{shape:?}: {got:?}"
+                );
+            }
+        }
+        let json = r#"{"shape":[4294967296,4294967296],"data":[]}"#;
+        let message = serde_json::from_str::<Tensor<f32>>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("more elements than"), "{message}");
     }
 }

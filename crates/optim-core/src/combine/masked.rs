@@ -1,5 +1,7 @@
 //! `masked`: a transformation applied only to the leaves a mask selects (optax's
-//! `masked`), through [`Selected`], the view of a tree's selected leaves.
+//! `masked`), through [`Selected`], the view of a tree's selected leaves; `freeze`, the
+//! masked `set_to_zero`. A masked transformation may itself be masked: the inner mask
+//! then sees only the outer one's selected leaves.
 
 use crate::tree::{Visit, VisitMut, Zip, ZipMut};
 use crate::{Error, Extra, Float, LeafMeta, Mask, Path, Transformation, Tree};
@@ -22,6 +24,13 @@ pub fn masked<T>(inner: T, mask: impl Into<Mask>) -> Masked<T> {
     }
 }
 
+/// Freezes the leaves `mask` selects (optax's `freeze`, `true` = frozen): their updates
+/// become zero, and the other leaves' updates pass through unchanged. It is
+/// `masked(set_to_zero(), mask)`.
+pub fn freeze(mask: impl Into<Mask>) -> Masked<crate::SetToZero> {
+    masked(crate::set_to_zero(), mask)
+}
+
 /// The state of [`Masked`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MaskedState<S> {
@@ -42,6 +51,23 @@ enum Ref<'a, P> {
 pub struct Selected<'a, P> {
     tree: Ref<'a, P>,
     flags: &'a [bool],
+}
+
+impl<'a, P> Selected<'a, P> {
+    /// The leaves of `tree` whose flag is set, read-only.
+    pub(crate) fn shared(tree: &'a P, flags: &'a [bool]) -> Self {
+        Selected {
+            tree: Ref::Shared(tree),
+            flags,
+        }
+    }
+    /// The leaves of `tree` whose flag is set, writable.
+    pub(crate) fn writable(tree: &'a mut P, flags: &'a [bool]) -> Self {
+        Selected {
+            tree: Ref::Mut(tree),
+            flags,
+        }
+    }
 }
 
 impl<P> Selected<'_, P> {

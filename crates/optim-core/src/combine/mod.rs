@@ -1,15 +1,43 @@
 //! Combinators at run time, over any transformations: `chain`/`chain!`, `identity`,
-//! `masked` ([`masked.rs`](masked)), and the [`Overlay`] view they run their members on.
+//! `masked` and `freeze` ([`masked.rs`](masked)), and the [`Overlay`] view they run their
+//! members on; optax's wrappers, one family per file: `partition`/`multi_transform`
+//! (`partition.rs`), `named_chain` and `chain_of` (`named.rs`), `flatten`,
+//! `inject_hyperparams` (`inject.rs`), `MultiSteps` with `skip_not_finite` and
+//! `skip_large_updates` (`multi_steps.rs`), `apply_if_finite` (`finite.rs`),
+//! `conditionally_transform`/`conditionally_mask` (`conditional.rs`), `lookahead`.
 //!
 //! A chain runs its members one after the other over an updates buffer that lives in
 //! its state (so a step allocates nothing); a fused composition
 //! (`#[optimizer(fuse(...))]`) of declared primitives runs as one pass.
 
+mod conditional;
+mod finite;
+mod flatten;
+mod inject;
+mod lookahead;
 mod masked;
+mod multi_steps;
+mod named;
 pub(crate) mod overlay;
+mod partition;
 
-pub use masked::{masked, Masked, MaskedState, Selected};
+pub use conditional::{
+    conditionally_mask, conditionally_transform, Conditionally, ConditionallyState,
+};
+pub use finite::{apply_if_finite, ApplyIfFinite, ApplyIfFiniteState};
+pub use flatten::{flatten, Flatten, FlattenState};
+pub use inject::{inject_hyperparams, InjectHyperparams, InjectHyperparamsState};
+pub use lookahead::{lookahead, Lookahead, LookaheadState};
+pub use masked::{freeze, masked, Masked, MaskedState, Selected};
+pub use multi_steps::{
+    multi_steps, skip_large_updates, skip_not_finite, MultiSteps, MultiStepsState, SkipState,
+    SkipUpdate,
+};
+pub use named::{chain_of, named_chain, NamedChain, NamedChainState};
 pub use overlay::Overlay;
+pub use partition::{
+    multi_transform, partition, Group, LabelFn, Labels, Partition, PartitionState,
+};
 
 use crate::{apply_updates, Error, Extra, Float, Transformation, Tree};
 use serde::{Deserialize, Serialize};

@@ -11,9 +11,7 @@ use crate::{add_decayed_weights, optimizer, scale_by_madgrad};
 /// of their squares since the start, weighted by `(learning_rate + eps) * sqrt(t)`, and
 /// moves the params with momentum towards the point
 /// `x0 - s / (cbrt(grad_sum_sq) + eps)`, with `x0` the initial params. The weight decay
-/// `weight_decay * p` (L2) is added to every gradient first. optax stores `x0` at
-/// `init`; here it is taken from the params of the first step, which is the same
-/// unless the params change in between.
+/// `weight_decay * p` (L2) is added to every gradient first.
 ///
 /// References: Defazio et al, 2021, *Adaptivity without Compromise: A Momentumized,
 /// Adaptive, Dual Averaged Gradient Method for Stochastic Optimization*.

@@ -4,11 +4,8 @@
 //! [`madgrad`](fn@crate::madgrad) composes it after the weight decay.
 //!
 //! Unlike the other primitives, its update already holds the learning rate (the sums are
-//! weighted by it) and the sign: it is `x_new - p`, the step to the new params.
-//!
-//! optax stores the initial params `x0` in the state at `init`. The element DSL
-//! initializes a buffer with a constant, so `x0` here is taken from the params the first
-//! step sees: the same as optax's unless the params change between `init` and that step.
+//! weighted by it) and the sign: it is `x_new - p`, the step to the new params. As in
+//! optax, the state keeps a copy of the params given to `init`, `x0`.
 
 use crate::{optimizer, LearningRate};
 
@@ -39,18 +36,16 @@ pub fn scale_by_madgrad(
     /// Weighted sum of gradients (`s_k`).
     #[state]
     s: State,
-    /// The initial params (`x_0`), taken on the first step.
-    #[state]
+    /// The initial params (`x_0`), copied at `init`.
+    #[state(init = params)]
     x0: State,
 ) {
-    let first = t == 1.0;
     // optax's `jnp.sqrt(count + 1)` of its int32 counter is float32 in both jax modes, and
     // the Python float `learning_rate + eps` meets it as float32: the weight `lamb` is a
     // float32 product even for float64 params.
     let lamb = ((learning_rate + eps) as f32 * (t as f32).sqrt()) as f64;
     let one_minus_momentum = 1.0 - momentum;
     each(|g, p| {
-        x0 = select(first, p, x0);
         grad_sum_sq = grad_sum_sq + lamb * (g * g);
         s = s + lamb * g;
         let sigma = grad_sum_sq.cbrt() + eps;

@@ -20,6 +20,9 @@
 //! - [`momo`][]: `scale_by_momo`, `scale_by_momo_adam`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
+//! - [`constrain`][]: `set_to_zero`, `zero_nans`, `keep_params_nonnegative`.
+//! - [`rescale`][]: `scale_by_schedule`, `normalize_by_update_norm`.
+//! - [`accumulate`][]: `apply_every`.
 //!
 //! Written by hand behind [`Transformation`](crate::Transformation) instead, where the
 //! element DSL cannot express the math, with the kit of `kernel.rs`; each module says
@@ -30,41 +33,53 @@
 //! - [`block`]: the per-leaf block scalings `clip_by_block_rms`,
 //!   `scale_by_param_block_rms`, `scale_by_param_block_norm`.
 //! - [`sm3`]: `scale_by_sm3`, SM3's cover accumulators, and the kernel of `sm3`.
+//! - [`unitwise`][]: `centralize` and `adaptive_grad_clip`, statistics per slice of a leaf.
+//! - [`plateau`][]: `reduce_on_plateau`, a scale driven by the objective value.
 
+pub mod accumulate;
 pub mod block;
-pub mod d_adaptation;
-pub mod distance;
 pub mod clip;
+pub mod constrain;
+pub mod d_adaptation;
 pub mod delayed_moments;
 pub mod descent;
+pub mod distance;
 pub mod dual_averaging;
 pub mod ema_mixtures;
 pub mod factored;
 pub mod magnitude;
-pub mod momo;
 pub mod moments;
+pub mod momo;
 pub mod nesterov_moments;
+pub mod plateau;
+pub mod rescale;
 pub mod scale;
 pub mod sign;
 pub mod sm3;
 pub mod step_size;
 pub mod trust_ratio;
+pub mod unitwise;
 
+pub use accumulate::*;
 pub use block::*;
-pub use d_adaptation::*;
-pub use distance::*;
 pub use clip::*;
+pub use constrain::*;
+pub use d_adaptation::*;
 pub use delayed_moments::*;
 pub use descent::*;
+pub use distance::*;
 pub use dual_averaging::*;
 pub use ema_mixtures::*;
 pub use factored::*;
 pub use magnitude::*;
-pub use momo::*;
 pub use moments::*;
+pub use momo::*;
 pub use nesterov_moments::*;
+pub use plateau::*;
+pub use rescale::*;
 pub use scale::*;
 pub use sign::*;
 pub use sm3::*;
 pub use step_size::*;
 pub use trust_ratio::*;
+pub use unitwise::*;

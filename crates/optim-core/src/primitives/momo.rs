@@ -63,10 +63,22 @@ pub fn scale_by_momo(
     gamma = bt * gamma + one_minus_bt * g_dot_x;
     let alpha = learning_rate;
     let wd1 = 1.0 + alpha * weight_decay;
-    let this_lb = momo_lower_bound(adapt_lower_bound, wd1 * (barf - gamma) + iprod, wd1, lb, lower_bound);
-    let tau = minimum(alpha, momo_step(wd1 * (barf - this_lb - gamma) + iprod, exp_avg_norm));
+    let this_lb = momo_lower_bound(
+        adapt_lower_bound,
+        wd1 * (barf - gamma) + iprod,
+        wd1,
+        lb,
+        lower_bound,
+    );
+    let tau = minimum(
+        alpha,
+        momo_step(wd1 * (barf - this_lb - gamma) + iprod, exp_avg_norm),
+    );
     lb = if adapt_lower_bound {
-        maximum((barf + iprod - gamma) - 0.5 * tau * exp_avg_norm, lower_bound)
+        maximum(
+            (barf + iprod - gamma) - 0.5 * tau * exp_avg_norm,
+            lower_bound,
+        )
     } else {
         lb
     };
@@ -136,10 +148,22 @@ pub fn scale_by_momo_adam(
     gamma = b1 * gamma + one_minus_b1 * g_dot_x;
     let alpha = learning_rate;
     let wd1 = 1.0 + alpha * weight_decay;
-    let this_lb = momo_lower_bound(adapt_lower_bound, wd1 * (barf - gamma) + iprod, wd1 * bc1, lb, lower_bound);
-    let tau = minimum(alpha / bc1, momo_step(wd1 * (barf - bc1 * this_lb - gamma) + iprod, exp_avg_norm));
+    let this_lb = momo_lower_bound(
+        adapt_lower_bound,
+        wd1 * (barf - gamma) + iprod,
+        wd1 * bc1,
+        lb,
+        lower_bound,
+    );
+    let tau = minimum(
+        alpha / bc1,
+        momo_step(wd1 * (barf - bc1 * this_lb - gamma) + iprod, exp_avg_norm),
+    );
     lb = if adapt_lower_bound {
-        maximum(((barf + iprod - gamma) - 0.5 * tau * exp_avg_norm) / bc1, lower_bound)
+        maximum(
+            ((barf + iprod - gamma) - 0.5 * tau * exp_avg_norm) / bc1,
+            lower_bound,
+        )
     } else {
         lb
     };

@@ -44,11 +44,22 @@ fn each_is_the_chain_of_its_primitives_bit_for_bit() {
 
 #[test]
 fn alpha_is_scheduled_at_the_zero_based_step() {
-    // alpha(0) = 0 leaves Adam's first step (the slow EMA has weight zero); later steps mix.
+    // alpha(0) = 0: the first step is that of alpha = 0, which is Adam's (the slow EMA has
+    // weight zero); later steps mix.
     let q = quadratic::<f64>();
     let ramp = linear_schedule(0.0, 5.0, 4, 0);
     let ramped = ademamix(0.02).alpha(ramp);
-    assert_eq!(q.first_update(&ramped), q.first_update(&adam(0.02)));
+    assert_eq!(
+        q.first_update(&ramped),
+        q.first_update(&ademamix(0.02).alpha(0.0))
+    );
+    for (a, b) in q
+        .first_update(&ramped)
+        .iter()
+        .zip(&q.first_update(&adam(0.02)))
+    {
+        assert!((a - b).abs() <= 1e-15 * b.abs(), "{a} vs {b}");
+    }
     let fixed = ademamix(0.02).alpha(5.0);
     assert_ne!(q.run(&ramped, 3), q.run(&fixed, 3));
     // A constant schedule is the constant.

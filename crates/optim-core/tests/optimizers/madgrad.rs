@@ -50,12 +50,21 @@ fn the_first_step_moves_towards_the_dual_averaging_point() {
 }
 
 #[test]
-fn the_initial_params_are_those_of_the_first_step_and_are_kept() {
+fn the_initial_params_are_those_given_to_init_and_are_kept() {
     let q = quadratic::<f64>();
     let opt = madgrad(0.02);
     let p0 = q.params();
     let mut st = opt.init(&p0).unwrap();
-    let mut p = p0.clone();
+    let x0: Vec<f64> = st.x0.iter().flat_map(|b| b.to_vec()).collect();
+    assert_eq!(x0, flat(&p0));
+    // Stepping from other params does not replace x0: the dual-averaging point stays
+    // anchored at the params of `init`.
+    let mut p = q.params();
+    for t in p.values_mut() {
+        for x in t.data_mut() {
+            *x += 0.5;
+        }
+    }
     for _ in 0..3 {
         let g = q.grads(&p);
         opt.step(&mut p, &g, &mut st).unwrap();

@@ -124,6 +124,12 @@ pub fn config(cx: &Cx, docs: TokenStream) -> TokenStream {
                 }
                 Ok(())
             }
+            fn get(&self, name: &str) -> ::core::option::Option<#krate::Value> {
+                match name {
+                    #(#all_names => ::core::option::Option::Some(#krate::ToValue::to_value(&self.#all_idents)),)*
+                    _ => ::core::option::Option::None,
+                }
+            }
         }
 
         #(#user_docs)*
