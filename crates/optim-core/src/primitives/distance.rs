@@ -5,7 +5,7 @@
 //! both norms before any leaf is written. [`dog`](fn@crate::dog) and
 //! [`dowg`](fn@crate::dowg) compose them with the weight decay and the learning rate.
 
-use crate::{optimizer, Error, FromValue, Value};
+use crate::{optimizer, Error, FromValue, ToValue, Value};
 
 /// DoG's initial step (optax's `init_step`, a `(tag, value)` pair): what the first step's
 /// distance `r_0` (`r_ε` in the paper) is.
@@ -65,6 +65,17 @@ impl FromValue for InitStep {
             "heuristic" => Ok(InitStep::Heuristic(x)),
             _ => Err(bad(format!("the tag {tag:?}"))),
         }
+    }
+}
+
+impl ToValue for InitStep {
+    fn to_value(&self) -> Value {
+        let (tag, x) = match *self {
+            InitStep::Distance(r) => ("distance", r),
+            InitStep::LearningRate(lr) => ("learning_rate", lr),
+            InitStep::Heuristic(alpha) => ("heuristic", alpha),
+        };
+        Value::List(vec![Value::Str(tag.into()), Value::Num(x)])
     }
 }
 
