@@ -24,7 +24,7 @@ fn bad(transform: &str, arg: &str, detail: impl Into<String>) -> Error {
 }
 
 /// Converts one optax-style argument from JSON: `null`, a bool, a number, a string, a
-/// schedule `{"schedule": name, ...}`, or a mask `{leaf: bool}`.
+/// schedule `{"schedule": name, ...}`, a mask `{leaf: bool}`, or a list (a tuple).
 pub fn arg_value(transform: &str, name: &str, v: &Json) -> Result<Value, Error> {
     Ok(match v {
         Json::Null => Value::Null,
@@ -56,7 +56,13 @@ pub fn arg_value(transform: &str, name: &str, v: &Json) -> Result<Value, Error> 
             }
             Value::Mask(Mask::Leaves(m))
         }
-        Json::Array(_) => return Err(bad(transform, name, "unexpected list")),
+        // optax's tuple arguments (`betas`, DoG's `init_step`).
+        Json::Array(items) => Value::List(
+            items
+                .iter()
+                .map(|x| arg_value(transform, name, x))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 

@@ -17,7 +17,7 @@
 //! - [`step_size`][]: `scale_by_polyak`.
 //! - [`distance`][]: `scale_by_dog`, `scale_by_dowg`.
 //! - [`d_adaptation`][]: `scale_by_dadapt_adamw`, `scale_by_prodigy`.
-//! - [`momo`][]: `scale_by_momo`, `scale_by_momo_adam`.
+//! - [`momentum_model`][]: `scale_by_momo`, `scale_by_momo_adam`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
 //! - [`constrain`][]: `set_to_zero`, `zero_nans`, `keep_params_nonnegative`.
@@ -49,7 +49,7 @@ pub mod ema_mixtures;
 pub mod factored;
 pub mod magnitude;
 pub mod moments;
-pub mod momo;
+pub mod momentum_model;
 pub mod nesterov_moments;
 pub mod plateau;
 pub mod rescale;
@@ -73,7 +73,7 @@ pub use ema_mixtures::*;
 pub use factored::*;
 pub use magnitude::*;
 pub use moments::*;
-pub use momo::*;
+pub use momentum_model::*;
 pub use nesterov_moments::*;
 pub use plateau::*;
 pub use rescale::*;
