@@ -36,6 +36,9 @@ pub struct Expected {
     /// For `inject_hyperparams` cases: the injected hyperparameters after each step.
     #[serde(default)]
     pub hyperparams: Option<Vec<BTreeMap<String, f64>>>,
+    /// For schedule-free cases: `schedule_free_eval_params(state, params)` after each step.
+    #[serde(default)]
+    pub eval_params: Option<Vec<BTreeMap<String, Vec<f64>>>>,
 }
 
 /// Where a problem poisons the gradient: at these 0-based steps, element 0 of the first

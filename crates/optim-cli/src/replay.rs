@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 
 /// The trace of one case: f at the initial params and after each step, and the params
 /// after each step (row-major, by leaf name); for `inject_hyperparams`, the injected
-/// hyperparameters after each step.
+/// hyperparameters after each step; for the schedule-free optimizers, the evaluation
+/// params (`schedule_free_eval_params`) after each step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
     pub values: Vec<f64>,
     pub params: Vec<BTreeMap<String, Vec<f64>>>,
     pub hyperparams: Option<Vec<BTreeMap<String, f64>>>,
+    pub eval_params: Option<Vec<BTreeMap<String, Vec<f64>>>>,
 }
 
 /// Runs one case; the error names the problem.
@@ -27,13 +29,20 @@ pub fn run_case(case: &Case) -> Result<Trace, String> {
     }
 }
 
-/// One output entry: `{"id", "values", "params"}` or `{"id", "error"}`.
+/// One output entry: `{"id", "values", "params"}` (with `"hyperparams"` or
+/// `"eval_params"` where the case has them) or `{"id", "error"}`.
 pub fn replay_entry(id: &str, result: Result<Trace, String>) -> Json {
     match result {
-        Ok(t) => match t.hyperparams {
-            Some(h) => json!({"id": id, "values": t.values, "params": t.params, "hyperparams": h}),
-            None => json!({"id": id, "values": t.values, "params": t.params}),
-        },
+        Ok(t) => {
+            let mut out = json!({"id": id, "values": t.values, "params": t.params});
+            if let Some(h) = t.hyperparams {
+                out["hyperparams"] = json!(h);
+            }
+            if let Some(e) = t.eval_params {
+                out["eval_params"] = json!(e);
+            }
+            out
+        }
         Err(e) => json!({"id": id, "error": e}),
     }
 }
@@ -174,7 +183,7 @@ impl<F: Float> Visitor<F> for Run<'_, F> {
     type Out = Result<Trace, String>;
 
     fn visit<T: Transformation<F> + Hyperparams>(self, opt: T) -> Self::Out {
-        run_with(self, &opt, |_| None)
+        run_with(self, &opt, |_| None, |_, _| Ok(None))
     }
 }
 
@@ -193,11 +202,13 @@ fn poison<F: Float>(case: &Case, step: usize, g: &mut TensorMap<F>) {
 }
 
 /// Runs the case's steps with `opt`, the objective value passed at every step;
-/// `hyperparams` reads the injected hyperparameters from the state, if any.
+/// `hyperparams` reads the injected hyperparameters from the state, if any, and `eval`
+/// the evaluation params from the state and params, if any.
 fn run_with<F: Float, T: Transformation<F>>(
     run: Run<'_, F>,
     opt: &T,
     hyperparams: impl Fn(&T::State) -> Option<BTreeMap<String, f64>>,
+    eval: impl Fn(&T::State, &TensorMap<F>) -> Result<Option<TensorMap<F>>, optim_core::Error>,
 ) -> Result<Trace, String> {
     let Run {
         case,
@@ -208,6 +219,7 @@ fn run_with<F: Float, T: Transformation<F>>(
     let mut values = Vec::with_capacity(case.steps + 1);
     let mut trace = Vec::with_capacity(case.steps);
     let mut hypers = Vec::new();
+    let mut evals = Vec::new();
     let (mut f, mut g) = objective.value_and_grad(&params);
     values.push(f.f64());
     for step in 0..case.steps {
@@ -220,11 +232,15 @@ fn run_with<F: Float, T: Transformation<F>>(
         if let Some(h) = hyperparams(&state) {
             hypers.push(h);
         }
+        if let Some(e) = eval(&state, &params).map_err(|e| format!("step {}: {e}", step + 1))? {
+            evals.push(snapshot(&e));
+        }
     }
     Ok(Trace {
         values,
         params: trace,
         hyperparams: (!hypers.is_empty()).then_some(hypers),
+        eval_params: (!evals.is_empty()).then_some(evals),
     })
 }
 
@@ -238,12 +254,27 @@ fn run_typed<F: Float>(case: &Case) -> Result<Trace, String> {
     };
     if let Some(expr) = &case.expression {
         let opt = optim_core::expr::build::<F>(expr).map_err(|e| e.to_string())?;
-        return run_with(run, &opt, |s| opt.hyperparams(s).cloned());
+        return run_with(run, &opt, |s| opt.hyperparams(s).cloned(), |_, _| Ok(None));
     }
     let args = case
         .args
         .iter()
         .map(|(k, v)| arg_value(k, v).map(|v| (k.clone(), v)))
         .collect::<Result<Vec<_>, _>>()?;
+    // The schedule-free optimizers also report where to evaluate the model.
+    macro_rules! schedule_free {
+        ($ty:ty) => {{
+            let opt = <$ty as Hyperparams>::from_args(&case.optimizer, args)
+                .map_err(|e| e.to_string())?;
+            let eval =
+                |s: &_, p: &TensorMap<F>| optim_core::schedule_free_eval_params(s, p).map(Some);
+            return run_with(run, &opt, |_| None, eval);
+        }};
+    }
+    match case.optimizer.as_str() {
+        "schedule_free_sgd" => schedule_free!(optim_core::ScheduleFreeSgd),
+        "schedule_free_adamw" => schedule_free!(optim_core::ScheduleFreeAdamw),
+        _ => {}
+    }
     registry::by_name::<F, _>(&case.optimizer, args, run).map_err(|e| e.to_string())?
 }

@@ -17,6 +17,8 @@
 //! - [`step_size`][]: `scale_by_polyak`.
 //! - [`distance`][]: `scale_by_dog`, `scale_by_dowg`.
 //! - [`d_adaptation`][]: `scale_by_dadapt_adamw`, `scale_by_prodigy`.
+//! - [`averaging`][]: `scale_by_schedule_free`, the post-processing of optax's
+//!   `schedule_free` wrapper.
 //! - [`momentum_model`][]: `scale_by_momo`, `scale_by_momo_adam`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
@@ -37,6 +39,7 @@
 //! - [`plateau`][]: `reduce_on_plateau`, a scale driven by the objective value.
 
 pub mod accumulate;
+pub mod averaging;
 pub mod block;
 pub mod clip;
 pub mod constrain;
@@ -61,6 +64,7 @@ pub mod trust_ratio;
 pub mod unitwise;
 
 pub use accumulate::*;
+pub use averaging::*;
 pub use block::*;
 pub use clip::*;
 pub use constrain::*;
