@@ -15,6 +15,7 @@
 //! - [`dual_averaging`][]: `scale_by_madgrad`.
 //! - [`trust_ratio`][]: `scale_by_trust_ratio`.
 //! - [`step_size`][]: `scale_by_polyak`.
+//! - [`coin_betting`][]: `scale_by_cocob`.
 //! - [`distance`][]: `scale_by_dog`, `scale_by_dowg`.
 //! - [`d_adaptation`][]: `scale_by_dadapt_adamw`, `scale_by_prodigy`.
 //! - [`averaging`][]: `scale_by_schedule_free`, the post-processing of optax's
@@ -42,6 +43,7 @@ pub mod accumulate;
 pub mod averaging;
 pub mod block;
 pub mod clip;
+pub mod coin_betting;
 pub mod constrain;
 pub mod d_adaptation;
 pub mod delayed_moments;
@@ -67,6 +69,7 @@ pub use accumulate::*;
 pub use averaging::*;
 pub use block::*;
 pub use clip::*;
+pub use coin_betting::*;
 pub use constrain::*;
 pub use d_adaptation::*;
 pub use delayed_moments::*;
