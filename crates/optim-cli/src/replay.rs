@@ -256,6 +256,13 @@ fn run_typed<F: Float>(case: &Case) -> Result<Trace, String> {
         let opt = optim_core::expr::build::<F>(expr).map_err(|e| e.to_string())?;
         return run_with(run, &opt, |s| opt.hyperparams(s).cloned(), |_, _| Ok(None));
     }
+    // An argument that is a transformation (mechanize's `base_optimizer`) makes the case
+    // an expression.
+    if case.args.values().any(|v| v.get("fn").is_some()) {
+        let expr = json!({"fn": case.optimizer, "args": case.args});
+        let opt = optim_core::expr::build::<F>(&expr).map_err(|e| e.to_string())?;
+        return run_with(run, &opt, |_| None, |_, _| Ok(None));
+    }
     let args = case
         .args
         .iter()

@@ -395,6 +395,25 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
                 .reset_state(kw.convert("reset_state", false)?);
             Ok(Boxed::new(la))
         }
+        "mechanize" => {
+            let kw = Kwargs::new(
+                name,
+                args,
+                &[
+                    "base_optimizer",
+                    "weight_decay",
+                    "eps",
+                    "s_init",
+                    "num_betas",
+                ],
+            )?;
+            let m = crate::mechanize(kw.inner::<F>("base_optimizer")?)
+                .weight_decay(kw.convert("weight_decay", 1e-2)?)
+                .eps(kw.convert("eps", 1e-8)?)
+                .s_init(kw.convert("s_init", 1e-6)?)
+                .num_betas(kw.convert("num_betas", 6)?);
+            Ok(Boxed::new(m))
+        }
         "conditionally_transform" | "conditionally_mask" => Err(bad(
             name,
             "should_transform_fn",
