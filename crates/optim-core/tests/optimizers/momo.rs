@@ -1,7 +1,9 @@
 //! MoMo and MoMo-Adam (`src/optimizers/momo.rs`): each alias against its primitive, the
 //! first step by hand, and the objective value they need.
 
-use optim_core::{momo, momo_adam, scale_by_momo, scale_by_momo_adam, Error, Float, Transformation};
+use optim_core::{
+    momo, momo_adam, scale_by_momo, scale_by_momo_adam, Error, Float, Transformation,
+};
 
 use crate::common::{flat, Quadratic};
 
@@ -11,12 +13,21 @@ fn quadratic<F: Float>() -> Quadratic<F> {
 
 fn fused_equals_primitive<F: Float>() {
     let q = quadratic::<F>();
-    let fused = momo().beta(0.8).lower_bound(-0.5).adapt_lower_bound(true).weight_decay(0.01);
-    let single =
-        scale_by_momo().beta(0.8).lower_bound(-0.5).adapt_lower_bound(true).weight_decay(0.01);
+    let fused = momo()
+        .beta(0.8)
+        .lower_bound(-0.5)
+        .adapt_lower_bound(true)
+        .weight_decay(0.01);
+    let single = scale_by_momo()
+        .beta(0.8)
+        .lower_bound(-0.5)
+        .adapt_lower_bound(true)
+        .weight_decay(0.01);
     assert_eq!(q.run_valued(&fused, 12), q.run_valued(&single, 12));
     let fused = momo_adam().learning_rate(0.05).adapt_lower_bound(true);
-    let single = scale_by_momo_adam().learning_rate(0.05).adapt_lower_bound(true);
+    let single = scale_by_momo_adam()
+        .learning_rate(0.05)
+        .adapt_lower_bound(true);
     assert_eq!(q.run_valued(&fused, 12), q.run_valued(&single, 12));
 }
 
@@ -39,10 +50,14 @@ fn the_first_step_is_a_polyak_step_along_the_gradient() {
     let opt = momo();
     let mut st = opt.init(&p).unwrap();
     let mut u = q.grads(&p);
-    opt.update_with(&mut u, &mut st, Some(&p), &optim_core::Extra::value(f)).unwrap();
+    opt.update_with(&mut u, &mut st, Some(&p), &optim_core::Extra::value(f))
+        .unwrap();
     for (a, b) in flat(&u).iter().zip(&g) {
         let want = -tau * b;
-        assert!((a - want).abs() <= 1e-14 * want.abs().max(1e-12), "{a} vs {want}");
+        assert!(
+            (a - want).abs() <= 1e-14 * want.abs().max(1e-12),
+            "{a} vs {want}"
+        );
     }
 }
 
@@ -70,7 +85,10 @@ fn a_step_without_the_objective_value_is_an_error_that_changes_nothing() {
                 e
             }
         };
-        assert!(matches!(err, Error::MissingExtra { ref arg, .. } if arg == "value"), "{err}");
+        assert!(
+            matches!(err, Error::MissingExtra { ref arg, .. } if arg == "value"),
+            "{err}"
+        );
         assert_eq!(flat(&p), flat(&q.params()), "{name} moved the params");
     }
 }

@@ -14,11 +14,23 @@ fn quadratic<F: Float>() -> Quadratic<F> {
 
 fn fused_equals_primitive<F: Float>() {
     let q = quadratic::<F>();
-    let fused = dadapt_adamw().learning_rate(0.5).weight_decay(0.01).estim_lr0(1e-3);
-    let single = scale_by_dadapt_adamw().learning_rate(0.5).weight_decay(0.01).estim_lr0(1e-3);
+    let fused = dadapt_adamw()
+        .learning_rate(0.5)
+        .weight_decay(0.01)
+        .estim_lr0(1e-3);
+    let single = scale_by_dadapt_adamw()
+        .learning_rate(0.5)
+        .weight_decay(0.01)
+        .estim_lr0(1e-3);
     assert_eq!(q.run(&fused, 12), q.run(&single, 12));
-    let fused = prodigy().betas((0.8, 0.99)).beta3(0.9).safeguard_warmup(true);
-    let single = scale_by_prodigy().betas((0.8, 0.99)).beta3(0.9).safeguard_warmup(true);
+    let fused = prodigy()
+        .betas((0.8, 0.99))
+        .beta3(0.9)
+        .safeguard_warmup(true);
+    let single = scale_by_prodigy()
+        .betas((0.8, 0.99))
+        .beta3(0.9)
+        .safeguard_warmup(true);
     assert_eq!(q.run(&fused, 12), q.run(&single, 12));
 }
 
@@ -55,7 +67,10 @@ fn the_distance_estimate_only_grows() {
     }
     // The estimate is saved with the state.
     let json = serde_json::to_string(&st).unwrap();
-    assert!(json.contains("\"estim_lr\"") && json.contains("\"numerator_weighted\""), "{json}");
+    assert!(
+        json.contains("\"estim_lr\"") && json.contains("\"numerator_weighted\""),
+        "{json}"
+    );
 }
 
 #[test]

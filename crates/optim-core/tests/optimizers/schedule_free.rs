@@ -17,7 +17,10 @@ fn quadratic<F: Float>() -> Quadratic<F> {
 fn fused_equals_chain<F: Float>() {
     let q = quadratic::<F>();
     let lr = 0.05;
-    let fused = schedule_free_sgd().learning_rate(lr).b1(0.8).weight_decay(0.01);
+    let fused = schedule_free_sgd()
+        .learning_rate(lr)
+        .b1(0.8)
+        .weight_decay(0.01);
     let chained = chain!(
         add_decayed_weights().weight_decay(0.01),
         scale_by_learning_rate(lr),
@@ -26,7 +29,10 @@ fn fused_equals_chain<F: Float>() {
     assert_eq!(q.run(&fused, 12), q.run(&chained, 12));
     let fused = schedule_free_adamw().learning_rate(lr).weight_decay(0.01);
     let chained = chain!(
-        scale_by_rms().decay(0.999).eps_in_sqrt(false).bias_correction(true),
+        scale_by_rms()
+            .decay(0.999)
+            .eps_in_sqrt(false)
+            .bias_correction(true),
         add_decayed_weights().weight_decay(0.01),
         scale_by_learning_rate(lr),
         scale_by_schedule_free(lr)
@@ -57,7 +63,11 @@ fn eval_params_interpolate_back_to_the_average() {
     assert_eq!(flat(&schedule_free_eval_params(&st, &p).unwrap()), flat(&p));
     // By hand: the first step has c = 1, so x = z = y − lr g, and y stays on it.
     let g = q.grads(&p);
-    let want: Vec<f64> = flat(&p).iter().zip(flat(&g)).map(|(y, g)| y - lr * g).collect();
+    let want: Vec<f64> = flat(&p)
+        .iter()
+        .zip(flat(&g))
+        .map(|(y, g)| y - lr * g)
+        .collect();
     opt.step(&mut p, &g, &mut st).unwrap();
     let x = flat(&schedule_free_eval_params(&st, &p).unwrap());
     for (a, b) in x.iter().zip(&want) {
@@ -71,7 +81,9 @@ fn eval_params_interpolate_back_to_the_average() {
     let wrapped = schedule_free(sgd(lr), lr);
     let mut p2 = q.params();
     let mut st2 = wrapped.init(&p2).unwrap();
-    wrapped.step(&mut p2, &q.grads(&q.params()), &mut st2).unwrap();
+    wrapped
+        .step(&mut p2, &q.grads(&q.params()), &mut st2)
+        .unwrap();
     assert_eq!(flat(&schedule_free_eval_params(&st2, &p2).unwrap()), x);
 }
 
@@ -84,5 +96,8 @@ fn eval_params_of_other_params_is_an_error_naming_the_leaf() {
     let mut other = p.clone();
     other.insert("w".into(), Tensor::new([2], vec![0.0, 1.0]).unwrap());
     let err = schedule_free_eval_params(&st, &other).unwrap_err();
-    assert!(matches!(err, Error::State { ref path, .. } if path == "w"), "{err}");
+    assert!(
+        matches!(err, Error::State { ref path, .. } if path == "w"),
+        "{err}"
+    );
 }
