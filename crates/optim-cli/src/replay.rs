@@ -3,7 +3,7 @@
 use crate::case::{Case, Problem, RawTree};
 use optim_core::registry::{self, Visitor};
 use optim_core::{Extra, Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// The trace of one case: f at the initial params and after each step, and the params
@@ -18,33 +18,51 @@ pub struct Trace {
     pub eval_params: Option<Vec<BTreeMap<String, Vec<f64>>>>,
 }
 
-/// Runs one case; the error names the problem.
-pub fn run_case(case: &Case) -> Result<Trace, String> {
+/// What a run reports after each step: the params, for `inject_hyperparams` the
+/// injected hyperparameters, and for the schedule-free optimizers the evaluation params.
+pub struct Step<'a> {
+    pub params: &'a BTreeMap<String, Vec<f64>>,
+    pub hyperparams: Option<&'a BTreeMap<String, f64>>,
+    pub eval_params: Option<&'a BTreeMap<String, Vec<f64>>>,
+}
+
+/// Called after each step; an error stops the run (the output cannot be written).
+pub type OnStep<'a> = dyn FnMut(Step<'_>) -> Result<(), String> + 'a;
+
+/// Runs one case, handing each step's params to `on_step` as it goes (so a long run is
+/// never held in memory), and returns the objective values `f(x0), f(x1), ...`; the
+/// error names the problem.
+pub fn stream_case(case: &Case, on_step: &mut OnStep<'_>) -> Result<Vec<f64>, String> {
     match case.dtype.as_str() {
-        "float64" => run_typed::<f64>(case),
-        "float32" => run_typed::<f32>(case),
+        "float64" => run_typed::<f64>(case, on_step),
+        "float32" => run_typed::<f32>(case, on_step),
         other => Err(format!(
             "dtype {other:?}: expected \"float32\" or \"float64\""
         )),
     }
 }
 
-/// One output entry: `{"id", "values", "params"}` (with `"hyperparams"` or
-/// `"eval_params"` where the case has them) or `{"id", "error"}`.
-pub fn replay_entry(id: &str, result: Result<Trace, String>) -> Json {
-    match result {
-        Ok(t) => {
-            let mut out = json!({"id": id, "values": t.values, "params": t.params});
-            if let Some(h) = t.hyperparams {
-                out["hyperparams"] = json!(h);
-            }
-            if let Some(e) = t.eval_params {
-                out["eval_params"] = json!(e);
-            }
-            out
+/// Runs one case and keeps its whole trace; the error names the problem.
+pub fn run_case(case: &Case) -> Result<Trace, String> {
+    let mut params = Vec::new();
+    let mut hypers = Vec::new();
+    let mut evals = Vec::new();
+    let values = stream_case(case, &mut |step| {
+        params.push(step.params.clone());
+        if let Some(h) = step.hyperparams {
+            hypers.push(h.clone());
         }
-        Err(e) => json!({"id": id, "error": e}),
-    }
+        if let Some(e) = step.eval_params {
+            evals.push(e.clone());
+        }
+        Ok(())
+    })?;
+    Ok(Trace {
+        values,
+        params,
+        hyperparams: (!hypers.is_empty()).then_some(hypers),
+        eval_params: (!evals.is_empty()).then_some(evals),
+    })
 }
 
 /// Converts one optax-style argument from JSON (see [`optim_core::expr::arg_value`]).
@@ -55,17 +73,22 @@ pub fn arg_value(name: &str, v: &Json) -> Result<Value, String> {
 fn to_tree<F: Float>(raw: &RawTree, what: &str) -> Result<TensorMap<F>, String> {
     raw.iter()
         .map(|(k, leaf)| {
+            // The shape is checked against the data before anything of its size is made.
+            let expected = optim_core::tree::numel(&leaf.shape);
+            if expected != Some(leaf.data.len()) {
+                let needs = expected.map_or("more elements than fit in memory".to_string(), |n| {
+                    format!("{n} numbers")
+                });
+                return Err(format!(
+                    "{what} leaf `{k}`: shape {:?} needs {needs}, got {}",
+                    leaf.shape,
+                    leaf.data.len()
+                ));
+            }
             let data: Vec<F> = leaf.data.iter().map(|&x| F::of(x)).collect();
             Tensor::new(leaf.shape.clone(), data)
                 .map(|t| (k.clone(), t))
-                .map_err(|_| {
-                    format!(
-                        "{what} leaf `{k}`: shape {:?} needs {} numbers, got {}",
-                        leaf.shape,
-                        leaf.shape.iter().product::<usize>(),
-                        leaf.data.len()
-                    )
-                })
+                .map_err(|e| format!("{what} leaf `{k}`: {e}"))
         })
         .collect()
 }
@@ -173,14 +196,15 @@ fn snapshot<F: Float>(x: &TensorMap<F>) -> BTreeMap<String, Vec<f64>> {
         .collect()
 }
 
-struct Run<'a, F: Float> {
+struct Run<'a, 'b, F: Float> {
     case: &'a Case,
     params: TensorMap<F>,
     objective: Objective<F>,
+    on_step: &'a mut OnStep<'b>,
 }
 
-impl<F: Float> Visitor<F> for Run<'_, F> {
-    type Out = Result<Trace, String>;
+impl<F: Float> Visitor<F> for Run<'_, '_, F> {
+    type Out = Result<Vec<f64>, String>;
 
     fn visit<T: Transformation<F> + Hyperparams>(self, opt: T) -> Self::Out {
         run_with(self, &opt, |_| None, |_, _| Ok(None))
@@ -205,21 +229,19 @@ fn poison<F: Float>(case: &Case, step: usize, g: &mut TensorMap<F>) {
 /// `hyperparams` reads the injected hyperparameters from the state, if any, and `eval`
 /// the evaluation params from the state and params, if any.
 fn run_with<F: Float, T: Transformation<F>>(
-    run: Run<'_, F>,
+    run: Run<'_, '_, F>,
     opt: &T,
     hyperparams: impl Fn(&T::State) -> Option<BTreeMap<String, f64>>,
     eval: impl Fn(&T::State, &TensorMap<F>) -> Result<Option<TensorMap<F>>, optim_core::Error>,
-) -> Result<Trace, String> {
+) -> Result<Vec<f64>, String> {
     let Run {
         case,
         mut params,
         objective,
+        on_step,
     } = run;
     let mut state = opt.init(&params).map_err(|e| e.to_string())?;
     let mut values = Vec::with_capacity(case.steps + 1);
-    let mut trace = Vec::with_capacity(case.steps);
-    let mut hypers = Vec::new();
-    let mut evals = Vec::new();
     let (mut f, mut g) = objective.value_and_grad(&params);
     values.push(f.f64());
     for step in 0..case.steps {
@@ -228,29 +250,27 @@ fn run_with<F: Float, T: Transformation<F>>(
             .map_err(|e| format!("step {}: {e}", step + 1))?;
         (f, g) = objective.value_and_grad(&params);
         values.push(f.f64());
-        trace.push(snapshot(&params));
-        if let Some(h) = hyperparams(&state) {
-            hypers.push(h);
-        }
-        if let Some(e) = eval(&state, &params).map_err(|e| format!("step {}: {e}", step + 1))? {
-            evals.push(snapshot(&e));
-        }
+        let h = hyperparams(&state);
+        let e = eval(&state, &params)
+            .map_err(|e| format!("step {}: {e}", step + 1))?
+            .map(|e| snapshot(&e));
+        on_step(Step {
+            params: &snapshot(&params),
+            hyperparams: h.as_ref(),
+            eval_params: e.as_ref(),
+        })?;
     }
-    Ok(Trace {
-        values,
-        params: trace,
-        hyperparams: (!hypers.is_empty()).then_some(hypers),
-        eval_params: (!evals.is_empty()).then_some(evals),
-    })
+    Ok(values)
 }
 
-fn run_typed<F: Float>(case: &Case) -> Result<Trace, String> {
+fn run_typed<F: Float>(case: &Case, on_step: &mut OnStep<'_>) -> Result<Vec<f64>, String> {
     let params = to_tree::<F>(&case.init, "init")?;
     let objective = Objective::new(&case.problem, &params)?;
     let run = Run {
         case,
         params,
         objective,
+        on_step,
     };
     if let Some(expr) = &case.expression {
         let opt = optim_core::expr::build::<F>(expr).map_err(|e| e.to_string())?;
@@ -259,7 +279,7 @@ fn run_typed<F: Float>(case: &Case) -> Result<Trace, String> {
     // An argument that is a transformation (mechanize's `base_optimizer`) makes the case
     // an expression.
     if case.args.values().any(|v| v.get("fn").is_some()) {
-        let expr = json!({"fn": case.optimizer, "args": case.args});
+        let expr = serde_json::json!({"fn": case.optimizer, "args": case.args});
         let opt = optim_core::expr::build::<F>(&expr).map_err(|e| e.to_string())?;
         return run_with(run, &opt, |_| None, |_, _| Ok(None));
     }
