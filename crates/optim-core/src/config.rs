@@ -285,6 +285,12 @@ pub fn unknown(transform: &str, arg: &str, names: &[&str]) -> Error {
     }
 }
 
+impl<A: ToValue, B: ToValue> ToValue for (A, B) {
+    fn to_value(&self) -> Value {
+        Value::List(vec![self.0.to_value(), self.1.to_value()])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,11 +327,5 @@ mod tests {
             }
         );
         assert_eq!(Option::<u64>::from_value(Value::Null).unwrap(), None);
-    }
-}
-
-impl<A: ToValue, B: ToValue> ToValue for (A, B) {
-    fn to_value(&self) -> Value {
-        Value::List(vec![self.0.to_value(), self.1.to_value()])
     }
 }

@@ -94,7 +94,7 @@ impl ToValue for InitStep {
 pub fn scale_by_dog(
     /// The initial step: `Distance(r_0)`, `LearningRate(η_0)` or `Heuristic(α)` (optax's
     /// `("distance" | "learning_rate" | "heuristic", value)`).
-    #[default(crate::InitStep::Heuristic(1e-6))]
+    #[default(InitStep::Heuristic(1e-6))]
     init_step: InitStep,
     /// Added to the sum of squared gradient norms, for numerical stability.
     #[default(1e-8)]
