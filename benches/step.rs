@@ -18,7 +18,9 @@
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use optim::exec::CHUNK;
-use optim::{adafactor, adam, adamw, lamb, lion, sgd, Dtype, Tensor, TensorMap, Transformation};
+use optim::{
+    adafactor, adam, adamw, lamb, lion, sgd, sm3, Dtype, Tensor, TensorMap, Transformation,
+};
 use rayon::prelude::*;
 use std::time::Duration;
 
@@ -277,6 +279,7 @@ fn trees(c: &mut Criterion) {
     }
     group.finish();
     drop((p, g, s));
+    hand_trees(c);
 
     // Per-leaf overhead: many leaves against one of the same size.
     let mut group = c.benchmark_group("leaves_adam");
@@ -388,6 +391,33 @@ fn two_pass(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// The hand-written kernels (adafactor's factored statistics, sm3's covers) on the
+/// GPT-2-small tree, at 1 and 2 threads. Bytes: adafactor reads the gradient twice and the
+/// params twice and writes the params (20 bytes an element); sm3 reads the gradient and
+/// the momentum and reads and writes the params and the momentum (20 bytes).
+fn hand_trees(c: &mut Criterion) {
+    fn run<T: Transformation<f32>>(c: &mut Criterion, name: &str, opt: T) {
+        let mut group = c.benchmark_group(name);
+        let (mut p, g) = (gpt2_tree(1.0), gpt2_tree(0.1));
+        let n: usize = p.values().map(|t| t.data().len()).sum();
+        group.throughput(Throughput::Bytes(20 * n as u64));
+        let mut s = opt.init(&p).expect("init");
+        for threads in THREADS {
+            let pool = pool(threads);
+            group.bench_function(id("generated", threads, n), |b| {
+                b.iter_custom(|iters| {
+                    on_pool(&pool, iters, || {
+                        opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                    })
+                })
+            });
+        }
+        group.finish();
+    }
+    run(c, "gpt2_adafactor", adafactor().learning_rate(1e-3));
+    run(c, "gpt2_sm3", sm3(1e-3));
 }
 
 fn benches(c: &mut Criterion) {

@@ -90,4 +90,12 @@ pub enum Error {
     /// A mask or label names a leaf that the params do not have.
     #[error("mask names leaf `{path}`, which the params do not have")]
     UnknownMaskLeaf { path: String },
+    /// A state buffer of a leaf could not be allocated (its size overflows, or the
+    /// allocator refused it): `init` fails instead of aborting the process.
+    #[error("leaf `{path}`: cannot allocate the optimizer state `{buffer}` ({elements} elements)")]
+    Alloc {
+        path: String,
+        buffer: String,
+        elements: usize,
+    },
 }

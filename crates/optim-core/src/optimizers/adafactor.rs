@@ -8,10 +8,8 @@
 //! `adafactor` runs with no updates buffer. This file holds the configuration, its
 //! documentation and state; the math is the kernel's.
 
-use crate::kernel::{
-    corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, jax_mode,
-};
-use crate::primitives::factored::{decay_rate_pow, local_step, run_leaf_any, Plan};
+use crate::kernel::{corrupt, hand_hyperparams, jax_mode};
+use crate::primitives::factored::{decay_rate_pow, local_step, step, update, Extras, Plan};
 use crate::{
     check_update_trees, leaf_metas, Buf, Dtype, Error, Extra, FactoredRmsState, Float,
     LearningRate, Mask, ScalarOrSchedule, Transformation, Tree,
@@ -318,7 +316,7 @@ impl<F: Float> Transformation<F> for Adafactor {
             })
             .collect();
         Ok(AdafactorState {
-            factored: FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor),
+            factored: FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor)?,
             mu,
             weight_decay_mask,
         })
@@ -345,16 +343,11 @@ impl<F: Float> Transformation<F> for Adafactor {
             mu,
             weight_decay_mask,
         } = state;
-        for_each_update_leaf(updates, params, |i, io| {
-            run_leaf_any(
-                &plan,
-                factored,
-                i,
-                Some(&mut mu[i]),
-                weight_decay_mask[i],
-                io,
-            )
-        })?;
+        let ex = Extras {
+            mu: Some(mu),
+            decay: weight_decay_mask,
+        };
+        update(&plan, updates, params, factored, ex)?;
         factored.count += 1;
         Ok(())
     }
@@ -377,16 +370,11 @@ impl<F: Float> Transformation<F> for Adafactor {
             mu,
             weight_decay_mask,
         } = state;
-        for_each_step_leaf(params, grads, |i, io| {
-            run_leaf_any(
-                &plan,
-                factored,
-                i,
-                Some(&mut mu[i]),
-                weight_decay_mask[i],
-                io,
-            )
-        })?;
+        let ex = Extras {
+            mu: Some(mu),
+            decay: weight_decay_mask,
+        };
+        step(&plan, params, grads, factored, ex)?;
         factored.count += 1;
         Ok(())
     }

@@ -82,7 +82,7 @@ impl<F: Float> Transformation<F> for Sm3 {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
-        Ok(Sm3State::new(leaf_metas(params)?))
+        Sm3State::new(leaf_metas(params)?)
     }
 
     fn update_with<P: Tree<F>>(

@@ -2,9 +2,10 @@
 //! moment alone, as the fused kernel runs it without clip, learning rate, parameter
 //! scale, momentum or weight decay; and the decay schedule it shares with `adafactor`.
 
-use super::fused::{run_leaf_any, Plan};
+use super::fused::Plan;
+use super::run::{step, update, Extras};
 use super::state::FactoredRmsState;
-use crate::kernel::{for_each_step_leaf, for_each_update_leaf, hand_hyperparams};
+use crate::kernel::hand_hyperparams;
 use crate::{check_update_trees, leaf_metas, Error, Extra, Float, Transformation, Tree};
 
 /// optax's `_decay_rate_pow` at 0-based step `step`, as optax computes it: in float32
@@ -157,11 +158,7 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
         let metas = leaf_metas(params)?;
-        Ok(FactoredRmsState::new(
-            metas,
-            self.factored,
-            self.min_dim_size_to_factor,
-        ))
+        FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor)
     }
 
     fn update_with<P: Tree<F>>(
@@ -174,9 +171,11 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         check_update_trees(&state.leaves, updates, params)?;
         state.check(self.factored, self.min_dim_size_to_factor)?;
         let plan = self.plan::<F>(state.count);
-        for_each_update_leaf(updates, params, |i, io| {
-            run_leaf_any(&plan, state, i, None, false, io)
-        })?;
+        let none = Extras {
+            mu: None,
+            decay: &[],
+        };
+        update(&plan, updates, params, state, none)?;
         state.count += 1;
         Ok(())
     }
@@ -193,9 +192,11 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         check_update_trees(&state.leaves, grads, Some(&*params))?;
         state.check(self.factored, self.min_dim_size_to_factor)?;
         let plan = self.plan::<F>(state.count);
-        for_each_step_leaf(params, grads, |i, io| {
-            run_leaf_any(&plan, state, i, None, false, io)
-        })?;
+        let none = Extras {
+            mu: None,
+            decay: &[],
+        };
+        step(&plan, params, grads, state, none)?;
         state.count += 1;
         Ok(())
     }
