@@ -210,7 +210,7 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 }
                 __state.__exec.ready();
                 let __step = false;
-                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step, [#(__state.#tree_states),*])?;
+                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, [#(&__state.#masks[..]),*], __step, [#(__state.#tree_states),*])?;
                 #reduce
                 #prep
                 #main_update
@@ -255,7 +255,7 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 }
                 __state.__exec.ready();
                 let __step = true;
-                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step, [#(__state.#tree_states),*])?;
+                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, [#(&__state.#masks[..]),*], __step, [#(__state.#tree_states),*])?;
                 #reduce
                 #prep
                 #main_step
