@@ -334,3 +334,74 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Mechanize<T> {
         result
     }
 }
+
+/// The named tensors of a mechanize state: the base optimizer's under `base/`, `count`,
+/// the per-beta `r`, `m`, `v` and `s` (shape `[num_betas]`), and the initial params as
+/// `x0/<leaf>`.
+impl<F: Float, S: crate::StateTensors<F>> crate::StateTensors<F> for MechanizeState<S, F> {
+    fn visit_tensors(
+        &self,
+        prefix: &str,
+        f: &mut crate::state_tensors::VisitTensor<'_, F>,
+    ) -> Result<(), Error> {
+        use crate::state_tensors::{leaf_name, TensorRef};
+        self.base_optimizer_state
+            .visit_tensors(&format!("{prefix}base/"), f)?;
+        f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
+        let betas = [self.r.len()];
+        for (name, b) in [("r", &self.r), ("m", &self.m), ("v", &self.v), ("s", &self.s)] {
+            f(&format!("{prefix}{name}"), TensorRef::Elems(&betas, b))?;
+        }
+        check_x0(&self.leaves, &self.x0)?;
+        for (m, x) in self.leaves.iter().zip(&self.x0) {
+            f(&leaf_name(prefix, "x0", &m.path), TensorRef::Elems(&m.shape, x))?;
+        }
+        Ok(())
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut crate::state_tensors::VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        use crate::state_tensors::{leaf_name, TensorMut};
+        self.base_optimizer_state
+            .visit_tensors_mut(&format!("{prefix}base/"), f)?;
+        f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
+        let betas = [self.r.len()];
+        for (name, b) in [
+            ("r", &mut self.r),
+            ("m", &mut self.m),
+            ("v", &mut self.v),
+            ("s", &mut self.s),
+        ] {
+            f(&format!("{prefix}{name}"), TensorMut::Elems(&betas, b))?;
+        }
+        check_x0(&self.leaves, &self.x0)?;
+        for (m, x) in self.leaves.iter().zip(&mut self.x0) {
+            f(&leaf_name(prefix, "x0", &m.path), TensorMut::Elems(&m.shape, x))?;
+        }
+        Ok(())
+    }
+}
+
+/// A state whose `x0` does not match its leaves cannot name its tensors.
+fn check_x0<F>(leaves: &[LeafMeta], x0: &[Vec<F>]) -> Result<(), Error> {
+    let first = leaves.first().map_or("<root>", |m| m.path.as_str());
+    if x0.len() != leaves.len() {
+        return Err(Error::State {
+            path: first.into(),
+            buffer: "x0".into(),
+            detail: format!("{} leaves recorded but {} buffers", leaves.len(), x0.len()),
+        });
+    }
+    for (m, x) in leaves.iter().zip(x0) {
+        if Some(x.len()) != crate::tree::numel(&m.shape) {
+            return Err(Error::State {
+                path: m.path.clone(),
+                buffer: "x0".into(),
+                detail: format!("{} numbers for shape {:?}", x.len(), m.shape),
+            });
+        }
+    }
+    Ok(())
+}
