@@ -11,6 +11,7 @@ mod ademamix;
 mod adopt;
 mod lion;
 mod madgrad;
+mod muon;
 mod optimistic;
 mod rms;
 mod sgd;
