@@ -17,8 +17,8 @@ fn all_cases() -> Vec<Case> {
     files.sort();
     assert_eq!(
         files.len(),
-        35,
-        "one case file per built-in optimizer (the seed's 25 and ten of issue 11)"
+        36,
+        "one case file per built-in optimizer (the seed's 25, ten of issue 11, and muon)"
     );
     let mut cases = Vec::new();
     for f in files {
