@@ -476,3 +476,6 @@ impl<F: Float> Transformation<F> for Muon {
 }
 
 // The optimizer registers by its documented trace.
+
+/// The state of [`Muon`]: its partition's, a group per label (`"adam"`, `"muon"`).
+pub type MuonState<F> = <Muon as Transformation<F>>::State;

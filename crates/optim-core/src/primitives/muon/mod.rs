@@ -157,6 +157,12 @@ impl ScaleByMuon {
             .iter()
             .map(|m| LeafPlan::new(&self.weight_dimension_numbers, m))
             .collect::<Result<Vec<_>, _>>()?;
+        let (m, n) = plans.iter().fold((0, 0), |(m, n), p| {
+            (m.max(p.rows.min(p.cols)), n.max(p.rows.max(p.cols)))
+        });
+        if m > 0 {
+            newton_schulz::warm_up::<F>(m, n);
+        }
         Ok(ScaleByMuonState {
             count: 0,
             mu: leaves.iter().map(|m| vec![F::zero(); m.len()]).collect(),
@@ -342,6 +348,11 @@ impl ScaleByShape {
             .map(|m| {
                 let (fan_in, fan_out) = self.weight_dimension_numbers.fans(m)?;
                 let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
+                if m.is_empty() {
+                    // A leaf without elements has no update to scale; 1 keeps the state
+                    // finite (optax's `fan_out / 0` would be infinite), so it saves as JSON.
+                    return Ok(1.0);
+                }
                 Ok(match self.consistent_rms {
                     Some(rms) => fan_in.max(fan_out).sqrt() * rms,
                     None => (fan_out / fan_in).max(1.0).sqrt(),

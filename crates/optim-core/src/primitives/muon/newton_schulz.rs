@@ -241,6 +241,25 @@ pub fn matmul<F: Float>(
     }
 }
 
+/// Runs faer's matmul once on the calling thread and on every thread of the current rayon
+/// pool, on matrices like an iteration's (capped at 256 a side: faer's packing buffers are
+/// sized by its cache blocking, not by the matrix), so that the per-process and per-thread
+/// buffers faer allocates on first use exist before a step: called at `init`.
+pub fn warm_up<F: Float>(m: usize, n: usize) {
+    let (m, n) = (m.clamp(1, 256), n.clamp(1, 256));
+    let run = || {
+        let x = vec![F::zero(); m * n];
+        let mut a = vec![F::zero(); m * m];
+        matmul(&mut a, (m, n, m), &x, &x, true, false, F::one());
+        let mut y = vec![F::zero(); m * n];
+        matmul(&mut y, (m, m, n), &a, &x, false, true, F::one());
+    };
+    run();
+    if rayon::current_num_threads() > 1 {
+        rayon::broadcast(|_| run());
+    }
+}
+
 /// One iteration `X ← c₀ X + (c₁ A + c₂ A²) X` with `A = X Xᵀ` already in `s.a`
 /// (`m × m`), `X` in `s.x` (`m × n`); the result goes to `s.x`.
 fn iterate<F: Float>(s: &mut NsScratch<F>, m: usize, n: usize, c: [f64; 3]) {
