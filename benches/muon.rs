@@ -101,7 +101,7 @@ impl Products {
 
 fn leaf(shape: &[usize], fill: f32) -> Tensor<f32> {
     let n: usize = shape.iter().product();
-    let data = (0..n)
+    let data: Vec<f32> = (0..n)
         .map(|i| fill * ((i % 89) as f32 - 44.0) * 1e-3)
         .collect();
     Tensor::new(shape.to_vec(), data).expect("shape")
