@@ -349,12 +349,20 @@ impl<F: Float, S: crate::StateTensors<F>> crate::StateTensors<F> for MechanizeSt
             .visit_tensors(&format!("{prefix}base/"), f)?;
         f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
         let betas = [self.r.len()];
-        for (name, b) in [("r", &self.r), ("m", &self.m), ("v", &self.v), ("s", &self.s)] {
+        for (name, b) in [
+            ("r", &self.r),
+            ("m", &self.m),
+            ("v", &self.v),
+            ("s", &self.s),
+        ] {
             f(&format!("{prefix}{name}"), TensorRef::Elems(&betas, b))?;
         }
         check_x0(&self.leaves, &self.x0)?;
         for (m, x) in self.leaves.iter().zip(&self.x0) {
-            f(&leaf_name(prefix, "x0", &m.path), TensorRef::Elems(&m.shape, x))?;
+            f(
+                &leaf_name(prefix, "x0", &m.path),
+                TensorRef::Elems(&m.shape, x),
+            )?;
         }
         Ok(())
     }
@@ -378,7 +386,10 @@ impl<F: Float, S: crate::StateTensors<F>> crate::StateTensors<F> for MechanizeSt
         }
         check_x0(&self.leaves, &self.x0)?;
         for (m, x) in self.leaves.iter().zip(&mut self.x0) {
-            f(&leaf_name(prefix, "x0", &m.path), TensorMut::Elems(&m.shape, x))?;
+            f(
+                &leaf_name(prefix, "x0", &m.path),
+                TensorMut::Elems(&m.shape, x),
+            )?;
         }
         Ok(())
     }

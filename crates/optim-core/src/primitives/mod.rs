@@ -38,6 +38,8 @@
 //! - [`sm3`]: `scale_by_sm3`, SM3's cover accumulators, and the kernel of `sm3`.
 //! - [`unitwise`][]: `centralize` and `adaptive_grad_clip`, statistics per slice of a leaf.
 //! - [`plateau`][]: `reduce_on_plateau`, a scale driven by the objective value.
+//! - [`muon`][]: `scale_by_muon` (Newton-Schulz orthogonalization per matrix, through
+//!   faer) and `scale_by_shape`, Muon's primitives.
 
 pub mod accumulate;
 pub mod averaging;
@@ -55,6 +57,7 @@ pub mod factored;
 pub mod magnitude;
 pub mod moments;
 pub mod momentum_model;
+pub mod muon;
 pub mod nesterov_moments;
 pub mod plateau;
 pub mod rescale;
@@ -81,6 +84,7 @@ pub use factored::*;
 pub use magnitude::*;
 pub use moments::*;
 pub use momentum_model::*;
+pub use muon::*;
 pub use nesterov_moments::*;
 pub use plateau::*;
 pub use rescale::*;

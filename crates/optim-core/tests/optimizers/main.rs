@@ -15,6 +15,7 @@ mod lion;
 mod madgrad;
 mod mechanic;
 mod momo;
+mod muon;
 mod optimistic;
 mod prodigy;
 mod rms;
