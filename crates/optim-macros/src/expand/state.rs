@@ -47,8 +47,8 @@ pub fn state_struct(cx: &Cx) -> TokenStream {
     }
 }
 
-/// The state's [`StateTensors`] impl: its count, buffers, masks and per-leaf scalars by
-/// name, for checkpoints.
+/// The state's [`StateTensors`] impl: its count, buffers, masks, per-leaf and per-tree
+/// scalars by name, for checkpoints.
 fn state_tensors_impl(cx: &Cx) -> TokenStream {
     let (k, krate) = (cx.k, &cx.krate);
     let state_name = &k.head.state_name;
@@ -58,6 +58,9 @@ fn state_tensors_impl(cx: &Cx) -> TokenStream {
     let mask_names: Vec<String> = masks.iter().map(|b| b.to_string()).collect();
     let leaf_states = cx.leaf_states();
     let leaf_names: Vec<String> = leaf_states.iter().map(|b| b.to_string()).collect();
+    // Per-tree scalars (`#[state(tree)]`) are 0-d tensors named by the field.
+    let tree_states = cx.tree_states();
+    let tree_names: Vec<String> = tree_states.iter().map(|b| b.to_string()).collect();
     quote! {
         impl<F: #krate::Float> #krate::state_tensors::StateTensors<F> for #state_name<F> {
             fn visit_tensors(
@@ -73,7 +76,12 @@ fn state_tensors_impl(cx: &Cx) -> TokenStream {
                     &[#((#mask_names, &self.#masks[..]),)*],
                     &[#((#leaf_names, &self.#leaf_states[..]),)*],
                     f,
-                )
+                )?;
+                #(f(
+                    &::std::format!("{prefix}{}", #tree_names),
+                    #krate::state_tensors::TensorRef::Elems(&[], ::core::slice::from_ref(&self.#tree_states)),
+                )?;)*
+                ::core::result::Result::Ok(())
             }
             fn visit_tensors_mut(
                 &mut self,
@@ -88,7 +96,12 @@ fn state_tensors_impl(cx: &Cx) -> TokenStream {
                     &[#((#mask_names, &self.#masks[..]),)*],
                     &mut [#((#leaf_names, &mut self.#leaf_states[..]),)*],
                     f,
-                )
+                )?;
+                #(f(
+                    &::std::format!("{prefix}{}", #tree_names),
+                    #krate::state_tensors::TensorMut::Elems(&[], ::core::slice::from_mut(&mut self.#tree_states)),
+                )?;)*
+                ::core::result::Result::Ok(())
             }
         }
     }
