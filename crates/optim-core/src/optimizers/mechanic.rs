@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// References: Cutkosky et al, 2023, *Mechanic: A Learning Rate Tuner*.
 #[crate::doc_trace(
-    solver = mechanize(adam(0.02)),
+    solver = mechanize(optim_core::adam(0.02)),
     printed = "1.40E+01 1.40E+01 1.40E+01 1.40E+01 1.40E+01"
 )]
 #[derive(Clone, Debug)]
