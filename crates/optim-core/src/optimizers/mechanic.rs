@@ -10,7 +10,7 @@
 
 use crate::combine::overlay;
 use crate::{
-    adam, check_update_trees, leaf_metas, Adam, Error, Extra, Float, Hyperparams, LeafMeta, Path,
+    check_update_trees, leaf_metas, Adam, Error, Extra, Float, Hyperparams, LeafMeta, Path,
     Transformation, Tree, Value,
 };
 use serde::{Deserialize, Serialize};

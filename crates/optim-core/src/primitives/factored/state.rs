@@ -157,23 +157,6 @@ impl<F: Float> FactoredRmsState<F> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_buffer_too_large_to_allocate_is_an_error_naming_its_leaf() {
-        let n = usize::MAX / 2;
-        let e = try_zeros::<f32>(n, "layer.w", "v_row").unwrap_err();
-        assert!(
-            matches!(&e, Error::Alloc { path, buffer, elements }
-                if path == "layer.w" && buffer == "v_row" && *elements == n),
-            "{e}"
-        );
-        assert!(e.to_string().contains("layer.w"), "{e}");
-    }
-}
-
 /// `count` and, per leaf, the statistics it keeps: `v_row/<leaf>` and `v_col/<leaf>` for a
 /// factored leaf, `v/<leaf>` otherwise (each 1-d); the scratch is not a tensor.
 impl<F: Float> StateTensors<F> for FactoredRmsState<F> {
@@ -192,5 +175,22 @@ impl<F: Float> StateTensors<F> for FactoredRmsState<F> {
         visit_elems_mut(prefix, "v_row", &self.leaves, &mut self.v_row, f)?;
         visit_elems_mut(prefix, "v_col", &self.leaves, &mut self.v_col, f)?;
         visit_elems_mut(prefix, "v", &self.leaves, &mut self.v, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_too_large_to_allocate_is_an_error_naming_its_leaf() {
+        let n = usize::MAX / 2;
+        let e = try_zeros::<f32>(n, "layer.w", "v_row").unwrap_err();
+        assert!(
+            matches!(&e, Error::Alloc { path, buffer, elements }
+                if path == "layer.w" && buffer == "v_row" && *elements == n),
+            "{e}"
+        );
+        assert!(e.to_string().contains("layer.w"), "{e}");
     }
 }
