@@ -367,3 +367,37 @@ pub fn visit_flags(
     }
     Ok(())
 }
+
+/// Checks that a state holds one buffer per recorded leaf, each of the leaf's size, so
+/// its tensors can be named: the error names the leaf and `buffer`.
+pub(crate) fn check_leaf_bufs<F>(
+    leaves: &[LeafMeta],
+    bufs: &[Vec<F>],
+    buffer: &str,
+) -> Result<(), Error> {
+    let bad = |path: &str, detail: String| Error::State {
+        path: path.into(),
+        buffer: buffer.into(),
+        detail,
+    };
+    if bufs.len() != leaves.len() {
+        let path = leaves.first().map_or("<root>", |m| m.path.as_str());
+        return Err(bad(
+            path,
+            format!(
+                "{} leaves recorded but {} entries",
+                leaves.len(),
+                bufs.len()
+            ),
+        ));
+    }
+    for (m, b) in leaves.iter().zip(bufs) {
+        if b.len() != m.len() {
+            return Err(bad(
+                &m.path,
+                format!("{} elements, the leaf has {}", b.len(), m.len()),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -30,10 +30,10 @@ use super::{
     NamedChainState, PartitionState,
 };
 use crate::state_tensors::{
-    leaf_name, visit_bufs, visit_bufs_mut, visit_flags, StateTensors, TensorMut, TensorRef,
-    VisitTensor, VisitTensorMut,
+    check_leaf_bufs, leaf_name, visit_bufs, visit_bufs_mut, visit_flags, StateTensors, TensorMut,
+    TensorRef, VisitTensor, VisitTensorMut,
 };
-use crate::{Error, Float, LeafMeta};
+use crate::{Error, Float};
 
 impl<F: Float, S: StateTensors<F>> StateTensors<F> for PartitionState<S> {
     fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
@@ -176,37 +176,9 @@ impl<F: Float, S: StateTensors<F>> StateTensors<F> for ApplyIfFiniteState<S> {
 }
 
 /// Checks that the slow params have one buffer per leaf, of the leaf's length.
-fn check_slow<F>(leaves: &[LeafMeta], slow: &[Vec<F>]) -> Result<(), Error> {
-    let bad = |path: &str, detail: String| Error::State {
-        path: path.into(),
-        buffer: "slow".into(),
-        detail,
-    };
-    if slow.len() != leaves.len() {
-        let path = leaves.first().map_or("<root>", |m| m.path.as_str());
-        return Err(bad(
-            path,
-            format!(
-                "{} leaves recorded but {} entries",
-                leaves.len(),
-                slow.len()
-            ),
-        ));
-    }
-    for (m, s) in leaves.iter().zip(slow) {
-        if s.len() != m.len() {
-            return Err(bad(
-                &m.path,
-                format!("{} elements, the leaf has {}", s.len(), m.len()),
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl<F: Float, S: StateTensors<F>> StateTensors<F> for LookaheadState<S, F> {
     fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
-        check_slow(&self.leaves, &self.slow)?;
+        check_leaf_bufs(&self.leaves, &self.slow, "slow")?;
         self.fast_state
             .visit_tensors(&format!("{prefix}fast/"), f)?;
         f(
@@ -226,7 +198,7 @@ impl<F: Float, S: StateTensors<F>> StateTensors<F> for LookaheadState<S, F> {
         prefix: &str,
         f: &mut VisitTensorMut<'_, F>,
     ) -> Result<(), Error> {
-        check_slow(&self.leaves, &self.slow)?;
+        check_leaf_bufs(&self.leaves, &self.slow, "slow")?;
         self.fast_state
             .visit_tensors_mut(&format!("{prefix}fast/"), f)?;
         f(

@@ -357,7 +357,7 @@ impl<F: Float, S: crate::StateTensors<F>> crate::StateTensors<F> for MechanizeSt
         ] {
             f(&format!("{prefix}{name}"), TensorRef::Elems(&betas, b))?;
         }
-        check_x0(&self.leaves, &self.x0)?;
+        crate::state_tensors::check_leaf_bufs(&self.leaves, &self.x0, "x0")?;
         for (m, x) in self.leaves.iter().zip(&self.x0) {
             f(
                 &leaf_name(prefix, "x0", &m.path),
@@ -384,7 +384,7 @@ impl<F: Float, S: crate::StateTensors<F>> crate::StateTensors<F> for MechanizeSt
         ] {
             f(&format!("{prefix}{name}"), TensorMut::Elems(&betas, b))?;
         }
-        check_x0(&self.leaves, &self.x0)?;
+        crate::state_tensors::check_leaf_bufs(&self.leaves, &self.x0, "x0")?;
         for (m, x) in self.leaves.iter().zip(&mut self.x0) {
             f(
                 &leaf_name(prefix, "x0", &m.path),
@@ -393,26 +393,4 @@ impl<F: Float, S: crate::StateTensors<F>> crate::StateTensors<F> for MechanizeSt
         }
         Ok(())
     }
-}
-
-/// A state whose `x0` does not match its leaves cannot name its tensors.
-fn check_x0<F>(leaves: &[LeafMeta], x0: &[Vec<F>]) -> Result<(), Error> {
-    let first = leaves.first().map_or("<root>", |m| m.path.as_str());
-    if x0.len() != leaves.len() {
-        return Err(Error::State {
-            path: first.into(),
-            buffer: "x0".into(),
-            detail: format!("{} leaves recorded but {} buffers", leaves.len(), x0.len()),
-        });
-    }
-    for (m, x) in leaves.iter().zip(x0) {
-        if Some(x.len()) != crate::tree::numel(&m.shape) {
-            return Err(Error::State {
-                path: m.path.clone(),
-                buffer: "x0".into(),
-                detail: format!("{} numbers for shape {:?}", x.len(), m.shape),
-            });
-        }
-    }
-    Ok(())
 }

@@ -433,7 +433,7 @@ impl<F: Float> crate::StateTensors<F> for ScaleByMuonState<F> {
     ) -> Result<(), Error> {
         use crate::state_tensors::{leaf_name, TensorRef};
         f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
-        check_mu(&self.leaves, &self.mu)?;
+        crate::state_tensors::check_leaf_bufs(&self.leaves, &self.mu, "mu")?;
         for (m, mu) in self.leaves.iter().zip(&self.mu) {
             f(
                 &leaf_name(prefix, "mu", &m.path),
@@ -449,7 +449,7 @@ impl<F: Float> crate::StateTensors<F> for ScaleByMuonState<F> {
     ) -> Result<(), Error> {
         use crate::state_tensors::{leaf_name, TensorMut};
         f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
-        check_mu(&self.leaves, &self.mu)?;
+        crate::state_tensors::check_leaf_bufs(&self.leaves, &self.mu, "mu")?;
         for (m, mu) in self.leaves.iter().zip(&mut self.mu) {
             f(
                 &leaf_name(prefix, "mu", &m.path),
@@ -458,27 +458,6 @@ impl<F: Float> crate::StateTensors<F> for ScaleByMuonState<F> {
         }
         Ok(())
     }
-}
-
-/// A state whose momentum does not match its leaves cannot name its tensors.
-fn check_mu<F>(leaves: &[LeafMeta], mu: &[Vec<F>]) -> Result<(), Error> {
-    if mu.len() != leaves.len() {
-        return Err(Error::State {
-            path: leaves.first().map_or("<root>", |m| m.path.as_str()).into(),
-            buffer: "mu".into(),
-            detail: format!("{} leaves recorded but {} buffers", leaves.len(), mu.len()),
-        });
-    }
-    for (m, x) in leaves.iter().zip(mu) {
-        if Some(x.len()) != crate::tree::numel(&m.shape) {
-            return Err(Error::State {
-                path: m.path.clone(),
-                buffer: "mu".into(),
-                detail: format!("{} numbers for shape {:?}", x.len(), m.shape),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// A shape scaling keeps no tensors: its scales follow from the leaves' shapes.
