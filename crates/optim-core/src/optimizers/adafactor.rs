@@ -274,9 +274,18 @@ pub struct AdafactorState<F> {
 impl Adafactor {
     /// Checks the state's momentum and mask against its leaves and this configuration.
     fn check_state<F: Float>(&self, state: &mut AdafactorState<F>) -> Result<(), Error> {
+        self.validate_state(state)?;
         state
             .factored
-            .check(self.factored, self.min_dim_size_to_factor)?;
+            .check(self.factored, self.min_dim_size_to_factor)
+    }
+
+    /// Checks every buffer of `state` against the leaves and the configuration, writing
+    /// nothing.
+    fn validate_state<F: Float>(&self, state: &AdafactorState<F>) -> Result<(), Error> {
+        state
+            .factored
+            .validate(self.factored, self.min_dim_size_to_factor)?;
         let metas = &state.factored.leaves;
         crate::__private::check_bufs(metas, "mu", &state.mu)?;
         crate::__private::check_flags(metas, "weight_decay_mask", &state.weight_decay_mask)?;
@@ -357,6 +366,23 @@ impl<F: Float> Transformation<F> for Adafactor {
         })?;
         factored.count += 1;
         Ok(())
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_args()?;
+        check_update_trees(&state.factored.leaves, updates, params)?;
+        if params.is_none() && self.needs_params() {
+            return Err(Error::NeedsParams {
+                transform: "adafactor".into(),
+            });
+        }
+        self.validate_state(state)
     }
 
     crate::kernel::fused_step_with_buffer!();

@@ -95,6 +95,17 @@ impl<F: Float> Transformation<F> for Sm3 {
         update(&self.plan(state.count), updates, state, params)
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        crate::check_update_trees(&state.leaves, updates, params)?;
+        state.validate()
+    }
+
     crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(

@@ -90,6 +90,13 @@ impl<F: Float> Sm3State<F> {
 
     /// Checks every buffer against the leaves; sizes the scratch of a deserialized state.
     fn check(&mut self) -> Result<(), Error> {
+        self.validate()?;
+        self.fit_scratch();
+        Ok(())
+    }
+
+    /// Checks every buffer against the leaves, writing nothing.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         let n = self.leaves.len();
         for (what, len) in [("mu", self.mu.len()), ("nu", self.nu.len())] {
             if len != n {
@@ -118,7 +125,6 @@ impl<F: Float> Sm3State<F> {
                 }
             }
         }
-        self.fit_scratch();
         Ok(())
     }
 }
@@ -383,6 +389,17 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
     ) -> Result<(), Error> {
         let plan = Plan::new(self.b1, self.b2, self.eps, 1.0);
         update(&plan, updates, state, params)
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        state.validate()
     }
 
     crate::kernel::fused_step_with_buffer!();

@@ -81,6 +81,16 @@ impl<F: Float> Transformation<F> for Centralize {
         })
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &LeavesState,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)
+    }
+
     crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(
@@ -270,6 +280,22 @@ impl<F: Float> Transformation<F> for AdaptiveGradClip {
         for_each_update_leaf(updates, Some(params), |i, io| {
             self.leaf(&leaves[i].shape, scratch, io)
         })
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        if params.is_none() {
+            return Err(Error::NeedsParams {
+                transform: "adaptive_grad_clip".into(),
+            });
+        }
+        check_update_trees(&state.leaves, updates, params)?;
+        check_units(&state.leaves).map(|_| ())
     }
 
     crate::kernel::fused_step_with_buffer!();

@@ -181,6 +181,17 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         Ok(())
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        state.validate(self.factored, self.min_dim_size_to_factor)
+    }
+
     crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(
