@@ -15,9 +15,10 @@ use optim::registry::{self, Visitor};
 use optim::{apply_updates, Extra, Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
 use std::marker::PhantomData;
 
-/// Transformations whose purpose is to replace non-finite gradients; every other one
-/// must let a NaN through.
-const HANDLES_NON_FINITE: &[&str] = &["zero_nans"];
+/// Transformations whose purpose is to replace non-finite gradients (`zero_nans`) or
+/// to ignore the gradient altogether (`set_to_zero`, optax's frozen-leaf update); every
+/// other one must let a NaN through.
+const HANDLES_NON_FINITE: &[&str] = &["zero_nans", "set_to_zero"];
 
 fn tree<F: Float>(shift: f64) -> TensorMap<F> {
     let wave = |n: usize, k: f64| -> Vec<F> {

@@ -4,4 +4,5 @@
 
 pub mod case;
 pub mod check;
+pub mod output;
 pub mod replay;

@@ -3,7 +3,7 @@
 use crate::case::{Case, Problem, RawTree};
 use optim_core::registry::{self, Visitor};
 use optim_core::{Extra, Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// The trace of one case: f at the initial params and after each step, and the params
@@ -16,26 +16,45 @@ pub struct Trace {
     pub hyperparams: Option<Vec<BTreeMap<String, f64>>>,
 }
 
-/// Runs one case; the error names the problem.
-pub fn run_case(case: &Case) -> Result<Trace, String> {
+/// What a run reports after each step: the params and, for `inject_hyperparams`, the
+/// injected hyperparameters.
+pub struct Step<'a> {
+    pub params: &'a BTreeMap<String, Vec<f64>>,
+    pub hyperparams: Option<&'a BTreeMap<String, f64>>,
+}
+
+/// Called after each step; an error stops the run (the output cannot be written).
+pub type OnStep<'a> = dyn FnMut(Step<'_>) -> Result<(), String> + 'a;
+
+/// Runs one case, handing each step's params to `on_step` as it goes (so a long run is
+/// never held in memory), and returns the objective values `f(x0), f(x1), ...`; the
+/// error names the problem.
+pub fn stream_case(case: &Case, on_step: &mut OnStep<'_>) -> Result<Vec<f64>, String> {
     match case.dtype.as_str() {
-        "float64" => run_typed::<f64>(case),
-        "float32" => run_typed::<f32>(case),
+        "float64" => run_typed::<f64>(case, on_step),
+        "float32" => run_typed::<f32>(case, on_step),
         other => Err(format!(
             "dtype {other:?}: expected \"float32\" or \"float64\""
         )),
     }
 }
 
-/// One output entry: `{"id", "values", "params"}` or `{"id", "error"}`.
-pub fn replay_entry(id: &str, result: Result<Trace, String>) -> Json {
-    match result {
-        Ok(t) => match t.hyperparams {
-            Some(h) => json!({"id": id, "values": t.values, "params": t.params, "hyperparams": h}),
-            None => json!({"id": id, "values": t.values, "params": t.params}),
-        },
-        Err(e) => json!({"id": id, "error": e}),
-    }
+/// Runs one case and keeps its whole trace; the error names the problem.
+pub fn run_case(case: &Case) -> Result<Trace, String> {
+    let mut params = Vec::new();
+    let mut hypers = Vec::new();
+    let values = stream_case(case, &mut |step| {
+        params.push(step.params.clone());
+        if let Some(h) = step.hyperparams {
+            hypers.push(h.clone());
+        }
+        Ok(())
+    })?;
+    Ok(Trace {
+        values,
+        params,
+        hyperparams: (!hypers.is_empty()).then_some(hypers),
+    })
 }
 
 /// Converts one optax-style argument from JSON (see [`optim_core::expr::arg_value`]).
@@ -46,17 +65,22 @@ pub fn arg_value(name: &str, v: &Json) -> Result<Value, String> {
 fn to_tree<F: Float>(raw: &RawTree, what: &str) -> Result<TensorMap<F>, String> {
     raw.iter()
         .map(|(k, leaf)| {
+            // The shape is checked against the data before anything of its size is made.
+            let expected = optim_core::tree::numel(&leaf.shape);
+            if expected != Some(leaf.data.len()) {
+                let needs = expected.map_or("more elements than fit in memory".to_string(), |n| {
+                    format!("{n} numbers")
+                });
+                return Err(format!(
+                    "{what} leaf `{k}`: shape {:?} needs {needs}, got {}",
+                    leaf.shape,
+                    leaf.data.len()
+                ));
+            }
             let data: Vec<F> = leaf.data.iter().map(|&x| F::of(x)).collect();
             Tensor::new(leaf.shape.clone(), data)
                 .map(|t| (k.clone(), t))
-                .map_err(|_| {
-                    format!(
-                        "{what} leaf `{k}`: shape {:?} needs {} numbers, got {}",
-                        leaf.shape,
-                        leaf.shape.iter().product::<usize>(),
-                        leaf.data.len()
-                    )
-                })
+                .map_err(|e| format!("{what} leaf `{k}`: {e}"))
         })
         .collect()
 }
@@ -164,14 +188,15 @@ fn snapshot<F: Float>(x: &TensorMap<F>) -> BTreeMap<String, Vec<f64>> {
         .collect()
 }
 
-struct Run<'a, F: Float> {
+struct Run<'a, 'b, F: Float> {
     case: &'a Case,
     params: TensorMap<F>,
     objective: Objective<F>,
+    on_step: &'a mut OnStep<'b>,
 }
 
-impl<F: Float> Visitor<F> for Run<'_, F> {
-    type Out = Result<Trace, String>;
+impl<F: Float> Visitor<F> for Run<'_, '_, F> {
+    type Out = Result<Vec<f64>, String>;
 
     fn visit<T: Transformation<F> + Hyperparams>(self, opt: T) -> Self::Out {
         run_with(self, &opt, |_| None)
@@ -195,19 +220,18 @@ fn poison<F: Float>(case: &Case, step: usize, g: &mut TensorMap<F>) {
 /// Runs the case's steps with `opt`, the objective value passed at every step;
 /// `hyperparams` reads the injected hyperparameters from the state, if any.
 fn run_with<F: Float, T: Transformation<F>>(
-    run: Run<'_, F>,
+    run: Run<'_, '_, F>,
     opt: &T,
     hyperparams: impl Fn(&T::State) -> Option<BTreeMap<String, f64>>,
-) -> Result<Trace, String> {
+) -> Result<Vec<f64>, String> {
     let Run {
         case,
         mut params,
         objective,
+        on_step,
     } = run;
     let mut state = opt.init(&params).map_err(|e| e.to_string())?;
     let mut values = Vec::with_capacity(case.steps + 1);
-    let mut trace = Vec::with_capacity(case.steps);
-    let mut hypers = Vec::new();
     let (mut f, mut g) = objective.value_and_grad(&params);
     values.push(f.f64());
     for step in 0..case.steps {
@@ -216,25 +240,23 @@ fn run_with<F: Float, T: Transformation<F>>(
             .map_err(|e| format!("step {}: {e}", step + 1))?;
         (f, g) = objective.value_and_grad(&params);
         values.push(f.f64());
-        trace.push(snapshot(&params));
-        if let Some(h) = hyperparams(&state) {
-            hypers.push(h);
-        }
+        let h = hyperparams(&state);
+        on_step(Step {
+            params: &snapshot(&params),
+            hyperparams: h.as_ref(),
+        })?;
     }
-    Ok(Trace {
-        values,
-        params: trace,
-        hyperparams: (!hypers.is_empty()).then_some(hypers),
-    })
+    Ok(values)
 }
 
-fn run_typed<F: Float>(case: &Case) -> Result<Trace, String> {
+fn run_typed<F: Float>(case: &Case, on_step: &mut OnStep<'_>) -> Result<Vec<f64>, String> {
     let params = to_tree::<F>(&case.init, "init")?;
     let objective = Objective::new(&case.problem, &params)?;
     let run = Run {
         case,
         params,
         objective,
+        on_step,
     };
     if let Some(expr) = &case.expression {
         let opt = optim_core::expr::build::<F>(expr).map_err(|e| e.to_string())?;

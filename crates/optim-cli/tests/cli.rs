@@ -171,3 +171,49 @@ fn the_reference_doc_case_replays_through_the_binary() {
         "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01"
     );
 }
+
+#[test]
+fn nan_and_infinity_are_written_as_python_reads_them() {
+    // A NaN gradient at step 0 reaches sgd's params; a learning rate of 1e308 on Σx²
+    // overflows the first update to -Infinity.
+    let mut poisoned = case(
+        "nan",
+        "sgd",
+        json!({"learning_rate": 0.1}),
+        json!({"a": {"shape": [1], "data": [1.0]}}),
+        1,
+    );
+    poisoned["problem"]["nan_steps"] = json!([0]);
+    let huge = case(
+        "inf",
+        "sgd",
+        json!({"learning_rate": 1e308}),
+        json!({"x": {"shape": [1], "data": [1.0]}}),
+        1,
+    );
+    let path = temp_file("nonfinite.json", &json!([poisoned, huge]).to_string());
+    let out = Command::new(env!("CARGO_BIN_EXE_optim"))
+        .arg("replay")
+        .arg(&path)
+        .output()
+        .expect("run optim");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(r#""params":[{"a":[NaN]}]"#), "{text}");
+    assert!(text.contains(r#""params":[{"x":[-Infinity]}]"#), "{text}");
+    assert!(!text.contains("null"), "{text}");
+}
+
+#[test]
+fn a_streamed_entry_has_every_steps_params_and_every_value() {
+    // The entry is written step by step (params first, values last): it must still be
+    // the documented shape, with `steps` params and `steps + 1` values.
+    let x = json!({"x": {"shape": [2], "data": [1.0, 2.0]}});
+    let ok = case("ok", "sgd", json!({"learning_rate": 0.1}), x, 3);
+    let path = temp_file("streamed.json", &json!([ok]).to_string());
+    let (code, out, _) = replay(&[&path]);
+    assert_eq!(code, 0);
+    assert_eq!(out[0]["params"].as_array().map(Vec::len), Some(3));
+    assert_eq!(out[0]["values"].as_array().map(Vec::len), Some(4));
+    assert!(out[0].get("error").is_none());
+}
