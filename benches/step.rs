@@ -18,9 +18,14 @@
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use optim::exec::CHUNK;
-use optim::{adafactor, adam, adamw, lamb, lion, sgd, Dtype, Tensor, TensorMap, Transformation};
+use optim::{
+    adafactor, adam, adamw, lamb, lion, sgd, sm3, Dtype, Tensor, TensorMap, Transformation,
+};
 use rayon::prelude::*;
 use std::time::Duration;
+
+mod support;
+use support::gpt2_tree;
 
 const SIZES: [usize; 3] = [1_000_000, 10_000_000, 50_000_000];
 const THREADS: [usize; 2] = [1, 2];
@@ -224,38 +229,6 @@ fn hand(c: &mut Criterion) {
     }
 }
 
-/// GPT-2 small: token and position embeddings, 12 blocks, the final layer norm.
-fn gpt2_tree(fill: f32) -> TensorMap<f32> {
-    let mut t = TensorMap::new();
-    let mut add = |name: String, shape: Vec<usize>| {
-        let n: usize = shape.iter().product();
-        let data: Vec<f32> = (0..n)
-            .map(|i| fill * ((i % 89) as f32 - 44.0) * 1e-3)
-            .collect();
-        t.insert(name, Tensor::new(shape, data).expect("shape"));
-    };
-    add("wte".into(), vec![50257, 768]);
-    add("wpe".into(), vec![1024, 768]);
-    for b in 0..12 {
-        let h = |s: &str| format!("h.{b:02}.{s}");
-        add(h("ln_1.w"), vec![768]);
-        add(h("ln_1.b"), vec![768]);
-        add(h("attn.c_attn.w"), vec![768, 2304]);
-        add(h("attn.c_attn.b"), vec![2304]);
-        add(h("attn.c_proj.w"), vec![768, 768]);
-        add(h("attn.c_proj.b"), vec![768]);
-        add(h("ln_2.w"), vec![768]);
-        add(h("ln_2.b"), vec![768]);
-        add(h("mlp.c_fc.w"), vec![768, 3072]);
-        add(h("mlp.c_fc.b"), vec![3072]);
-        add(h("mlp.c_proj.w"), vec![3072, 768]);
-        add(h("mlp.c_proj.b"), vec![768]);
-    }
-    add("ln_f.w".into(), vec![768]);
-    add("ln_f.b".into(), vec![768]);
-    t
-}
-
 fn trees(c: &mut Criterion) {
     let mut group = c.benchmark_group("gpt2_adamw");
     let (mut p, g) = (gpt2_tree(1.0), gpt2_tree(0.1));
@@ -277,6 +250,7 @@ fn trees(c: &mut Criterion) {
     }
     group.finish();
     drop((p, g, s));
+    hand_trees(c);
 
     // Per-leaf overhead: many leaves against one of the same size.
     let mut group = c.benchmark_group("leaves_adam");
@@ -388,6 +362,33 @@ fn two_pass(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// The hand-written kernels (adafactor's factored statistics, sm3's covers) on the
+/// GPT-2-small tree, at 1 and 2 threads. Bytes: adafactor reads the gradient twice and the
+/// params twice and writes the params (20 bytes an element); sm3 reads the gradient and
+/// the momentum and reads and writes the params and the momentum (20 bytes).
+fn hand_trees(c: &mut Criterion) {
+    fn run<T: Transformation<f32>>(c: &mut Criterion, name: &str, opt: T) {
+        let mut group = c.benchmark_group(name);
+        let (mut p, g) = (gpt2_tree(1.0), gpt2_tree(0.1));
+        let n: usize = p.values().map(|t| t.data().len()).sum();
+        group.throughput(Throughput::Bytes(20 * n as u64));
+        let mut s = opt.init(&p).expect("init");
+        for threads in THREADS {
+            let pool = pool(threads);
+            group.bench_function(id("generated", threads, n), |b| {
+                b.iter_custom(|iters| {
+                    on_pool(&pool, iters, || {
+                        opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                    })
+                })
+            });
+        }
+        group.finish();
+    }
+    run(c, "gpt2_adafactor", adafactor().learning_rate(1e-3));
+    run(c, "gpt2_sm3", sm3(1e-3));
 }
 
 fn benches(c: &mut Criterion) {

@@ -275,6 +275,7 @@ impl<F: Float> Visitor<F> for Atomic<F> {
     fn visit<T>(self, t: T) -> Vec<String>
     where
         T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static,
+        T::State: optim::StateTensors<F>,
     {
         let name = self.0;
         let mut failures = Vec::new();

@@ -116,10 +116,6 @@ const CHECKED: &[&str] = &[
     "weight_decay",
 ];
 
-/// Hand-written optimizers whose arguments are checked by their own code (not yet for
-/// NaN in every argument; see the report of issue 14).
-const HAND_WRITTEN: &[&str] = &["adafactor", "sm3", "scale_by_sm3", "scale_by_factored_rms"];
-
 #[derive(Clone, Copy)]
 struct Names;
 impl<F: Float> Visitor<F> for Names {
@@ -167,9 +163,6 @@ fn every_decay_rate_eps_and_learning_rate_rejects_nan() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for name in registry::names() {
-        if HAND_WRITTEN.contains(&name) {
-            continue;
-        }
         let names = common::by_name_filled::<f64, _>(name, Vec::new(), 0.5, Names);
         for arg in names.iter().filter(|a| CHECKED.contains(a)) {
             let (err, wrote) = match build_with_nan(name, arg) {
@@ -191,5 +184,85 @@ fn every_decay_rate_eps_and_learning_rate_rejects_nan() {
         }
     }
     assert!(checked > 100, "only {checked} arguments checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Builds `name` with `args` (and its other required arguments 0.5), then runs `Step`.
+fn build_with(name: &str, mut args: Vec<(String, Value)>) -> Result<(Option<Error>, bool), Error> {
+    loop {
+        match registry::by_name::<f64, _>(name, args.clone(), Step(PhantomData)) {
+            Err(Error::Hyper { arg, detail, .. }) if detail.contains("missing required") => {
+                args.push((arg, Value::Num(0.5)));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Values where the math of the optimizers added since the first checks gives NaN or
+/// nonsense: a bias correction of zero (a decay of 1), a zero denominator on zero
+/// gradients (eps of 0), an estimate divided by a zero `estim_lr0`, schedule-free's
+/// interpolation divided by `b1` = 0, a decay schedule raised to a negative rate.
+const BREAKING: &[(&str, &str, f64)] = &[
+    ("muon", "beta", 1.0),
+    ("muon", "eps", 0.0),
+    ("dog", "eps", 0.0),
+    ("dowg", "eps", 0.0),
+    ("dowg", "init_estim_sq_dist", -1.0),
+    ("cocob", "eps", 0.0),
+    ("dadapt_adamw", "eps", 0.0),
+    ("prodigy", "estim_lr0", 0.0),
+    ("prodigy", "beta3", 1.5),
+    ("momo", "beta", 1.0),
+    ("momo_adam", "b1", 1.0),
+    ("momo_adam", "eps", 0.0),
+    ("schedule_free_sgd", "b1", 0.0),
+    ("mechanize", "eps", 0.0),
+    ("adafactor", "eps", 0.0),
+    ("adafactor", "momentum", 1.0),
+    ("adafactor", "decay_rate", -0.5),
+    ("scale_by_factored_rms", "epsilon", 0.0),
+    ("scale_by_factored_rms", "decay_rate", f64::INFINITY),
+    ("sm3", "momentum", 1.0),
+    ("scale_by_sm3", "b1", 1.0),
+    ("scale_by_sm3", "b2", 1.5),
+    ("scale_by_sm3", "eps", -1.0),
+];
+
+/// Edge values optax's math handles, which the checks must accept: SM3's plain sums
+/// (`b2` = 1, its default) and an eps of 0 (it never divides by a zero accumulator), no
+/// momentum at all, a decay rate of 0 (the second moment is the last squared gradient),
+/// schedule-free without averaging (`b1` = 1), Muon without momentum.
+const ACCEPTED: &[(&str, &str, f64)] = &[
+    ("scale_by_sm3", "b2", 1.0),
+    ("scale_by_sm3", "eps", 0.0),
+    ("sm3", "momentum", 0.0),
+    ("adafactor", "momentum", 0.0),
+    ("adafactor", "decay_rate", 0.0),
+    ("schedule_free_sgd", "b1", 1.0),
+    ("muon", "beta", 0.0),
+    ("dog", "eps", 1e-30),
+    ("prodigy", "beta3", 1.0),
+];
+
+#[test]
+fn values_where_the_math_breaks_are_errors_naming_the_argument_and_edges_pass() {
+    let mut failures = Vec::new();
+    for &(name, arg, v) in BREAKING {
+        let (err, wrote) = match build_with(name, vec![(arg.into(), Value::Num(v))]) {
+            Ok(out) => out,
+            Err(e) => (Some(e), false),
+        };
+        match err {
+            Some(Error::Hyper { arg: a, .. }) if a == arg && !wrote => {}
+            other => failures.push(format!("{name}: {arg} = {v}: {other:?} (wrote: {wrote})")),
+        }
+    }
+    for &(name, arg, v) in ACCEPTED {
+        match build_with(name, vec![(arg.into(), Value::Num(v))]) {
+            Ok((None, _)) => {}
+            other => failures.push(format!("{name}: {arg} = {v} is refused: {other:?}")),
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1,7 +1,9 @@
 //! A step's result does not depend on the thread count: for every registered optimizer
 //! (and primitive), params and state after two steps on 1, 2 and 3 threads are
 //! bit-identical, on a tree large enough to be cut into chunks (a leaf of several
-//! chunks, many small leaves grouped into tasks, a scalar and an empty leaf).
+//! chunks, many small leaves grouped into tasks, a scalar and an empty leaf) and with
+//! matrices that the hand-written kernels factor (adafactor) and cover (sm3) on their
+//! own tasks.
 
 mod common;
 
@@ -23,6 +25,19 @@ fn tree(shift: f32) -> TensorMap<f32> {
             format!("small{l:03}"),
             Tensor::new([n], (0..n).map(|i| wave(i, l as f32)).collect::<Vec<_>>()).unwrap(),
         );
+    }
+    // Leaves of several chunks that adafactor factors (their two largest axes are over
+    // `min_dim_size_to_factor`), with the row statistic over either axis, and one whose
+    // factored axes are not the last: a parallel step splits their statistics across
+    // threads, a sequential one does not, with the same bits.
+    for (name, shape) in [
+        ("mat_wide", vec![140usize, 520]),
+        ("mat_tall", vec![530, 150]),
+        ("mat_r3", vec![140, 150, 4]),
+    ] {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n).map(|i| wave(i, n as f32)).collect();
+        m.insert(name.into(), Tensor::new(shape, data).unwrap());
     }
     m.insert("scalar".into(), Tensor::full(Vec::<usize>::new(), 0.75));
     m.insert("empty".into(), Tensor::new([0], Vec::<f32>::new()).unwrap());
@@ -95,4 +110,23 @@ fn the_tree_is_cut_into_several_tasks() {
     optim::exec::plan(&lens, &mut tasks);
     assert!(tasks.len() >= 4, "{} tasks", tasks.len());
     assert!(lens.iter().sum::<usize>() >= 2 * CHUNK);
+    // The hand-written kernels (adafactor, sm3) run whole leaves: the tasks that start a
+    // leaf (`Exec::run_leaves`). At least four of them, so their leaves run on several
+    // threads; each matrix leaf spans at least two chunks, so adafactor splits its
+    // factored statistics and its update across threads too (`stats_split.rs`).
+    let starts = tasks
+        .iter()
+        .filter(|t| t.first != t.last || t.end == 0 || t.start == 0)
+        .count();
+    assert!(starts >= 4, "{starts} tasks run whole leaves");
+    for (i, (name, x)) in t.iter().enumerate() {
+        if name.starts_with("mat") {
+            assert!(
+                x.shape().iter().filter(|&&d| d >= 128).count() >= 2,
+                "{name}"
+            );
+            let chunks = tasks.iter().filter(|t| t.first == i && t.last == i).count();
+            assert!(chunks >= 2, "{name}: {chunks} chunks");
+        }
+    }
 }

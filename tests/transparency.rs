@@ -87,10 +87,10 @@ struct Check<'a> {
 
 impl<F: Float> Visitor<F> for Check<'_> {
     type Out = ();
-    fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(
-        self,
-        t: T,
-    ) {
+    fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(self, t: T)
+    where
+        T::State: optim::StateTensors<F>,
+    {
         let dtype = F::DTYPE.name();
         let bare = match run::<F, _, _>(&t, |s| s) {
             Ok(r) => r,

@@ -71,19 +71,42 @@ pub fn check_with(case: &Case, got: &Trace, rtol: f64, atol: f64) -> Result<(), 
             return Err(format!("value at step {i}: {a:e}, expected {b:e}"));
         }
     }
-    if got.params.len() != exp.params.len() {
+    check_trees("params", &got.params, &exp.params, rtol, atol)?;
+    if let Some(expected) = &exp.eval_params {
+        let got_e = got.eval_params.as_deref().unwrap_or(&[]);
+        check_trees("eval_params", got_e, expected, rtol, atol)?;
+    }
+    Ok(())
+}
+
+type Trees = [std::collections::BTreeMap<String, Vec<f64>>];
+
+/// Compares trees step by step (params, or schedule-free's eval_params), each leaf with
+/// its own scale; the error names what, the step and the leaf.
+fn check_trees(what: &str, got: &Trees, exp: &Trees, rtol: f64, atol: f64) -> Result<(), String> {
+    if got.len() != exp.len() {
         return Err(format!(
-            "params: {} steps, expected {}",
-            got.params.len(),
-            exp.params.len()
+            "{what}: {} steps, expected {}",
+            got.len(),
+            exp.len()
         ));
     }
-    for (step, (ps, es)) in got.params.iter().zip(&exp.params).enumerate() {
+    let tag = if what == "params" {
+        String::new()
+    } else {
+        format!("{what}: ")
+    };
+    for (step, (ps, es)) in got.iter().zip(exp).enumerate() {
         for (leaf, ev) in es {
             let pv = ps
                 .get(leaf)
                 .filter(|pv| pv.len() == ev.len())
-                .ok_or_else(|| format!("step {} leaf {leaf}: missing or wrong length", step + 1))?;
+                .ok_or_else(|| {
+                    format!(
+                        "{tag}step {} leaf {leaf}: missing or wrong length",
+                        step + 1
+                    )
+                })?;
             let scale = ev
                 .iter()
                 .filter(|x| x.is_finite())
@@ -91,7 +114,7 @@ pub fn check_with(case: &Case, got: &Trace, rtol: f64, atol: f64) -> Result<(), 
             for (j, (&a, &b)) in pv.iter().zip(ev).enumerate() {
                 if !close(a, b, rtol, atol, scale) {
                     return Err(format!(
-                        "step {} leaf {leaf}[{j}]: {a:e}, expected {b:e}",
+                        "{tag}step {} leaf {leaf}[{j}]: {a:e}, expected {b:e}",
                         step + 1
                     ));
                 }

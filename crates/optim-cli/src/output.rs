@@ -57,7 +57,8 @@ fn write_map<V>(
 }
 
 /// Replays one parsed case and writes its entry: `{"id", "params": [...], "values":
-/// [...]}` (with `"hyperparams"` for `inject_hyperparams`), or, when it fails, `"error"`
+/// [...]}` (with `"hyperparams"` for `inject_hyperparams`, `"eval_params"` for the
+/// schedule-free optimizers), or, when it fails, `"error"`
 /// in place of `"values"` (after the params of the steps done before the error). Only an
 /// error writing the output is returned.
 pub fn write_entry(out: &mut impl Write, case: ParsedCase) -> io::Result<()> {
@@ -74,6 +75,7 @@ pub fn write_entry(out: &mut impl Write, case: ParsedCase) -> io::Result<()> {
     out.write_all(b",\"params\":[")?;
     let mut io_error = None;
     let mut hypers: Vec<BTreeMap<String, f64>> = Vec::new();
+    let mut evals: Vec<BTreeMap<String, Vec<f64>>> = Vec::new();
     let mut first = true;
     let result = replay::stream_case(&case, &mut |step: Step<'_>| {
         let written = (|| {
@@ -85,6 +87,9 @@ pub fn write_entry(out: &mut impl Write, case: ParsedCase) -> io::Result<()> {
         })();
         if let Some(h) = step.hyperparams {
             hypers.push(h.clone());
+        }
+        if let Some(e) = step.eval_params {
+            evals.push(e.clone());
         }
         written.map_err(|e| {
             let msg = format!("cannot write output: {e}");
@@ -103,6 +108,16 @@ pub fn write_entry(out: &mut impl Write, case: ParsedCase) -> io::Result<()> {
                 out.write_all(b",")?;
             }
             write_map(out, h, |o, &v: &f64| write_f64(&mut *o, v))?;
+        }
+        out.write_all(b"]")?;
+    }
+    if !evals.is_empty() {
+        out.write_all(b",\"eval_params\":[")?;
+        for (i, e) in evals.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            write_map(out, e, |o, v: &Vec<f64>| write_list(&mut *o, v))?;
         }
         out.write_all(b"]")?;
     }

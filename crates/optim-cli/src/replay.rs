@@ -8,19 +8,22 @@ use std::collections::BTreeMap;
 
 /// The trace of one case: f at the initial params and after each step, and the params
 /// after each step (row-major, by leaf name); for `inject_hyperparams`, the injected
-/// hyperparameters after each step.
+/// hyperparameters after each step; for the schedule-free optimizers, the evaluation
+/// params (`schedule_free_eval_params`) after each step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
     pub values: Vec<f64>,
     pub params: Vec<BTreeMap<String, Vec<f64>>>,
     pub hyperparams: Option<Vec<BTreeMap<String, f64>>>,
+    pub eval_params: Option<Vec<BTreeMap<String, Vec<f64>>>>,
 }
 
-/// What a run reports after each step: the params and, for `inject_hyperparams`, the
-/// injected hyperparameters.
+/// What a run reports after each step: the params, for `inject_hyperparams` the
+/// injected hyperparameters, and for the schedule-free optimizers the evaluation params.
 pub struct Step<'a> {
     pub params: &'a BTreeMap<String, Vec<f64>>,
     pub hyperparams: Option<&'a BTreeMap<String, f64>>,
+    pub eval_params: Option<&'a BTreeMap<String, Vec<f64>>>,
 }
 
 /// Called after each step; an error stops the run (the output cannot be written).
@@ -43,10 +46,14 @@ pub fn stream_case(case: &Case, on_step: &mut OnStep<'_>) -> Result<Vec<f64>, St
 pub fn run_case(case: &Case) -> Result<Trace, String> {
     let mut params = Vec::new();
     let mut hypers = Vec::new();
+    let mut evals = Vec::new();
     let values = stream_case(case, &mut |step| {
         params.push(step.params.clone());
         if let Some(h) = step.hyperparams {
             hypers.push(h.clone());
+        }
+        if let Some(e) = step.eval_params {
+            evals.push(e.clone());
         }
         Ok(())
     })?;
@@ -54,6 +61,7 @@ pub fn run_case(case: &Case) -> Result<Trace, String> {
         values,
         params,
         hyperparams: (!hypers.is_empty()).then_some(hypers),
+        eval_params: (!evals.is_empty()).then_some(evals),
     })
 }
 
@@ -199,7 +207,7 @@ impl<F: Float> Visitor<F> for Run<'_, '_, F> {
     type Out = Result<Vec<f64>, String>;
 
     fn visit<T: Transformation<F> + Hyperparams>(self, opt: T) -> Self::Out {
-        run_with(self, &opt, |_| None)
+        run_with(self, &opt, |_| None, |_, _| Ok(None))
     }
 }
 
@@ -218,11 +226,13 @@ fn poison<F: Float>(case: &Case, step: usize, g: &mut TensorMap<F>) {
 }
 
 /// Runs the case's steps with `opt`, the objective value passed at every step;
-/// `hyperparams` reads the injected hyperparameters from the state, if any.
+/// `hyperparams` reads the injected hyperparameters from the state, if any, and `eval`
+/// the evaluation params from the state and params, if any.
 fn run_with<F: Float, T: Transformation<F>>(
     run: Run<'_, '_, F>,
     opt: &T,
     hyperparams: impl Fn(&T::State) -> Option<BTreeMap<String, f64>>,
+    eval: impl Fn(&T::State, &TensorMap<F>) -> Result<Option<TensorMap<F>>, optim_core::Error>,
 ) -> Result<Vec<f64>, String> {
     let Run {
         case,
@@ -241,9 +251,13 @@ fn run_with<F: Float, T: Transformation<F>>(
         (f, g) = objective.value_and_grad(&params);
         values.push(f.f64());
         let h = hyperparams(&state);
+        let e = eval(&state, &params)
+            .map_err(|e| format!("step {}: {e}", step + 1))?
+            .map(|e| snapshot(&e));
         on_step(Step {
             params: &snapshot(&params),
             hyperparams: h.as_ref(),
+            eval_params: e.as_ref(),
         })?;
     }
     Ok(values)
@@ -260,12 +274,34 @@ fn run_typed<F: Float>(case: &Case, on_step: &mut OnStep<'_>) -> Result<Vec<f64>
     };
     if let Some(expr) = &case.expression {
         let opt = optim_core::expr::build::<F>(expr).map_err(|e| e.to_string())?;
-        return run_with(run, &opt, |s| opt.hyperparams(s).cloned());
+        return run_with(run, &opt, |s| opt.hyperparams(s).cloned(), |_, _| Ok(None));
+    }
+    // An argument that is a transformation (mechanize's `base_optimizer`) makes the case
+    // an expression.
+    if case.args.values().any(|v| v.get("fn").is_some()) {
+        let expr = serde_json::json!({"fn": case.optimizer, "args": case.args});
+        let opt = optim_core::expr::build::<F>(&expr).map_err(|e| e.to_string())?;
+        return run_with(run, &opt, |_| None, |_, _| Ok(None));
     }
     let args = case
         .args
         .iter()
         .map(|(k, v)| arg_value(k, v).map(|v| (k.clone(), v)))
         .collect::<Result<Vec<_>, _>>()?;
+    // The schedule-free optimizers also report where to evaluate the model.
+    macro_rules! schedule_free {
+        ($ty:ty) => {{
+            let opt = <$ty as Hyperparams>::from_args(&case.optimizer, args)
+                .map_err(|e| e.to_string())?;
+            let eval =
+                |s: &_, p: &TensorMap<F>| optim_core::schedule_free_eval_params(s, p).map(Some);
+            return run_with(run, &opt, |_| None, eval);
+        }};
+    }
+    match case.optimizer.as_str() {
+        "schedule_free_sgd" => schedule_free!(optim_core::ScheduleFreeSgd),
+        "schedule_free_adamw" => schedule_free!(optim_core::ScheduleFreeAdamw),
+        _ => {}
+    }
     registry::by_name::<F, _>(&case.optimizer, args, run).map_err(|e| e.to_string())?
 }

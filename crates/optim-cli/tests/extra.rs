@@ -1,7 +1,8 @@
 //! The extra optax reference cases of `tests/data/extra` (see its PROVENANCE.md and
 //! generate.py): adafactor on a leaf large enough to factor with the default
 //! `min_dim_size_to_factor`, and a scalar and a 3-d leaf for each of the seven
-//! optimizers of issue 5 and the ten of issue 11. Every case must run: an optimizer the
+//! optimizers of issue 5 and the twenty of issue 11 (schedule-free's with their
+//! evaluation params). Every case must run: an optimizer the
 //! registry does not know is a failure, not a skip.
 
 use optim_cli::case::{parse_file, Case};
@@ -52,8 +53,8 @@ fn extra_cases_match_optax() {
         cases.len(),
         failures.join("\n")
     );
-    // All three files, both dtypes, all seventeen optimizers.
-    assert_eq!(cases.len(), 50, "the generated case count");
+    // All four files, both dtypes, all twenty-seven optimizers.
+    assert_eq!(cases.len(), 72, "the generated case count");
     for opt in [
         "lamb",
         "lars",
@@ -72,6 +73,16 @@ fn extra_cases_match_optax() {
         "simplified_ademamix",
         "adopt",
         "madgrad",
+        "cocob",
+        "dadapt_adamw",
+        "dog",
+        "dowg",
+        "prodigy",
+        "momo",
+        "momo_adam",
+        "schedule_free_adamw",
+        "schedule_free_sgd",
+        "mechanize",
     ] {
         for dtype in ["float32", "float64"] {
             assert!(

@@ -17,8 +17,8 @@ fn all_cases() -> Vec<Case> {
     files.sort();
     assert_eq!(
         files.len(),
-        35,
-        "one case file per built-in optimizer (the seed's 25 and ten of issue 11)"
+        46,
+        "one case file per built-in optimizer (the seed's 25, twenty of issue 11, and muon)"
     );
     let mut cases = Vec::new();
     for f in files {

@@ -14,6 +14,8 @@ pub enum Value {
     /// A schedule (or a constant).
     Rate(LearningRate),
     Mask(Mask),
+    /// A list (optax's tuples: `betas`, DoG's `init_step`).
+    List(Vec<Value>),
 }
 
 /// Conversion from a [`Value`] into a hyperparameter's type.
@@ -39,6 +41,7 @@ fn describe(v: &Value) -> String {
         Value::Str(s) => format!("the string {s:?}"),
         Value::Rate(_) => "a schedule".into(),
         Value::Mask(_) => "a mask".into(),
+        Value::List(v) => format!("a list of {}", v.len()),
     }
 }
 
@@ -85,6 +88,18 @@ impl<T: FromValue> FromValue for Option<T> {
         match v {
             Value::Null => Ok(None),
             other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+impl<A: FromValue, B: FromValue> FromValue for (A, B) {
+    fn from_value(v: Value) -> Result<Self, Error> {
+        match v {
+            Value::List(v) => match <[Value; 2]>::try_from(v) {
+                Ok([a, b]) => Ok((A::from_value(a)?, B::from_value(b)?)),
+                Err(v) => Err(bad_value("a pair [a, b]", &Value::List(v))),
+            },
+            other => Err(bad_value("a pair [a, b]", &other)),
         }
     }
 }
@@ -267,6 +282,12 @@ pub fn unknown(transform: &str, arg: &str, names: &[&str]) -> Error {
         transform: transform.into(),
         arg: arg.into(),
         detail: format!("unknown argument; expected one of: {}", names.join(", ")),
+    }
+}
+
+impl<A: ToValue, B: ToValue> ToValue for (A, B) {
+    fn to_value(&self) -> Value {
+        Value::List(vec![self.0.to_value(), self.1.to_value()])
     }
 }
 

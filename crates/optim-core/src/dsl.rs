@@ -156,6 +156,66 @@ pub fn polyak_step(value: f64, f_min: f64, plus: bool, sq_norm: f64, eps: f64, m
     }
 }
 
+/// MoMo's lower bound of the loss for this step: with `adapt`, when the model's
+/// `cap = (1 + lr·wd)(f̄ − γ) + ⟨m, x⟩` falls below `scale · lb`, it is reset to
+/// `max(cap / (2·scale), lower_bound)` (`scale` is `1 + lr·wd`, times `1 − b1^t` for
+/// MoMo-Adam); otherwise it stays `lb`. A per-step (f64) helper.
+pub fn momo_lower_bound(adapt: bool, cap: f64, scale: f64, lb: f64, lower_bound: f64) -> f64 {
+    if adapt && cap < scale * lb {
+        maximum(cap / (2.0 * scale), lower_bound)
+    } else {
+        lb
+    }
+}
+
+/// MoMo's adaptive step size `max(gap, 0) / sq_norm`, or 0 when `sq_norm` is at most the
+/// float64 machine epsilon (optax compares with `jnp.finfo(float).eps`). A per-step (f64)
+/// helper.
+pub fn momo_step(gap: f64, sq_norm: f64) -> f64 {
+    if sq_norm <= f64::EPSILON {
+        0.0
+    } else {
+        maximum(gap, 0.0) / sq_norm
+    }
+}
+
+/// MoMo-Adam's preconditioner `eps + sqrt(v / bc2)`, from the new second moment `v` and
+/// its bias correction `bc2 = 1 − b2^t`.
+#[inline(always)]
+pub fn momo_precond<F: Float>(v: F, eps: F, bc2: F) -> F {
+    eps + (v / bc2).sqrt()
+}
+
+/// Schedule-free's averaging weight `c = weight / total`, guarded as optax guards it:
+/// NaN when either is NaN, otherwise `jnp.nan_to_num(weight / total, nan=0,
+/// posinf=inf)` (so `0 / 0` is 0, and `-inf` becomes the most negative finite float).
+pub fn averaging_weight(weight: f64, total: f64) -> f64 {
+    if weight.is_nan() || total.is_nan() {
+        return f64::NAN;
+    }
+    let c = weight / total;
+    if c.is_nan() {
+        0.0
+    } else if c == f64::NEG_INFINITY {
+        f64::MIN
+    } else {
+        c
+    }
+}
+
+/// The learning rate of the schedule-free aliases at `count`: `peak` itself, or with a
+/// warmup optax's `warmup_constant_schedule(0, peak, warmup_steps)` there (a float32
+/// formula in both of jax's modes, see [`crate::schedule`]).
+pub fn warmup_constant(peak: f64, warmup_steps: Option<u64>, count: f64) -> f64 {
+    match warmup_steps {
+        None => peak,
+        Some(w) => {
+            let s = crate::schedule::warmup_constant_schedule(0.0, peak, w);
+            crate::Schedule::at_count(&s, count as u64, crate::schedule::JaxMode::X64).value
+        }
+    }
+}
+
 /// `x` to the power `n` (a step count, a whole number in f64) by binary exponentiation,
 /// multiplying in the order jax's `integer_pow` does. optax's RAdam raises `b2` to the
 /// step count this way; a correctly rounded `powf` can differ in the last bit, which the

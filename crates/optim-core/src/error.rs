@@ -90,4 +90,23 @@ pub enum Error {
     /// A mask or label names a leaf that the params do not have.
     #[error("mask names leaf `{path}`, which the params do not have")]
     UnknownMaskLeaf { path: String },
+    /// A state buffer of a leaf could not be allocated (its size overflows, or the
+    /// allocator refused it): `init` fails instead of aborting the process.
+    #[error("leaf `{path}`: cannot allocate the optimizer state `{buffer}` ({elements} elements)")]
+    Alloc {
+        path: String,
+        buffer: String,
+        elements: usize,
+    },
+    /// A checkpoint file cannot be written or read as a whole.
+    #[error("checkpoint `{file}`: {detail}")]
+    CheckpointFile { file: String, detail: String },
+    /// A tensor of a checkpoint does not fit the params or state it is loaded into (or
+    /// is missing from the file, or is in the file but in neither).
+    #[error("checkpoint `{file}`: tensor `{tensor}`: {detail}")]
+    Checkpoint {
+        file: String,
+        tensor: String,
+        detail: String,
+    },
 }

@@ -398,6 +398,34 @@ impl<F: Float, const B: usize, const L: usize, const W: usize> Exec<F, B, L, W> 
         }
     }
 
+    /// Whether this step runs on several threads (decided by [`ready`](Self::ready)): a
+    /// hand-written kernel asks before splitting the work inside one leaf.
+    pub fn is_parallel(&self) -> bool {
+        self.par
+    }
+
+    /// Runs `f(leaf)` once for every leaf, for the hand-written kernels
+    /// (`primitives/factored/`, `primitives/sm3.rs`), whose passes need a whole leaf at a
+    /// time: the same tasks as [`run`](Self::run), where only the first chunk of a large
+    /// leaf runs it (the leaf's other chunks are empty tasks) and a group of small leaves
+    /// runs them in order. On the current pool when [`is_parallel`](Self::is_parallel).
+    pub fn run_leaves(&self, f: impl Fn(usize) + Sync) {
+        let go = |t: &Task| {
+            if t.first == t.last && t.end > 0 {
+                if t.start == 0 {
+                    f(t.first);
+                }
+            } else {
+                (t.first..=t.last).for_each(&f);
+            }
+        };
+        if self.par {
+            self.tasks.par_iter().for_each(go);
+        } else {
+            self.tasks.iter().for_each(go);
+        }
+    }
+
     /// Runs a reduction: `f(leaf, start, end)` sums elements `start..end` of a leaf (one
     /// block or less); the blocks' sums are stored and [`sum`](Self::sum) adds them.
     pub fn reduce<const N: usize>(&self, f: impl Fn(usize, usize, usize) -> [f64; N] + Sync) {

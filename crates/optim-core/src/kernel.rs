@@ -227,3 +227,77 @@ macro_rules! fused_step_with_buffer {
     };
 }
 pub(crate) use fused_step_with_buffer;
+
+// ---------------------------------------------------------------------------------------
+// Leaves recorded for a parallel step, and state buffers that cannot abort.
+
+/// A leaf recorded in an [`Exec`](crate::exec::Exec), as a kernel sees it: the fused step
+/// or `update`, over elements `start..end` of the leaf.
+pub(crate) enum AnyLeaf<'a, F> {
+    Step(StepLeaf<'a, F>),
+    Update(UpdateLeaf<'a, F>),
+}
+
+impl<'a, F: Float> AnyLeaf<'a, F> {
+    /// Elements `start..end` of leaf `leaf` of `exec`, which recorded a fused step when
+    /// `step` (params written, gradients read) and an update otherwise (updates written,
+    /// params read when given).
+    ///
+    /// # Safety
+    /// As [`Exec::write`](crate::exec::Exec::write): between the recording of the leaves
+    /// and the end of the step, and no other live slice covers these elements of the
+    /// written tree.
+    #[inline(always)]
+    pub(crate) unsafe fn of<const B: usize, const L: usize, const W: usize>(
+        exec: &crate::exec::Exec<F, B, L, W>,
+        leaf: usize,
+        start: usize,
+        end: usize,
+        step: bool,
+    ) -> Self {
+        // SAFETY: as the caller promises.
+        let (a, b) = unsafe { exec.write(leaf, start, end) };
+        match (step, b) {
+            (true, Some(g)) => AnyLeaf::Step(StepLeaf { p: a, g }),
+            (_, p) => AnyLeaf::Update(UpdateLeaf { u: a, p }),
+        }
+    }
+}
+
+impl<F: Float> LeafIo<F> for AnyLeaf<'_, F> {
+    #[inline(always)]
+    fn grads(&self) -> &[F] {
+        match self {
+            AnyLeaf::Step(s) => s.grads(),
+            AnyLeaf::Update(u) => u.grads(),
+        }
+    }
+    #[inline(always)]
+    fn params(&self) -> Option<&[F]> {
+        match self {
+            AnyLeaf::Step(s) => s.params(),
+            AnyLeaf::Update(u) => u.params(),
+        }
+    }
+    #[inline(always)]
+    fn apply(&mut self, start: usize, len: usize, f: impl FnMut(usize, F, F) -> F) {
+        match self {
+            AnyLeaf::Step(s) => s.apply(start, len, f),
+            AnyLeaf::Update(u) => u.apply(start, len, f),
+        }
+    }
+}
+
+/// A state buffer of `len` zeros for leaf `path`, or [`Error::Alloc`] naming the leaf and
+/// the buffer when it cannot be allocated (`Vec::try_reserve_exact`): a huge but valid
+/// shape fails `init` cleanly instead of aborting the process.
+pub(crate) fn try_zeros<F: Float>(len: usize, path: &str, buffer: &str) -> Result<Vec<F>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::Alloc {
+        path: path.into(),
+        buffer: buffer.into(),
+        elements: len,
+    })?;
+    v.resize(len, F::zero());
+    Ok(v)
+}

@@ -55,6 +55,20 @@ impl<F: crate::Float> ToElem<F> for i64 {
         self
     }
 }
+impl<F: crate::Float, A: ToElem<F>, B: ToElem<F>> ToElem<F> for (A, B) {
+    type Out = (A::Out, B::Out);
+    #[inline(always)]
+    fn to_elem(self) -> Self::Out {
+        (self.0.to_elem(), self.1.to_elem())
+    }
+}
+impl<F: crate::Float> ToElem<F> for crate::InitStep {
+    type Out = crate::InitStep;
+    #[inline(always)]
+    fn to_elem(self) -> crate::InitStep {
+        self
+    }
+}
 impl<F: crate::Float, T: ToElem<F>> ToElem<F> for Option<T> {
     type Out = Option<T::Out>;
     #[inline(always)]

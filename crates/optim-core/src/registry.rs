@@ -29,7 +29,9 @@ pub trait Visitor<F: Float> {
     fn visit<T: Transformation<F> + Hyperparams + Clone + std::fmt::Debug + Send + Sync + 'static>(
         self,
         t: T,
-    ) -> Self::Out;
+    ) -> Self::Out
+    where
+        T::State: crate::StateTensors<F>;
 }
 
 /// Registers names of one module that carry no documented trace (primitives):
@@ -155,7 +157,10 @@ fn build<
     mut args: Vec<(String, Value)>,
     fixed: Vec<(&'static str, Value)>,
     v: V,
-) -> Result<V::Out, Error> {
+) -> Result<V::Out, Error>
+where
+    T::State: crate::StateTensors<F>,
+{
     for (k, value) in fixed {
         if args.iter().any(|(a, _)| a == k) {
             return Err(Error::Hyper {

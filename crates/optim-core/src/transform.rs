@@ -200,6 +200,17 @@ impl Mask {
         Mask::Predicate(Arc::new(f))
     }
 
+    /// The flag of the leaf at `path` alone (the longest covering key decides), or `None`
+    /// when no key covers it; unlike [`resolve`](Self::resolve), keys naming other leaves
+    /// are not errors (a combinator member that sees some of the leaves uses this).
+    pub fn lookup(&self, path: &str) -> Option<bool> {
+        match self {
+            Mask::All => Some(true),
+            Mask::Predicate(f) => Some(f(path)),
+            Mask::Leaves(m) => prefixes(path).find_map(|k| m.get(k).copied()),
+        }
+    }
+
     /// One flag per leaf of `paths`, in order.
     pub fn resolve(&self, paths: &[String]) -> Result<Vec<bool>, Error> {
         match self {

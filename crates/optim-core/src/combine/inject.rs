@@ -331,3 +331,36 @@ where
         self.with_config::<F, _>(state, |c, s| c.step_with_buffer(params, buffer, s, extra))
     }
 }
+
+/// The tensors: `count`, every injected hyperparameter's current value as an `f64`
+/// scalar `hyperparams/<name>` (scheduled ones too, so a checkpoint shows the value the
+/// last step used), and the inner optimizer's state under `inner/`. The working copy of
+/// the configuration is rebuilt from these values on the next step.
+impl<F: Float, T, S: crate::StateTensors<F>> crate::StateTensors<F>
+    for InjectHyperparamsState<T, S>
+{
+    fn visit_tensors(
+        &self,
+        prefix: &str,
+        f: &mut crate::state_tensors::VisitTensor<'_, F>,
+    ) -> Result<(), Error> {
+        use crate::state_tensors::TensorRef;
+        f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
+        for (name, &v) in &self.hyperparams {
+            f(&format!("{prefix}hyperparams/{name}"), TensorRef::Scalar(v))?;
+        }
+        self.inner.visit_tensors(&format!("{prefix}inner/"), f)
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut crate::state_tensors::VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        use crate::state_tensors::TensorMut;
+        f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
+        for (name, v) in &mut self.hyperparams {
+            f(&format!("{prefix}hyperparams/{name}"), TensorMut::Scalar(v))?;
+        }
+        self.inner.visit_tensors_mut(&format!("{prefix}inner/"), f)
+    }
+}

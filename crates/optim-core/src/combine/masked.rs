@@ -3,6 +3,9 @@
 //! masked `set_to_zero`. A masked transformation may itself be masked: the inner mask
 //! then sees only the outer one's selected leaves.
 
+use crate::state_tensors::{
+    visit_flags, StateTensors, TensorMut, TensorRef, VisitTensor, VisitTensorMut,
+};
 use crate::tree::{Visit, VisitMut, Zip, ZipMut};
 use crate::{Error, Extra, Float, LeafMeta, Mask, Path, Transformation, Tree};
 use serde::{Deserialize, Serialize};
@@ -296,4 +299,24 @@ fn pass_through<F: Float, P: Tree<F>>(
         i += 1;
         Ok(())
     })
+}
+
+/// The flags are named `masked/<leaf>` and the inner state's tensors `inner/...`.
+impl<F: Float, S: StateTensors<F>> StateTensors<F> for MaskedState<S> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        visit_flags(prefix, "masked", &self.leaves, &self.flags, &mut |n, b| {
+            f(n, TensorRef::Flag(b))
+        })?;
+        self.inner.visit_tensors(&format!("{prefix}inner/"), f)
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        visit_flags(prefix, "masked", &self.leaves, &self.flags, &mut |n, b| {
+            f(n, TensorMut::Flag(b))
+        })?;
+        self.inner.visit_tensors_mut(&format!("{prefix}inner/"), f)
+    }
 }

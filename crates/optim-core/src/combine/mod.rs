@@ -20,6 +20,7 @@ mod multi_steps;
 mod named;
 pub(crate) mod overlay;
 mod partition;
+mod tensors;
 
 pub use conditional::{
     conditionally_mask, conditionally_transform, Conditionally, ConditionallyState,
@@ -39,6 +40,7 @@ pub use partition::{
     multi_transform, partition, Group, LabelFn, Labels, Partition, PartitionState,
 };
 
+use crate::state_tensors::{StateTensors, VisitTensor, VisitTensorMut};
 use crate::{apply_updates, Error, Extra, Float, Transformation, Tree};
 use serde::{Deserialize, Serialize};
 
@@ -201,5 +203,38 @@ impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for
             .update_with(buffer, &mut state.first, Some(&*params), extra)?;
         self.1
             .step_with_buffer(params, buffer, &mut state.rest, extra)
+    }
+}
+
+/// A chain's members are numbered from 0 (`0/count`, `1/mu/encoder.w`); a chain inside
+/// a chain continues its numbering. The updates buffer is scratch, not a tensor.
+impl<F: Float, A: StateTensors<F>, B: StateTensors<F>> StateTensors<F> for ChainState<A, B, F> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        self.visit_members(prefix, 0, f).map(|_| ())
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        self.visit_members_mut(prefix, 0, f).map(|_| ())
+    }
+    fn visit_members(
+        &self,
+        prefix: &str,
+        index: usize,
+        f: &mut VisitTensor<'_, F>,
+    ) -> Result<usize, Error> {
+        let n = self.first.visit_members(prefix, index, f)?;
+        Ok(n + self.rest.visit_members(prefix, index + n, f)?)
+    }
+    fn visit_members_mut(
+        &mut self,
+        prefix: &str,
+        index: usize,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<usize, Error> {
+        let n = self.first.visit_members_mut(prefix, index, f)?;
+        Ok(n + self.rest.visit_members_mut(prefix, index + n, f)?)
     }
 }

@@ -38,8 +38,11 @@ erased_serde::serialize_trait_object!(ErasedState);
 /// the concrete state does; deserialized (through a self-describing format such as JSON),
 /// it holds the saved data until the transformation's next call, or
 /// [`Boxed::load_state`], turns it back into the concrete state.
+///
+/// Its tensors ([`StateTensors`](crate::StateTensors)) are the concrete state's, with
+/// the same names; a saved state not loaded yet has none to visit and says so.
 #[derive(Debug)]
-pub struct DynState(Held);
+pub struct DynState(Held, Option<Arc<dyn Any + Send + Sync>>);
 
 #[derive(Debug)]
 enum Held {
@@ -49,10 +52,13 @@ enum Held {
 
 impl Clone for DynState {
     fn clone(&self) -> Self {
-        DynState(match &self.0 {
-            Held::Live(s) => Held::Live((**s).clone_box()),
-            Held::Saved(v) => Held::Saved(v.clone()),
-        })
+        DynState(
+            match &self.0 {
+                Held::Live(s) => Held::Live((**s).clone_box()),
+                Held::Saved(v) => Held::Saved(v.clone()),
+            },
+            self.1.clone(),
+        )
     }
 }
 
@@ -67,19 +73,31 @@ impl Serialize for DynState {
 
 impl<'de> Deserialize<'de> for DynState {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde_json::Value::deserialize(d).map(|v| DynState(Held::Saved(v)))
+        serde_json::Value::deserialize(d).map(|v| DynState(Held::Saved(v), None))
     }
 }
 
 impl DynState {
-    fn new<S: Clone + Debug + Serialize + Send + Sync + 'static>(s: S) -> Self {
-        DynState(Held::Live(Box::new(s)))
+    fn new<F, S>(s: S) -> Self
+    where
+        F: Float,
+        S: Clone + Debug + Serialize + Send + Sync + crate::StateTensors<F> + 'static,
+    {
+        DynState(Held::Live(Box::new(s)), Some(tensors::table::<F, S>()))
     }
 
     /// The concrete state, loading saved data first.
-    fn get_mut<S>(&mut self, who: &str) -> Result<&mut S, Error>
+    fn get_mut<F, S>(&mut self, who: &str) -> Result<&mut S, Error>
     where
-        S: Clone + Debug + Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        F: Float,
+        S: Clone
+            + Debug
+            + Serialize
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + crate::StateTensors<F>
+            + 'static,
     {
         if let Held::Saved(v) = &self.0 {
             let s: S = serde_json::from_value(v.clone()).map_err(|e| Error::State {
@@ -88,6 +106,7 @@ impl DynState {
                 detail: format!("the saved state does not load: {e}"),
             })?;
             self.0 = Held::Live(Box::new(s));
+            self.1 = Some(tensors::table::<F, S>());
         }
         self.get_ref::<S>(who)?;
         match &mut self.0 {
@@ -213,6 +232,7 @@ impl<F, T, K> DynTransformation<F> for Erased<T, K>
 where
     F: Float,
     T: Transformation<F> + Send + Sync + 'static,
+    T::State: crate::StateTensors<F>,
     K: Probe<T::State>,
 {
     fn name(&self) -> &'static str {
@@ -224,7 +244,7 @@ where
         } else {
             self.0.init(params)?
         };
-        Ok(DynState::new(s))
+        Ok(DynState::new::<F, _>(s))
     }
     fn update_with<'h>(
         &self,
@@ -233,7 +253,7 @@ where
         params: Option<&Handle<'h, F>>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let s = state.get_mut::<T::State>(self.0.name())?;
+        let s = state.get_mut::<F, T::State>(self.0.name())?;
         self.0.update_with(updates, s, params, extra)
     }
     fn step_with<'h>(
@@ -243,7 +263,7 @@ where
         state: &mut DynState,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let s = state.get_mut::<T::State>(self.0.name())?;
+        let s = state.get_mut::<F, T::State>(self.0.name())?;
         self.0.step_with(params, grads, s, extra)
     }
     fn step_with_buffer<'h>(
@@ -253,7 +273,7 @@ where
         state: &mut DynState,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let s = state.get_mut::<T::State>(self.0.name())?;
+        let s = state.get_mut::<F, T::State>(self.0.name())?;
         self.0.step_with_buffer(params, buffer, s, extra)
     }
     fn validate<'h>(
@@ -268,13 +288,13 @@ where
         })
     }
     fn load(&self, state: &mut DynState) -> Result<(), Error> {
-        state.get_mut::<T::State>(self.0.name()).map(|_| ())
+        state.get_mut::<F, T::State>(self.0.name()).map(|_| ())
     }
     fn hyperparams<'s>(&self, state: &'s DynState) -> Option<&'s BTreeMap<String, f64>> {
         K::hyperparams(state.get_ref::<T::State>(self.0.name()).ok()?)
     }
     fn set_hyperparam(&self, state: &mut DynState, name: &str, value: f64) -> Result<(), Error> {
-        K::set_hyperparam(state.get_mut::<T::State>(self.0.name())?, name, value)
+        K::set_hyperparam(state.get_mut::<F, T::State>(self.0.name())?, name, value)
     }
 }
 
@@ -293,7 +313,10 @@ impl<F: Float> Debug for Boxed<F> {
 
 impl<F: Float> Boxed<F> {
     /// `t` behind the erased type.
-    pub fn new<T: Transformation<F> + Send + Sync + 'static>(t: T) -> Self {
+    pub fn new<T: Transformation<F> + Send + Sync + 'static>(t: T) -> Self
+    where
+        T::State: crate::StateTensors<F>,
+    {
         Boxed(Arc::new(Erased::<T, Plain>(t, PhantomData)))
     }
 
@@ -302,6 +325,7 @@ impl<F: Float> Boxed<F> {
     pub fn injected<T>(t: InjectHyperparams<T>) -> Self
     where
         T: Transformation<F> + crate::Hyperparams + Clone + Debug + Send + Sync + 'static,
+        T::State: crate::StateTensors<F>,
     {
         Boxed(Arc::new(Erased::<InjectHyperparams<T>, Injected>(
             t,
@@ -427,5 +451,83 @@ impl<F: Float> Transformation<F> for Boxed<F> {
         two(Slot::Mut(params), Slot::Mut(buffer), |p, b| {
             self.0.step_with_buffer(p, b, state, extra)
         })
+    }
+}
+
+/// The named tensors of a [`DynState`]: a table of two functions that know the concrete
+/// state's type, made where the type is known (`init`, or the first call after a
+/// deserialization) and kept beside the erased state.
+mod tensors {
+    use super::{wrong, DynState, Held};
+    use crate::state_tensors::{StateTensors, VisitTensor, VisitTensorMut};
+    use crate::{Error, Float};
+    use std::any::Any;
+    use std::sync::Arc;
+
+    struct Table<F> {
+        visit: fn(&dyn Any, &str, &mut VisitTensor<'_, F>) -> Result<(), Error>,
+        visit_mut: fn(&mut dyn Any, &str, &mut VisitTensorMut<'_, F>) -> Result<(), Error>,
+    }
+
+    fn visit<F: Float, S: StateTensors<F> + 'static>(
+        s: &dyn Any,
+        prefix: &str,
+        f: &mut VisitTensor<'_, F>,
+    ) -> Result<(), Error> {
+        s.downcast_ref::<S>()
+            .ok_or_else(|| wrong("boxed"))?
+            .visit_tensors(prefix, f)
+    }
+
+    fn visit_mut<F: Float, S: StateTensors<F> + 'static>(
+        s: &mut dyn Any,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        s.downcast_mut::<S>()
+            .ok_or_else(|| wrong("boxed"))?
+            .visit_tensors_mut(prefix, f)
+    }
+
+    pub(super) fn table<F: Float, S: StateTensors<F> + 'static>() -> Arc<dyn Any + Send + Sync> {
+        Arc::new(Table::<F> {
+            visit: visit::<F, S>,
+            visit_mut: visit_mut::<F, S>,
+        })
+    }
+
+    fn not_loaded() -> Error {
+        Error::State {
+            path: "<root>".into(),
+            buffer: "boxed".into(),
+            detail: "the saved state is not loaded yet (call `Boxed::load_state`)".into(),
+        }
+    }
+
+    fn table_of<F: Float>(t: &Option<Arc<dyn Any + Send + Sync>>) -> Result<&Table<F>, Error> {
+        t.as_deref()
+            .and_then(|t| t.downcast_ref::<Table<F>>())
+            .ok_or_else(|| wrong("boxed"))
+    }
+
+    impl<F: Float> StateTensors<F> for DynState {
+        fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+            match &self.0 {
+                Held::Live(s) => (table_of::<F>(&self.1)?.visit)((**s).as_any(), prefix, f),
+                Held::Saved(_) => Err(not_loaded()),
+            }
+        }
+        fn visit_tensors_mut(
+            &mut self,
+            prefix: &str,
+            f: &mut VisitTensorMut<'_, F>,
+        ) -> Result<(), Error> {
+            let table = table_of::<F>(&self.1)?;
+            let visit_mut = table.visit_mut;
+            match &mut self.0 {
+                Held::Live(s) => visit_mut((**s).as_any_mut(), prefix, f),
+                Held::Saved(_) => Err(not_loaded()),
+            }
+        }
     }
 }

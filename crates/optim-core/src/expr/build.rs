@@ -24,7 +24,7 @@ fn bad(transform: &str, arg: &str, detail: impl Into<String>) -> Error {
 }
 
 /// Converts one optax-style argument from JSON: `null`, a bool, a number, a string, a
-/// schedule `{"schedule": name, ...}`, or a mask `{leaf: bool}`.
+/// schedule `{"schedule": name, ...}`, a mask `{leaf: bool}`, or a list (a tuple).
 pub fn arg_value(transform: &str, name: &str, v: &Json) -> Result<Value, Error> {
     Ok(match v {
         Json::Null => Value::Null,
@@ -56,7 +56,13 @@ pub fn arg_value(transform: &str, name: &str, v: &Json) -> Result<Value, Error> 
             }
             Value::Mask(Mask::Leaves(m))
         }
-        Json::Array(_) => return Err(bad(transform, name, "unexpected list")),
+        // optax's tuple arguments (`betas`, DoG's `init_step`).
+        Json::Array(items) => Value::List(
+            items
+                .iter()
+                .map(|x| arg_value(transform, name, x))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -105,7 +111,10 @@ impl<F: Float> Visitor<F> for BoxIt {
     fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(
         self,
         t: T,
-    ) -> Self::Out {
+    ) -> Self::Out
+    where
+        T::State: crate::StateTensors<F>,
+    {
         Ok(Boxed::new(t))
     }
 }
@@ -116,7 +125,10 @@ impl<F: Float> Visitor<F> for Inject {
     fn visit<T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static>(
         self,
         t: T,
-    ) -> Self::Out {
+    ) -> Self::Out
+    where
+        T::State: crate::StateTensors<F>,
+    {
         let mut inj = inject_hyperparams(t);
         for (name, v) in self.0 {
             inj = inj.hyperparam(name, v);
@@ -388,6 +400,25 @@ fn node<F: Float>(name: &str, args: &Args) -> Result<Boxed<F>, Error> {
             let la = lookahead(kw.inner::<F>("fast_optimizer")?, period, alpha)
                 .reset_state(kw.convert("reset_state", false)?);
             Ok(Boxed::new(la))
+        }
+        "mechanize" => {
+            let kw = Kwargs::new(
+                name,
+                args,
+                &[
+                    "base_optimizer",
+                    "weight_decay",
+                    "eps",
+                    "s_init",
+                    "num_betas",
+                ],
+            )?;
+            let m = crate::mechanize(kw.inner::<F>("base_optimizer")?)
+                .weight_decay(kw.convert("weight_decay", 1e-2)?)
+                .eps(kw.convert("eps", 1e-8)?)
+                .s_init(kw.convert("s_init", 1e-6)?)
+                .num_betas(kw.convert("num_betas", 6)?);
+            Ok(Boxed::new(m))
         }
         "conditionally_transform" | "conditionally_mask" => Err(bad(
             name,

@@ -8,10 +8,14 @@
 //! `adafactor` runs with no updates buffer. This file holds the configuration, its
 //! documentation and state; the math is the kernel's.
 
-use crate::kernel::{
-    corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, jax_mode,
+use crate::kernel::{corrupt, hand_hyperparams, jax_mode};
+use crate::primitives::factored::{
+    check_factored_args, decay_rate_pow, local_step, step, update, Extras, Plan,
 };
-use crate::primitives::factored::{decay_rate_pow, local_step, run_leaf_any, Plan};
+use crate::state_tensors::{
+    visit_bufs, visit_bufs_mut, visit_flags, StateTensors, TensorMut, TensorRef, VisitTensor,
+    VisitTensorMut,
+};
 use crate::{
     check_update_trees, leaf_metas, Buf, Dtype, Error, Extra, FactoredRmsState, Float,
     LearningRate, Mask, ScalarOrSchedule, Transformation, Tree,
@@ -209,7 +213,39 @@ impl Adafactor {
         self
     }
 
-    fn check_args(&self) -> Result<(), Error> {
+    /// Checks the arguments, the scheduled ones at the 0-based step `count0`, where
+    /// optax's math gives NaN or nonsense.
+    fn check_args<F: Float>(&self, count0: u64) -> Result<(), Error> {
+        check_factored_args("adafactor", self.decay_rate, "eps", self.eps)?;
+        let hyper = |arg: &str, detail: String| Error::Hyper {
+            transform: "adafactor".into(),
+            arg: arg.into(),
+            detail,
+        };
+        if let Some(m) = self.momentum {
+            if !(0.0..1.0).contains(&m) {
+                return Err(hyper("momentum", format!("{m} is not in [0, 1)")));
+            }
+        }
+        let mode = jax_mode::<F>();
+        if let Some(lr) = &self.learning_rate {
+            let v = lr.optax_value_in(count0, mode);
+            if !v.is_finite() {
+                return Err(hyper(
+                    "learning_rate",
+                    format!("{v} is not finite at step {count0}"),
+                ));
+            }
+        }
+        if let Some(wd) = &self.weight_decay_rate {
+            let v = wd.optax_value_in(count0, mode);
+            if !v.is_finite() {
+                return Err(hyper(
+                    "weight_decay_rate",
+                    format!("{v} is not finite at step {count0}"),
+                ));
+            }
+        }
         if let Some(t) = self.clipping_threshold {
             if t.is_nan() || t <= 0.0 {
                 return Err(Error::Hyper {
@@ -271,6 +307,33 @@ pub struct AdafactorState<F> {
     pub weight_decay_mask: Vec<bool>,
 }
 
+/// The factored statistics' tensors ([`FactoredRmsState`]), the momentum `mu/<leaf>` (in
+/// `dtype_momentum`; none without momentum) and the flags `weight_decay_mask/<leaf>`.
+impl<F: Float> StateTensors<F> for AdafactorState<F> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        self.factored.visit_tensors(prefix, f)?;
+        let leaves = &self.factored.leaves;
+        visit_bufs(prefix, "mu", leaves, &self.mu, f)?;
+        let mask = &self.weight_decay_mask;
+        visit_flags(prefix, "weight_decay_mask", leaves, mask, &mut |n, b| {
+            f(n, TensorRef::Flag(b))
+        })
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        self.factored.visit_tensors_mut(prefix, f)?;
+        let leaves = &self.factored.leaves;
+        visit_bufs_mut(prefix, "mu", leaves, &mut self.mu, f)?;
+        let mask = &self.weight_decay_mask;
+        visit_flags(prefix, "weight_decay_mask", leaves, mask, &mut |n, b| {
+            f(n, TensorMut::Flag(b))
+        })
+    }
+}
+
 impl Adafactor {
     /// Checks the state's momentum and mask against its leaves and this configuration.
     fn check_state<F: Float>(&self, state: &mut AdafactorState<F>) -> Result<(), Error> {
@@ -315,7 +378,7 @@ impl<F: Float> Transformation<F> for Adafactor {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
-        self.check_args()?;
+        self.check_args::<F>(0)?;
         let metas = leaf_metas(params)?;
         let paths: Vec<String> = metas.iter().map(|m| m.path.clone()).collect();
         let weight_decay_mask = self.weight_decay_mask.resolve(&paths)?;
@@ -327,7 +390,7 @@ impl<F: Float> Transformation<F> for Adafactor {
             })
             .collect();
         Ok(AdafactorState {
-            factored: FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor),
+            factored: FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor)?,
             mu,
             weight_decay_mask,
         })
@@ -340,7 +403,7 @@ impl<F: Float> Transformation<F> for Adafactor {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
-        self.check_args()?;
+        self.check_args::<F>(state.factored.count)?;
         check_update_trees(&state.factored.leaves, updates, params)?;
         if params.is_none() && self.needs_params() {
             return Err(Error::NeedsParams {
@@ -354,16 +417,11 @@ impl<F: Float> Transformation<F> for Adafactor {
             mu,
             weight_decay_mask,
         } = state;
-        for_each_update_leaf(updates, params, |i, io| {
-            run_leaf_any(
-                &plan,
-                factored,
-                i,
-                Some(&mut mu[i]),
-                weight_decay_mask[i],
-                io,
-            )
-        })?;
+        let ex = Extras {
+            mu: Some(mu),
+            decay: weight_decay_mask,
+        };
+        update(&plan, updates, params, factored, ex)?;
         factored.count += 1;
         Ok(())
     }
@@ -375,7 +433,7 @@ impl<F: Float> Transformation<F> for Adafactor {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
-        self.check_args()?;
+        self.check_args::<F>(state.factored.count)?;
         check_update_trees(&state.factored.leaves, updates, params)?;
         if params.is_none() && self.needs_params() {
             return Err(Error::NeedsParams {
@@ -394,7 +452,7 @@ impl<F: Float> Transformation<F> for Adafactor {
         state: &mut Self::State,
         _extra: &Extra,
     ) -> Result<(), Error> {
-        self.check_args()?;
+        self.check_args::<F>(state.factored.count)?;
         check_update_trees(&state.factored.leaves, grads, Some(&*params))?;
         self.check_state(state)?;
         let plan = self.plan::<F>(state.factored.count);
@@ -403,16 +461,11 @@ impl<F: Float> Transformation<F> for Adafactor {
             mu,
             weight_decay_mask,
         } = state;
-        for_each_step_leaf(params, grads, |i, io| {
-            run_leaf_any(
-                &plan,
-                factored,
-                i,
-                Some(&mut mu[i]),
-                weight_decay_mask[i],
-                io,
-            )
-        })?;
+        let ex = Extras {
+            mu: Some(mu),
+            decay: weight_decay_mask,
+        };
+        step(&plan, params, grads, factored, ex)?;
         factored.count += 1;
         Ok(())
     }

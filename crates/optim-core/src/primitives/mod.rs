@@ -15,6 +15,12 @@
 //! - [`dual_averaging`][]: `scale_by_madgrad`.
 //! - [`trust_ratio`][]: `scale_by_trust_ratio`.
 //! - [`step_size`][]: `scale_by_polyak`.
+//! - [`coin_betting`][]: `scale_by_cocob`.
+//! - [`distance`][]: `scale_by_dog`, `scale_by_dowg`.
+//! - [`d_adaptation`][]: `scale_by_dadapt_adamw`, `scale_by_prodigy`.
+//! - [`averaging`][]: `scale_by_schedule_free`, the post-processing of optax's
+//!   `schedule_free` wrapper.
+//! - [`momentum_model`][]: `scale_by_momo`, `scale_by_momo_adam`.
 //! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
 //! - [`clip`]: `clip`, `clip_by_global_norm`.
 //! - [`constrain`][]: `set_to_zero`, `zero_nans`, `keep_params_nonnegative`.
@@ -32,18 +38,26 @@
 //! - [`sm3`]: `scale_by_sm3`, SM3's cover accumulators, and the kernel of `sm3`.
 //! - [`unitwise`][]: `centralize` and `adaptive_grad_clip`, statistics per slice of a leaf.
 //! - [`plateau`][]: `reduce_on_plateau`, a scale driven by the objective value.
+//! - [`muon`][]: `scale_by_muon` (Newton-Schulz orthogonalization per matrix, through
+//!   faer) and `scale_by_shape`, Muon's primitives.
 
 pub mod accumulate;
+pub mod averaging;
 pub mod block;
 pub mod clip;
+pub mod coin_betting;
 pub mod constrain;
+pub mod d_adaptation;
 pub mod delayed_moments;
 pub mod descent;
+pub mod distance;
 pub mod dual_averaging;
 pub mod ema_mixtures;
 pub mod factored;
 pub mod magnitude;
 pub mod moments;
+pub mod momentum_model;
+pub mod muon;
 pub mod nesterov_moments;
 pub mod plateau;
 pub mod rescale;
@@ -55,16 +69,22 @@ pub mod trust_ratio;
 pub mod unitwise;
 
 pub use accumulate::*;
+pub use averaging::*;
 pub use block::*;
 pub use clip::*;
+pub use coin_betting::*;
 pub use constrain::*;
+pub use d_adaptation::*;
 pub use delayed_moments::*;
 pub use descent::*;
+pub use distance::*;
 pub use dual_averaging::*;
 pub use ema_mixtures::*;
 pub use factored::*;
 pub use magnitude::*;
 pub use moments::*;
+pub use momentum_model::*;
+pub use muon::*;
 pub use nesterov_moments::*;
 pub use plateau::*;
 pub use rescale::*;

@@ -258,3 +258,55 @@ impl<F: Float> Transformation<F> for ReduceOnPlateau {
 crate::family! {
     "reduce_on_plateau" => ReduceOnPlateau,
 }
+
+/// The tensors of the state: the counts (`count`, `plateau_count`, `cooldown_count`) and
+/// the scale and averages (`scale`, `best_value`, `avg_value`) as scalars of the params'
+/// type, where optax keeps them.
+impl<F: Float> crate::StateTensors<F> for ReduceOnPlateauState<F> {
+    fn visit_tensors(
+        &self,
+        prefix: &str,
+        f: &mut crate::state_tensors::VisitTensor<'_, F>,
+    ) -> Result<(), Error> {
+        use crate::state_tensors::TensorRef::{Count, Elems};
+        let name = |n: &str| format!("{prefix}{n}");
+        f(&name("count"), Count(self.count))?;
+        f(&name("plateau_count"), Count(self.plateau_count))?;
+        f(&name("cooldown_count"), Count(self.cooldown_count))?;
+        f(
+            &name("scale"),
+            Elems(&[], std::slice::from_ref(&self.scale)),
+        )?;
+        f(
+            &name("best_value"),
+            Elems(&[], std::slice::from_ref(&self.best_value)),
+        )?;
+        f(
+            &name("avg_value"),
+            Elems(&[], std::slice::from_ref(&self.avg_value)),
+        )
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut crate::state_tensors::VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        use crate::state_tensors::TensorMut::{Count, Elems};
+        let name = |n: &str| format!("{prefix}{n}");
+        f(&name("count"), Count(&mut self.count))?;
+        f(&name("plateau_count"), Count(&mut self.plateau_count))?;
+        f(&name("cooldown_count"), Count(&mut self.cooldown_count))?;
+        f(
+            &name("scale"),
+            Elems(&[], std::slice::from_mut(&mut self.scale)),
+        )?;
+        f(
+            &name("best_value"),
+            Elems(&[], std::slice::from_mut(&mut self.best_value)),
+        )?;
+        f(
+            &name("avg_value"),
+            Elems(&[], std::slice::from_mut(&mut self.avg_value)),
+        )
+    }
+}

@@ -16,7 +16,13 @@
 //! A scalar (0-d) leaf behaves as a 1-element vector, where optax 0.2.8 raises an
 //! `IndexError` (deviation 3 of the reference set).
 
-use crate::kernel::{corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, LeafIo};
+use crate::exec::{BufPtr, Exec, LeafMem};
+use crate::kernel::{
+    corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, try_zeros, AnyLeaf, LeafIo,
+};
+use crate::state_tensors::{
+    visit_elems, visit_elems_mut, StateTensors, TensorMut, TensorRef, VisitTensor, VisitTensorMut,
+};
 use crate::{check_update_trees, leaf_metas, Error, Extra, Float, LeafMeta, Transformation, Tree};
 use serde::{Deserialize, Serialize};
 
@@ -37,10 +43,15 @@ pub struct Sm3State<F> {
     scratch: Scratch<F>,
 }
 
-/// Where the new accumulators are gathered during a step; not saved (a deserialized
-/// state sizes it on its first step).
+/// Working memory, not saved (a deserialized state rebuilds it on its first step): per
+/// leaf of rank >= 2, where its new accumulators are gathered during a step (sized by
+/// `init`, so leaves run on any thread and a step allocates nothing), and the record of a
+/// step's leaves and tasks: per leaf its accumulators, momentum and scratch.
 #[derive(Clone, Debug, Default)]
-struct Scratch<F>(Vec<F>);
+struct Scratch<F> {
+    new: Vec<Vec<F>>,
+    exec: Exec<F, 3, 0, 0>,
+}
 
 impl<F> PartialEq for Scratch<F> {
     fn eq(&self, _: &Self) -> bool {
@@ -48,51 +59,71 @@ impl<F> PartialEq for Scratch<F> {
     }
 }
 
-/// Number of accumulators of a leaf of `shape`.
+/// Number of accumulators of a leaf of `shape`. A leaf of rank >= 2 with no elements
+/// keeps none: its update is empty and never reads them, where optax's cover of
+/// `[2^40, 0]` would be 2^40 zeros (and its update raises on the empty maximum).
 fn accumulators(shape: &[usize]) -> usize {
     match shape.len() {
         0 => 1,
         1 => shape[0],
-        _ => shape.iter().sum(),
+        _ if shape.contains(&0) => 0,
+        _ => shape.iter().fold(0usize, |s, &d| s.saturating_add(d)),
+    }
+}
+
+/// Number of scratch entries of a leaf of `shape`.
+fn scratch_len(shape: &[usize]) -> usize {
+    if shape.len() >= 2 {
+        accumulators(shape)
+    } else {
+        0
     }
 }
 
 impl<F: Float> Sm3State<F> {
-    pub(crate) fn new(leaves: Vec<LeafMeta>) -> Self {
-        let mu = leaves
-            .iter()
-            .map(|m| vec![F::zero(); accumulators(&m.shape)])
-            .collect();
-        let nu = leaves.iter().map(|m| vec![F::zero(); m.len()]).collect();
+    /// The zero state for `leaves`, or [`Error::Alloc`] naming the first leaf whose
+    /// accumulators cannot be allocated.
+    pub(crate) fn new(leaves: Vec<LeafMeta>) -> Result<Self, Error> {
+        let mut mu = Vec::with_capacity(leaves.len());
+        let mut nu = Vec::with_capacity(leaves.len());
+        for m in &leaves {
+            mu.push(try_zeros(accumulators(&m.shape), &m.path, "mu")?);
+            nu.push(try_zeros(m.len(), &m.path, "nu")?);
+        }
         let mut s = Sm3State {
             count: 0,
             leaves,
             mu,
             nu,
-            scratch: Scratch(Vec::new()),
+            scratch: Scratch::default(),
         };
-        s.fit_scratch();
-        s
+        s.fit_scratch()?;
+        Ok(s)
     }
 
-    fn fit_scratch(&mut self) {
-        let need = self
-            .leaves
-            .iter()
-            .filter(|m| m.shape.len() >= 2)
-            .map(|m| accumulators(&m.shape))
-            .max()
-            .unwrap_or(0);
-        if self.scratch.0.len() < need {
-            self.scratch.0.resize(need, F::zero());
+    fn fit_scratch(&mut self) -> Result<(), Error> {
+        let sc = &mut self.scratch;
+        let fits = sc.new.len() == self.leaves.len()
+            && sc
+                .new
+                .iter()
+                .zip(&self.leaves)
+                .all(|(v, m)| v.len() == scratch_len(&m.shape));
+        if !fits {
+            let mut new = Vec::with_capacity(self.leaves.len());
+            for m in &self.leaves {
+                new.push(try_zeros(scratch_len(&m.shape), &m.path, "scratch")?);
+            }
+            sc.new = new;
         }
+        sc.exec.prepare(&self.leaves);
+        Ok(())
     }
 
     /// Checks every buffer against the leaves; sizes the scratch of a deserialized state.
     fn check(&mut self) -> Result<(), Error> {
         self.validate()?;
-        self.fit_scratch();
-        Ok(())
+        self.fit_scratch()
     }
 
     /// Checks every buffer against the leaves, writing nothing.
@@ -242,24 +273,16 @@ pub(crate) fn update<F: Float, P: Tree<F>>(
 ) -> Result<(), Error> {
     check_update_trees(&state.leaves, updates, params)?;
     state.check()?;
-    let Sm3State {
-        leaves,
-        mu,
-        nu,
-        scratch,
-        count,
-    } = state;
+    state.scratch.exec.begin(&state.leaves);
     for_each_update_leaf(updates, params, |i, io| {
-        run_leaf(
-            plan,
-            &leaves[i].shape,
-            &mut mu[i],
-            &mut nu[i],
-            &mut scratch.0,
-            io,
-        )
+        let mem = LeafMem {
+            a: io.u.as_mut_ptr(),
+            b: io.p.map_or(std::ptr::null(), |p| p.as_ptr()),
+            len: io.u.len(),
+        };
+        state.record(i, mem);
     })?;
-    *count += 1;
+    state.execute(plan, false);
     Ok(())
 }
 
@@ -272,25 +295,59 @@ pub(crate) fn step<F: Float, P: Tree<F>>(
 ) -> Result<(), Error> {
     check_update_trees(&state.leaves, grads, Some(&*params))?;
     state.check()?;
-    let Sm3State {
-        leaves,
-        mu,
-        nu,
-        scratch,
-        count,
-    } = state;
+    state.scratch.exec.begin(&state.leaves);
     for_each_step_leaf(params, grads, |i, io| {
-        run_leaf(
-            plan,
-            &leaves[i].shape,
-            &mut mu[i],
-            &mut nu[i],
-            &mut scratch.0,
-            io,
-        )
+        let mem = LeafMem {
+            a: io.p.as_mut_ptr(),
+            b: io.g.as_ptr(),
+            len: io.p.len(),
+        };
+        state.record(i, mem);
     })?;
-    *count += 1;
+    state.execute(plan, true);
     Ok(())
+}
+
+impl<F: Float> Sm3State<F> {
+    /// Records leaf `i` of a step: its memory, accumulators, momentum and scratch.
+    fn record(&mut self, i: usize, mem: LeafMem<F>) {
+        let Sm3State {
+            mu, nu, scratch, ..
+        } = self;
+        let native = |v: &mut Vec<F>| BufPtr::Native(v.as_mut_ptr());
+        let bufs = [
+            native(&mut mu[i]),
+            native(&mut nu[i]),
+            native(&mut scratch.new[i]),
+        ];
+        scratch.exec.push(mem, bufs);
+    }
+
+    /// Runs every recorded leaf, as tasks of whole leaves on rayon's current pool (each
+    /// leaf's pass is the sequential one, on buffers of its own: the bits do not depend
+    /// on the thread count); counts the step.
+    fn execute(&mut self, plan: &Plan<F>, step: bool) {
+        let exec = &mut self.scratch.exec;
+        exec.ready();
+        let exec = &*exec;
+        let leaves = &self.leaves;
+        exec.run_leaves(|i| {
+            let (shape, n) = (&leaves[i].shape[..], leaves[i].len());
+            let lens = [accumulators(shape), n, scratch_len(shape)];
+            // SAFETY: leaf `i` runs in this task alone; its buffers were recorded from
+            // the state with these lengths (checked before the step), and its memory
+            // from the trees the step borrows.
+            unsafe {
+                let [mu, nu, new] = [0, 1, 2].map(|k| match exec.buf(i, k) {
+                    BufPtr::Native(p) => std::slice::from_raw_parts_mut(p, lens[k]),
+                    _ => &mut [],
+                });
+                let mut io = AnyLeaf::of(exec, i, 0, n, step);
+                run_leaf(plan, shape, mu, nu, new, &mut io);
+            }
+        });
+        self.count += 1;
+    }
 }
 
 /// Scaling by SM3's cover accumulators (optax's `scale_by_sm3`): [`sm3`](fn@crate::sm3)
@@ -346,6 +403,10 @@ pub fn scale_by_sm3() -> ScaleBySm3 {
 }
 
 impl ScaleBySm3 {
+    fn check_args(&self) -> Result<(), Error> {
+        check_sm3_args("scale_by_sm3", ("b1", self.b1), self.b2, self.eps)
+    }
+
     /// Sets `b1`.
     #[must_use]
     pub fn b1(mut self, b1: f64) -> Self {
@@ -366,6 +427,32 @@ impl ScaleBySm3 {
     }
 }
 
+/// Checks SM3's decays and eps, as `transform` names them (`momentum` is `b1`): the
+/// momentum's decay in [0, 1), the accumulators' in [0, 1] (1 keeps plain sums), eps a
+/// finite number >= 0 (the step never divides by a zero accumulator).
+pub(crate) fn check_sm3_args(
+    transform: &str,
+    (b1_name, b1): (&str, f64),
+    b2: f64,
+    eps: f64,
+) -> Result<(), Error> {
+    let hyper = |arg: &str, detail: String| Error::Hyper {
+        transform: transform.into(),
+        arg: arg.into(),
+        detail,
+    };
+    if !(0.0..1.0).contains(&b1) {
+        return Err(hyper(b1_name, format!("{b1} is not in [0, 1)")));
+    }
+    if !(0.0..=1.0).contains(&b2) {
+        return Err(hyper("b2", format!("{b2} is not in [0, 1]")));
+    }
+    if !(eps >= 0.0 && eps.is_finite()) {
+        return Err(hyper("eps", format!("{eps} is not a finite number >= 0")));
+    }
+    Ok(())
+}
+
 hand_hyperparams!(ScaleBySm3, "scale_by_sm3", required: [], blank: ScaleBySm3::default(),
     { b1, b2, eps });
 
@@ -377,7 +464,8 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
-        Ok(Sm3State::new(leaf_metas(params)?))
+        self.check_args()?;
+        Sm3State::new(leaf_metas(params)?)
     }
 
     fn update_with<P: Tree<F>>(
@@ -387,6 +475,7 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         let plan = Plan::new(self.b1, self.b2, self.eps, 1.0);
         update(&plan, updates, state, params)
     }
@@ -398,6 +487,7 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         check_update_trees(&state.leaves, updates, params)?;
         state.validate()
     }
@@ -411,6 +501,7 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
         state: &mut Self::State,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         let plan = Plan::new(self.b1, self.b2, self.eps, 1.0);
         step(&plan, params, grads, state)
     }
@@ -420,4 +511,23 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
 // table.
 crate::family! {
     "scale_by_sm3" => ScaleBySm3,
+}
+
+/// `count`, the accumulators `mu/<leaf>` (1-d, axis after axis) and the momentum
+/// `nu/<leaf>`; the scratch is not a tensor.
+impl<F: Float> StateTensors<F> for Sm3State<F> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
+        visit_elems(prefix, "mu", &self.leaves, &self.mu, f)?;
+        visit_elems(prefix, "nu", &self.leaves, &self.nu, f)
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
+        visit_elems_mut(prefix, "mu", &self.leaves, &mut self.mu, f)?;
+        visit_elems_mut(prefix, "nu", &self.leaves, &mut self.nu, f)
+    }
 }

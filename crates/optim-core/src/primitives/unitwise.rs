@@ -339,3 +339,39 @@ crate::family! {
     "centralize" => Centralize,
     "adaptive_grad_clip" => AdaptiveGradClip,
 }
+
+/// The leaves follow from the params, so this state has no tensors.
+impl<F: Float> crate::StateTensors<F> for LeavesState {
+    fn visit_tensors(
+        &self,
+        _: &str,
+        _: &mut crate::state_tensors::VisitTensor<'_, F>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        _: &str,
+        _: &mut crate::state_tensors::VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The leaves follow from the params and the sums are scratch: no tensors.
+impl<F: Float> crate::StateTensors<F> for AdaptiveGradClipState {
+    fn visit_tensors(
+        &self,
+        _: &str,
+        _: &mut crate::state_tensors::VisitTensor<'_, F>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        _: &str,
+        _: &mut crate::state_tensors::VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+}

@@ -82,3 +82,34 @@ impl<F: Float> Quadratic<F> {
 pub fn flat<F: Float>(m: &TensorMap<F>) -> Vec<F> {
     m.values().flat_map(|t| t.data().to_vec()).collect()
 }
+
+impl<F: Float> Quadratic<F> {
+    /// The loss at `p`, ½ Σ c·(x − 0.3)², in f64.
+    pub fn loss(&self, p: &TensorMap<F>) -> f64 {
+        p.iter()
+            .map(|(k, t)| {
+                let [cb, cw] = self.curvature;
+                let c = if k == "b" { cb } else { cw };
+                t.data()
+                    .iter()
+                    .map(|&x| 0.5 * c * (x.f64() - 0.3) * (x.f64() - 0.3))
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+
+    /// As [`Quadratic::run`], passing the objective value to each step (`Extra::value`),
+    /// for the optimizers that read it.
+    pub fn run_valued<T: Transformation<F>>(&self, opt: &T, steps: usize) -> Vec<Vec<F>> {
+        let mut p = self.params();
+        let mut st = opt.init(&p).unwrap();
+        (0..steps)
+            .map(|_| {
+                let g = self.grads(&p);
+                let extra = optim_core::Extra::value(self.loss(&p));
+                opt.step_with(&mut p, &g, &mut st, &extra).unwrap();
+                flat(&p)
+            })
+            .collect()
+    }
+}

@@ -93,6 +93,9 @@ pub struct Hyper {
     pub one_of: Vec<String>,
     /// `#[check(expr)]`: conditions the argument's value must satisfy.
     pub checks: Vec<Expr>,
+    /// `#[at(t)]`: a rate evaluated at the 1-based step `t` rather than at the 0-based
+    /// count `t - 1` (optax's schedule-free wrapper counts its steps from 1).
+    pub at_t: bool,
 }
 
 #[derive(Clone)]
@@ -120,6 +123,9 @@ pub const PLAIN_TYPES: &[&str] = &[
     "Option<f64>",
     "Option<u64>",
     "Option<usize>",
+    // optax's tuple arguments (`betas`) and DoG's `(tag, value)` initial step.
+    "(f64,f64)",
+    "InitStep",
 ];
 
 /// Names generated code binds; a declaration may not claim them.

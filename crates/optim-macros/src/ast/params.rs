@@ -30,6 +30,7 @@ pub fn parse(
         let mut one_of: Vec<String> = Vec::new();
         let mut checks: Vec<Expr> = Vec::new();
         let mut state_attr: Option<&Attribute> = None;
+        let mut at_t: Option<&Attribute> = None;
         for a in pt.attrs.iter().filter(|a| !is_doc(a)) {
             if a.path().is_ident("default") {
                 match &a.meta {
@@ -50,6 +51,11 @@ pub fn parse(
                     Ok(l) => one_of = l.iter().map(|s| s.value()).collect(),
                     Err(e) => errs.push(e),
                 }
+            } else if a.path().is_ident("at") {
+                match a.parse_args::<syn::Ident>() {
+                    Ok(i) if i == "t" => at_t = Some(a),
+                    _ => errs.at(a, "expected `#[at(t)]`: the rate at the 1-based step `t`"),
+                }
             } else if a.path().is_ident("check") {
                 match a.parse_args::<Expr>() {
                     Ok(e) => checks.push(e),
@@ -59,7 +65,7 @@ pub fn parse(
                 errs.at(
                     a,
                     format!(
-                        "unknown attribute `#[{}]`; expected `#[default(...)]`, `#[one_of(...)]`, `#[check(...)]` or `#[state(...)]`",
+                        "unknown attribute `#[{}]`; expected `#[default(...)]`, `#[one_of(...)]`, `#[check(...)]`, `#[at(t)]` or `#[state(...)]`",
                         a.path().to_token_stream().to_string().replace(' ', "")
                     ),
                 );
@@ -80,6 +86,15 @@ pub fn parse(
             continue;
         }
         names.claim(errs, &name);
+        if let Some(a) = at_t {
+            let rate = matches!(classify(&pt.ty), Some(Kind::Rate | Kind::OptRate));
+            if composite || !rate {
+                errs.at(
+                    a,
+                    "`#[at(t)]` applies to a `LearningRate` argument of an elementary declaration",
+                );
+            }
+        }
         if let Type::Infer(_) = &*pt.ty {
             if !composite {
                 errs.at(
@@ -96,6 +111,7 @@ pub fn parse(
                 docs,
                 one_of,
                 checks,
+                at_t: false,
             });
             continue;
         }
@@ -136,6 +152,7 @@ pub fn parse(
             docs,
             one_of,
             checks,
+            at_t: at_t.is_some(),
         });
     }
     // A `#[state(dtype = name)]` generates the argument `name: Option<Dtype>`.
@@ -154,6 +171,7 @@ pub fn parse(
                 docs: vec![syn::parse_quote!(#[doc = #text])],
                 one_of: vec![],
                 checks: vec![],
+                at_t: false,
             });
         }
     }

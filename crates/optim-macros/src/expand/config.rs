@@ -44,7 +44,10 @@ pub fn config(cx: &Cx, docs: TokenStream) -> TokenStream {
     });
     let blank_fields = k.args.iter().map(|a| {
         let n = &a.name;
-        if is_required(n) {
+        if is_required(n) && a.kind == Kind::Plain {
+            // A placeholder until `from_args` sets it (or reports it missing).
+            quote!(#n: ::core::default::Default::default(),)
+        } else if is_required(n) {
             quote!(#n: ::core::convert::Into::into(<f64 as ::core::default::Default>::default()),)
         } else if let Some(d) = &a.default {
             quote!(#n: ::core::convert::Into::into(#d),)

@@ -159,6 +159,7 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
             })
             .collect();
         let nb = bufs.len();
+        let m = cx.k.masks.len();
         let names: Vec<_> = bufs.iter().map(|b| b.name.clone()).collect();
         let tys: Vec<_> = (0..nb).map(|_| quote!(F)).collect();
         let sg: Vec<_> = (0..nb).map(|j| format_ident!("__S{}", j)).collect();
@@ -168,7 +169,7 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
             &bufs,
             &(
                 quote!(__out = #lp),
-                quote!(__r, __g, __p, __leaf, __base, __len, __shape,),
+                quote!(__r, __g, __p, __leaf, __base, __len, __shape, __masks,),
             ),
             0,
             &mut Vec::new(),
@@ -176,8 +177,8 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
         out.extend(quote! {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
-            fn #lp<F: #krate::Float, #(#sg: #krate::__private::Store<F>,)* __R: Fn(F, F, #krate::__private::Pos, &[usize], #(#tys),*) -> [F; __N], const __N: usize>(
-                __r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], #(#sa: &mut [#sg],)*
+            fn #lp<F: #krate::Float, #(#sg: #krate::__private::Store<F>,)* __R: Fn(F, F, #krate::__private::Pos, &[usize], [bool; #m], #(#tys),*) -> [F; __N], const __N: usize>(
+                __r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], __masks: [bool; #m], #(#sa: &mut [#sg],)*
             ) -> [f64; __N] {
                 let __n = __g.len();
                 #(let #sa = &#sa[..__n];)*
@@ -191,14 +192,15 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
                         __g[__i], __pv,
                         #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
                         __shape,
+                        __masks,
                         #(#krate::__private::Store::<F>::load(#sa[__i]),)*
                     )
                 })
             }
 
             #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
-            fn #dp<F: #krate::Float, __R: Fn(F, F, #krate::__private::Pos, &[usize], #(#tys),*) -> [F; __N], const __N: usize>(
-                __r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], __bs: [#krate::exec::BufSlice<'_, F>; #nb],
+            fn #dp<F: #krate::Float, __R: Fn(F, F, #krate::__private::Pos, &[usize], [bool; #m], #(#tys),*) -> [F; __N], const __N: usize>(
+                __r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], __masks: [bool; #m], __bs: [#krate::exec::BufSlice<'_, F>; #nb],
             ) -> [f64; __N] {
                 let mut __out = [0f64; __N];
                 let [#(#names),*] = __bs;

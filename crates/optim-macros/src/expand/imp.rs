@@ -211,7 +211,7 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 }
                 __state.__exec.ready();
                 let __step = false;
-                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step, [#(__state.#tree_states),*])?;
+                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, [#(&__state.#masks[..]),*], __step, [#(__state.#tree_states),*])?;
                 #reduce
                 #prep
                 #main_update
@@ -258,7 +258,7 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 }
                 __state.__exec.ready();
                 let __step = true;
-                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, __step, [#(__state.#tree_states),*])?;
+                let (__red, __prep, __k, __red_on, __ts) = #kernel_fn::<F>(self, __count, __value, &__state.__exec, &__state.leaves, [#(&__state.#masks[..]),*], __step, [#(__state.#tree_states),*])?;
                 #reduce
                 #prep
                 #main_step
@@ -319,6 +319,8 @@ fn validate_fn(cx: &Cx, checks: &TokenStream, take_value: &TokenStream) -> Token
         quote!()
     } else {
         quote! {
+            #[allow(unused_imports)]
+            use #krate::dsl::*;
             let this = self;
             let __count = state.count + 1;
             let __mode = if <F as #krate::Float>::DTYPE == #krate::Dtype::F64 {

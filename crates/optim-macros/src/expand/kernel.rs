@@ -132,7 +132,7 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
         #[allow(unused_variables, unused_mut, unused_parens, unused_assignments, non_snake_case, clippy::all)]
         #[inline]
         fn #kernel_fn<F: #krate::Float>(
-            this: &#name, __count: u64, __value: f64, __tree: &#exec_ty, __metas: &[#krate::LeafMeta], __step: bool, __ts: [F; #nts],
+            this: &#name, __count: u64, __value: f64, __tree: &#exec_ty, __metas: &[#krate::LeafMeta], __flags: [&[bool]; #m], __step: bool, __ts: [F; #nts],
         ) -> ::core::result::Result<(impl #red_sig + use<F>, impl #prep_sig + use<F>, impl #kernel_sig + use<F>, bool, [F; #nts]), #krate::Error> {
             #[allow(unused_imports)]
             use #krate::dsl::*;
@@ -178,11 +178,17 @@ pub fn bind_args(cx: &Cx) -> Vec<TokenStream> {
     cx.k.args.iter().filter_map(|a| {
         let n = &a.name;
         let t = &a.ty;
+        // optax evaluates a schedule at its 0-based count, or (`#[at(t)]`) at the step.
+        let at = if a.at_t {
+            quote!(__count)
+        } else {
+            quote!(__count - 1)
+        };
         match a.kind {
             Kind::Plain => Some(quote!(let #n: #t = this.#n;)),
-            Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value_in(__count - 1, __mode);)),
+            Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value_in(#at, __mode);)),
             Kind::OptRate => Some(
-                quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value_in(__count - 1, __mode));),
+                quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value_in(#at, __mode));),
             ),
             Kind::Choice => Some(quote!(let #n: &str = this.#n.as_str();)),
             _ => None,

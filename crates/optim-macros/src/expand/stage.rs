@@ -20,7 +20,8 @@ pub(super) enum Mode {
     /// The reduction pass: masks and state (the stages before the reduction have no
     /// per-leaf values).
     Red,
-    /// A whole-tree pass: nothing per leaf (only stateless, unmasked stages).
+    /// A whole-tree pass: masks, but no state or per-leaf values (only stateless stages
+    /// precede a `tree_sum`).
     Tree,
 }
 
@@ -48,9 +49,9 @@ pub(super) fn apply(cx: &Cx, range: std::ops::Range<usize>, mode: Mode) -> Token
     for i in range {
         let s = &k.stages[i];
         let kn = k_name(i);
-        let masks = s.masks.iter().map(|m| match (m, mode) {
-            (Some(idx), Mode::Main | Mode::Red) => quote!(__masks[#idx]),
-            _ => quote!(true),
+        let masks = s.masks.iter().map(|m| match m {
+            Some(idx) => quote!(__masks[#idx]),
+            None => quote!(true),
         });
         let lvs = (0..s.decl.body.leaf_names.len()).map(|j| {
             let at = s.lv_offset + j;
@@ -71,7 +72,7 @@ pub(super) fn apply(cx: &Cx, range: std::ops::Range<usize>, mode: Mode) -> Token
             let c = cond_name(i);
             guard.push(quote!(#c));
         }
-        if let (Some(g), Mode::Main | Mode::Red) = (s.gate, mode) {
+        if let Some(g) = s.gate {
             guard.push(quote!(__masks[#g]));
         }
         let run = quote! {
@@ -99,6 +100,31 @@ pub(super) fn stage_binding(cx: &Cx, i: usize, s: &Stage, hi: usize) -> Option<T
     }
     let ty = crate::lower::normalize_ty(h.ty.as_ref().expect("typed"));
     let krate = &cx.krate;
+    if h.at_t && cx.k.composite {
+        // The stage reads the rate at the step, not at the count the composition's
+        // argument was evaluated at.
+        let arg = match &s.sources[hi] {
+            Source::Arg(c) => cx.k.args.iter().find(|a| a.name == *c),
+            _ => None,
+        };
+        match (arg.map(|a| (&a.name, a.kind)), &s.sources[hi]) {
+            (Some((c, Kind::Rate)), _) => {
+                return Some(quote!(let #n: f64 = this.#c.optax_value_in(__count, __mode);))
+            }
+            (Some((c, Kind::OptRate)), _) => {
+                return Some(
+                    quote!(let #n: Option<f64> = this.#c.as_ref().map(|r| r.optax_value_in(__count, __mode));),
+                )
+            }
+            (None, Source::Default) if kind == Kind::Rate => {
+                let d = &h.default;
+                return Some(
+                    quote!(let #n: f64 = { let __r: #ty = ::core::convert::Into::into(#d); __r.optax_value_in(__count, __mode) };),
+                );
+            }
+            _ => {}
+        }
+    }
     Some(match (&s.sources[hi], kind) {
         (Source::Arg(c), _) if c == n => return None,
         (Source::Arg(c), _) => quote!(let #n = #c;),
@@ -249,10 +275,11 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
                 let bufs: Vec<_> = s.decl.elem_states().map(|b| b.name.clone()).collect();
                 let kidx: Vec<_> = s.bufs.to_vec();
                 let tree_dispatch = format_ident!("__{}_tree_dispatch_{}", cx.k.head.fn_name, i);
+                let m = cx.k.masks.len();
                 out.push(quote! {
                     let #pat = {
                         #(let #names = #krate::__private::elem::<F, _>(#names);)*
-                        let __tr = move |__g: F, __p: F, __pos: #krate::__private::Pos, __shape: &[usize], #(#bufs: F),*| -> [F; #n] {
+                        let __tr = move |__g: F, __p: F, __pos: #krate::__private::Pos, __shape: &[usize], __masks: [bool; #m], #(#bufs: F),*| -> [F; #n] {
                             #[allow(unused_imports)]
                             use #krate::__private::num_traits::Float as _;
                             #before
@@ -265,11 +292,13 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
                         let __r: [f64; #n] = __tree.tree_sum::<#n>(|__leaf, __s, __e| {
                             let __shape: &[usize] = &__metas[__leaf].shape;
                             let __len = __metas[__leaf].len();
+                            // The step checked every flag list against the leaves.
+                            let __masks: [bool; #m] = ::core::array::from_fn(|__j| __flags[__j][__leaf]);
                             // SAFETY: the per-step code only reads; nothing is written yet.
                             let (__gs, __ps) = unsafe { __tree.read(__leaf, __s, __e, __step) };
                             // SAFETY: as above, for this stage's state buffers.
                             let __bs = unsafe { [#(__tree.buf(__leaf, #kidx).slice(__s, __e - __s)),*] };
-                            #tree_dispatch::<F, _, #n>(&__tr, __gs, __ps, __leaf, __s, __len, __shape, __bs)
+                            #tree_dispatch::<F, _, #n>(&__tr, __gs, __ps, __leaf, __s, __len, __shape, __masks, __bs)
                         });
                         #value
                     };

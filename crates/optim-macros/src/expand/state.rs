@@ -21,6 +21,7 @@ pub fn state_struct(cx: &Cx) -> TokenStream {
     let tree_states = cx.tree_states();
     let exec_ty = cx.exec_ty();
     let state_doc = format!("The state of [`{name}`]: the step count, the leaves it was built for, and one buffer per leaf for each state variable.");
+    let tensors = state_tensors_impl(cx);
     quote! {
         #[doc = #state_doc]
         #[derive(Clone, Debug, PartialEq, #krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
@@ -41,6 +42,67 @@ pub fn state_struct(cx: &Cx) -> TokenStream {
             #[doc(hidden)]
             #[serde(skip)]
             pub _elem: ::core::marker::PhantomData<F>,
+        }
+        #tensors
+    }
+}
+
+/// The state's [`StateTensors`] impl: its count, buffers, masks, per-leaf and per-tree
+/// scalars by name, for checkpoints.
+fn state_tensors_impl(cx: &Cx) -> TokenStream {
+    let (k, krate) = (cx.k, &cx.krate);
+    let state_name = &k.head.state_name;
+    let bufs = cx.bufs();
+    let buf_names: Vec<String> = bufs.iter().map(|b| b.to_string()).collect();
+    let masks = &k.masks;
+    let mask_names: Vec<String> = masks.iter().map(|b| b.to_string()).collect();
+    let leaf_states = cx.leaf_states();
+    let leaf_names: Vec<String> = leaf_states.iter().map(|b| b.to_string()).collect();
+    // Per-tree scalars (`#[state(tree)]`) are 0-d tensors named by the field.
+    let tree_states = cx.tree_states();
+    let tree_names: Vec<String> = tree_states.iter().map(|b| b.to_string()).collect();
+    quote! {
+        impl<F: #krate::Float> #krate::state_tensors::StateTensors<F> for #state_name<F> {
+            fn visit_tensors(
+                &self,
+                prefix: &str,
+                f: &mut #krate::state_tensors::VisitTensor<'_, F>,
+            ) -> ::core::result::Result<(), #krate::Error> {
+                #krate::state_tensors::visit_generated(
+                    prefix,
+                    self.count,
+                    &self.leaves,
+                    &[#((#buf_names, &self.#bufs[..]),)*],
+                    &[#((#mask_names, &self.#masks[..]),)*],
+                    &[#((#leaf_names, &self.#leaf_states[..]),)*],
+                    f,
+                )?;
+                #(f(
+                    &::std::format!("{prefix}{}", #tree_names),
+                    #krate::state_tensors::TensorRef::Elems(&[], ::core::slice::from_ref(&self.#tree_states)),
+                )?;)*
+                ::core::result::Result::Ok(())
+            }
+            fn visit_tensors_mut(
+                &mut self,
+                prefix: &str,
+                f: &mut #krate::state_tensors::VisitTensorMut<'_, F>,
+            ) -> ::core::result::Result<(), #krate::Error> {
+                #krate::state_tensors::visit_generated_mut(
+                    prefix,
+                    &mut self.count,
+                    &self.leaves,
+                    &mut [#((#buf_names, &mut self.#bufs[..]),)*],
+                    &[#((#mask_names, &self.#masks[..]),)*],
+                    &mut [#((#leaf_names, &mut self.#leaf_states[..]),)*],
+                    f,
+                )?;
+                #(f(
+                    &::std::format!("{prefix}{}", #tree_names),
+                    #krate::state_tensors::TensorMut::Elems(&[], ::core::slice::from_mut(&mut self.#tree_states)),
+                )?;)*
+                ::core::result::Result::Ok(())
+            }
         }
     }
 }

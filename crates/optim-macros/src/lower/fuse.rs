@@ -223,6 +223,7 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
             one_of,
             checks: p.checks.clone(),
             doc_checks,
+            at_t: false,
         });
     }
     let masks: Vec<Ident> = args
@@ -372,12 +373,10 @@ pub fn fuse<'a>(head: &'a Decl, decls: &'a [Decl]) -> Result<Kernel<'a>, Errors>
                     format!("`{}` has a per-leaf section and comes before the reduction of `{}`: put it after", s.decl.fn_name, stages[j].decl.fn_name),
                 );
             }
-            if tree
-                && (!s.bufs.is_empty() || s.masks.iter().any(Option::is_some) || s.gate.is_some())
-            {
+            if tree && !s.bufs.is_empty() {
                 errs.at(
                     &specs[i].tokens,
-                    format!("`{}` runs before the whole-tree reduction (`tree_sum`) of `{}`, which sees no state or masks: only stateless, unmasked stages may precede it", s.decl.fn_name, stages[j].decl.fn_name),
+                    format!("`{}` keeps state and runs before the whole-tree reduction (`tree_sum`) of `{}`, which sees no state of the stages before it: only stateless stages may precede it", s.decl.fn_name, stages[j].decl.fn_name),
                 );
             }
         }

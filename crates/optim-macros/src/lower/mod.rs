@@ -52,6 +52,8 @@ pub struct Arg {
     pub checks: Vec<Expr>,
     /// Every check on the values this argument feeds, for the docs.
     pub doc_checks: Vec<String>,
+    /// A rate evaluated at the 1-based step (`#[at(t)]`).
+    pub at_t: bool,
 }
 
 /// Where a stage argument's value comes from.
@@ -188,6 +190,7 @@ pub fn arg_of(h: &Hyper) -> Arg {
         one_of: h.one_of.clone(),
         checks: Vec::new(),
         doc_checks: h.checks.iter().map(check_text).collect(),
+        at_t: h.at_t,
     }
 }
 

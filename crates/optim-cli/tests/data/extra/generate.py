@@ -3,7 +3,8 @@
 
 Run with a Python that has optax 0.2.8 and jax 0.10.2 (CPU):
 
-    python generate.py   # writes adafactor_large.json, scalar_3d.json, scalar_3d_issue11.json
+    python generate.py   # writes adafactor_large.json, scalar_3d.json, scalar_3d_issue11.json,
+                         # scalar_3d_distance.json
     python generate.py scalar_3d_issue11.json   # writes only the files named
 
 The float64 cases run with `jax_enable_x64` on and the float32 cases with it off, as the
@@ -98,6 +99,30 @@ def specs():
         for opt, name, args in more:
             out.append(("scalar_3d_issue11.json", f"{opt}/scalar_3d/{name}/{dtype}", opt, args,
                         dtype, SMALL, 10, 23))
+    # The distance and state-estimating optimizers of issue 11 (optax.contrib), on the same
+    # leaves: momo and momo_adam receive `value`, the schedule-free cases also record
+    # `eval_params`, and mechanize's base optimizer is an expression.
+    adam = {"fn": "adam", "args": {"learning_rate": 0.02}}
+    distance = [
+        ("cocob", "default", {}),
+        ("cocob", "variant", {"alpha": 50.0, "weight_decay": 0.01}),
+        ("dadapt_adamw", "variant", {"learning_rate": lin(1.0, 0.2, 10), "weight_decay": 0.01,
+                                     "estim_lr0": 1e-3}),
+        ("dog", "lr_init_masked_wd", {"init_step": ["learning_rate", 0.01],
+                                      "weight_decay": 0.01, "mask": mask}),
+        ("dowg", "default", {}),
+        ("prodigy", "variant", {"betas": [0.8, 0.99], "beta3": 0.9, "estim_lr0": 1e-3}),
+        ("momo", "adapt_wd", {"adapt_lower_bound": True, "weight_decay": 0.01}),
+        ("momo_adam", "adapt", {"learning_rate": 0.05, "adapt_lower_bound": True}),
+        ("schedule_free_adamw", "variant", {"learning_rate": 0.02, "warmup_steps": 3,
+                                            "weight_decay": 0.01}),
+        ("schedule_free_sgd", "variant", {"learning_rate": 0.05, "b1": 0.8}),
+        ("mechanize", "variant", {"base_optimizer": adam, "num_betas": 3}),
+    ]
+    for dtype in ["float64", "float32"]:
+        for opt, name, args in distance:
+            out.append(("scalar_3d_distance.json", f"{opt}/scalar_3d/{name}/{dtype}", opt, args,
+                        dtype, SMALL, 10, 23))
     return out
 
 
@@ -147,17 +172,24 @@ def run(dtype):
             p = outer(p)
             return sum(0.5 * jnp.sum(w[k] * (p[k] - c[k]) ** 2) for k in sorted(p))
 
-        kw = {k: (schedule(v) if isinstance(v, dict) and "schedule" in v else v)
-              for k, v in args.items()}
+        def arg(v):
+            if isinstance(v, dict) and "schedule" in v:
+                return schedule(v)
+            if isinstance(v, dict) and "fn" in v:  # a base optimizer, as an expression
+                return getattr(optax, v["fn"])(**{k: arg(x) for k, x in v["args"].items()})
+            return tuple(v) if isinstance(v, list) else v
+
+        kw = {k: arg(v) for k, v in args.items()}
         factory = getattr(optax, opt_name, None) or getattr(optax.contrib, opt_name)
         opt = factory(**kw)
         params = inner({k: jnp.asarray(v, jdt) for k, v in init.items()})
         state = opt.init(params)
         values = [num(f(params))]
         trace = []
+        evals = []
         for _ in range(steps):
             value, grads = jax.value_and_grad(f)(params)
-            if opt_name == "polyak_sgd":
+            if opt_name in ("polyak_sgd", "momo", "momo_adam"):
                 updates, state = opt.update(grads, state, params, value=value)
             else:
                 updates, state = opt.update(grads, state, params)
@@ -165,13 +197,20 @@ def run(dtype):
             values.append(num(f(params)))
             trace.append({k: [num(x) for x in np.ravel(np.asarray(v))]
                           for k, v in outer(params).items()})
+            if opt_name.startswith("schedule_free"):
+                e = optax.contrib.schedule_free_eval_params(state, params)
+                evals.append({k: [num(x) for x in np.ravel(np.asarray(v))]
+                              for k, v in outer(e).items()})
+        expected = {"values": values, "params": trace}
+        if evals:
+            expected["eval_params"] = evals
         results.append({
             "file": file,
             "case": {
                 "id": cid, "optimizer": opt_name, "args": args, "dtype": dtype,
                 "problem": {"kind": "quadratic", "weight": raw(weight), "center": raw(center)},
                 "init": raw(init), "steps": steps,
-                "expected": {"values": values, "params": trace},
+                "expected": expected,
             },
         })
     json.dump(results, sys.stdout)

@@ -4,11 +4,11 @@
 //! momentum, weight decay and the sign, each when its [`Plan`] enables it.
 
 use super::layout::Layout;
-use super::state::{FactoredRmsState, Scratch};
 use super::stats::{factored_moment, moment_and_sum};
+use super::stats_split::factored_moment_split;
 use crate::float::Store;
 use crate::kernel::{sum_sq, LeafIo};
-use crate::{Absent, Buf, Float};
+use crate::{Absent, Float};
 
 /// Everything a step needs, resolved once: what `adafactor` and `scale_by_factored_rms`
 /// configure of the kernel.
@@ -31,29 +31,30 @@ pub(crate) struct Plan<F> {
     pub(crate) sign: F,
 }
 
-/// One leaf of a step. `mu` is the momentum buffer (zero-sized slots without momentum).
+/// Pass 1 over a leaf (see "Passes over a leaf" in `mod.rs`): its gradients `g`, params
+/// `p` when given, statistics and scratch (`a`, `b`, `w`, see `stats.rs`). Returns the
+/// leaf's scale (clip, learning rate, parameter scale) for [`pass2`]. `split`: run the
+/// factored statistics on every thread of the current pool (`stats_split.rs`, the same
+/// bits) and the parameter rms beside them.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
+pub(super) fn pass1<F: Float>(
     plan: &Plan<F>,
-    shape: &[usize],
-    v_row: &mut [F],
-    v_col: &mut [F],
-    v: &mut [F],
-    scratch: &mut Scratch<F>,
-    mu: &mut [S],
-    decay_this_leaf: bool,
-    io: &mut IO,
-) {
-    let n = io.grads().len();
-    let mu = &mut mu[..n];
-    let eps = plan.eps;
-    let (d, omd) = (plan.decay, plan.one_minus_decay);
-    let layout = Layout::of(shape, plan.factored, plan.min_dim);
-
-    // Pass 1: the parameter rms.
-    let param_scale = if plan.param_scale {
-        let p = io.params().unwrap_or(&[]);
+    layout: Option<&Layout>,
+    g: &[F],
+    p: Option<&[F]>,
+    (v_row, v_col, v): (&mut [F], &mut [F], &mut [F]),
+    (a, b, w): (&mut [F], &mut [F], &mut [F]),
+    split: bool,
+) -> F {
+    let n = g.len();
+    let (eps, d, omd) = (plan.eps, plan.decay, plan.one_minus_decay);
+    // The parameter rms.
+    let param_scale = || {
+        if !plan.param_scale {
+            return F::one();
+        }
+        let p = p.unwrap_or(&[]);
         let rms = (sum_sq(p) / F::of(n as f64)).sqrt();
         let min = F::of(1e-3);
         if rms <= min {
@@ -61,33 +62,46 @@ fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
         } else {
             rms
         }
-    } else {
-        F::one()
     };
-
-    // Pass 1: the second moment, its factors and, with clipping, the sum of squared
-    // updates.
-    let sum_u2 = match layout {
-        Some(l) => {
-            let g = io.grads();
-            let clip = plan.clip.is_some();
-            factored_moment(&l, g, v_row, v_col, scratch, d, omd, eps, clip)
-        }
-        None if plan.clip.is_some() => {
-            // The new second moment now, and the rms of the unclipped update.
-            let g = io.grads();
-            moment_and_sum(&g[..n], &mut v[..n], d, omd, eps)
-        }
+    // The second moment, its factors and, with clipping, the sum of squared updates.
+    let clip = plan.clip.is_some();
+    let mut moment = || match layout {
+        Some(l) if split => factored_moment_split(l, g, v_row, v_col, (a, b, w), d, omd, eps, clip),
+        Some(l) => factored_moment(l, g, v_row, v_col, (a, b, w), d, omd, eps, clip),
+        // The new second moment now, and the rms of the unclipped update.
+        None if clip => moment_and_sum(g, &mut v[..n], d, omd, eps),
         None => F::zero(),
     };
-
-    // The per-leaf scale: clip, learning rate, parameter scale.
+    let (param_scale, sum_u2) = if split {
+        rayon::join(param_scale, moment)
+    } else {
+        (param_scale(), moment())
+    };
     let mut s = plan.lr * param_scale;
     if let Some(threshold) = plan.clip {
         let rms = (sum_u2 / F::of(n as f64)).sqrt();
         let denom = F::one().max(rms / threshold);
         s = s / denom;
     }
+    s
+}
+
+/// Pass 2, the update, over runs `runs` of a leaf (`Layout::runs`; the elements of an
+/// unfactored leaf), whose elements `io`, `mu` and (unfactored) `v` cover: `fa` and `fb`
+/// are the factors pass 1 left in the scratch, `s` the scale it returned. Weight decay
+/// applies when `decay_this_leaf`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn pass2<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
+    plan: &Plan<F>,
+    layout: Option<&Layout>,
+    runs: std::ops::Range<usize>,
+    (fa, fb, v): (&[F], &[F], &mut [F]),
+    s: F,
+    decay_this_leaf: bool,
+    mu: &mut [S],
+    io: &mut IO,
+) {
     let (beta, omb, sign) = (plan.beta, plan.one_minus_beta, plan.sign);
     let wd = if decay_this_leaf {
         plan.weight_decay
@@ -104,15 +118,14 @@ fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
         let x = if wd_on { x + wd * p } else { x };
         sign * x
     };
-
-    // Pass 2: the update.
     match layout {
         Some(l) => {
-            let (sa, sb) = (&scratch.a[..l.len_a()], &scratch.b[..l.len_b()]);
             let run = l.nb * l.inner;
-            l.for_each_run(|start, a_off, b_off| {
-                let fa = &sa[a_off..a_off + run];
-                let fb = &sb[b_off..b_off + l.inner];
+            for r in runs.clone() {
+                let (a_off, b_off) = l.offsets(r);
+                let start = (r - runs.start) * run;
+                let fa = &fa[a_off..a_off + run];
+                let fb = &fb[b_off..b_off + l.inner];
                 let m = &mut mu[start..start + run];
                 if l.inner == 1 {
                     let fb = fb[0];
@@ -127,10 +140,12 @@ fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
                         });
                     }
                 }
-            });
+            }
         }
         None => {
-            let v = &mut v[..n];
+            let n = runs.len();
+            let (v, mu) = (&mut v[..n], &mut mu[..n]);
+            let (d, omd, eps) = (plan.decay, plan.one_minus_decay, plan.eps);
             if plan.clip.is_some() {
                 // The second moment is already new.
                 io.apply(0, n, |k, g, p| {
@@ -153,7 +168,7 @@ fn run_leaf<F: Float, S: Decayed<F>, IO: LeafIo<F>>(
 /// `β` the stored array's dtype). Low-precision storage (bfloat16, float16) keeps the
 /// arithmetic in the params' type, as the crate does everywhere (deviation 4 of the
 /// reference set).
-trait Decayed<F: Float>: Store<F> {
+pub(super) trait Decayed<F: Float>: Store<F> {
     #[inline(always)]
     fn decayed(self, beta: F) -> F {
         beta * self.load()
@@ -168,45 +183,5 @@ impl<F: Float> Decayed<F> for crate::AsF32 {
     #[inline(always)]
     fn decayed(self, beta: F) -> F {
         F::of((beta.f64() as f32 * self.0) as f64)
-    }
-}
-
-/// One leaf `i` of a step on `st`, with its momentum buffer in whatever storage it has
-/// (`None` without momentum); weight decay applies to it when `decay_this_leaf`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_leaf_any<F: Float, IO: LeafIo<F>>(
-    plan: &Plan<F>,
-    st: &mut FactoredRmsState<F>,
-    i: usize,
-    mu: Option<&mut Buf<F>>,
-    decay_this_leaf: bool,
-    io: &mut IO,
-) {
-    let FactoredRmsState {
-        leaves,
-        v_row,
-        v_col,
-        v,
-        scratch,
-        ..
-    } = st;
-    let (shape, vr, vc, vv) = (
-        &leaves[i].shape[..],
-        &mut v_row[i][..],
-        &mut v_col[i][..],
-        &mut v[i][..],
-    );
-    let w = decay_this_leaf;
-    match mu {
-        None | Some(Buf::Absent(_)) => {
-            // Zero-sized slots: a `Vec` of them never allocates.
-            let mut slots = vec![Absent; io.grads().len()];
-            run_leaf(plan, shape, vr, vc, vv, scratch, &mut slots, w, io)
-        }
-        Some(Buf::Native(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
-        Some(Buf::F32(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
-        Some(Buf::F64(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
-        Some(Buf::BF16(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
-        Some(Buf::F16(m)) => run_leaf(plan, shape, vr, vc, vv, scratch, m, w, io),
     }
 }

@@ -20,8 +20,12 @@ impl Layout {
     /// optax's `_factored_dims`: the two largest axes of a leaf of rank >= 2 when the
     /// smaller of them has at least `min_dim` elements. Ties keep the axis order, as
     /// numpy's `argsort` does on short shapes: the later axis counts as the larger.
+    ///
+    /// A leaf with no elements is never factored (it keeps an empty `v`): with
+    /// `min_dim_size_to_factor = 0` optax would factor `[2^40, 0]` into a 2^40-entry
+    /// statistic that no element ever reads (its mean over the empty axis is NaN).
     pub(super) fn of(shape: &[usize], factored: bool, min_dim: usize) -> Option<Layout> {
-        if !factored || shape.len() < 2 {
+        if !factored || shape.len() < 2 || shape.contains(&0) {
             return None;
         }
         // The last and second-to-last axes of a stable ascending sort by size: among
@@ -73,6 +77,19 @@ impl Layout {
         } else {
             self.len_a()
         }
+    }
+
+    /// The number of runs of `n_b * C` elements.
+    pub(super) fn runs(&self) -> usize {
+        self.outer * self.na * self.mid
+    }
+
+    /// The offsets of run `r`'s entries in the arrays reduced over `a` and over `b`, as
+    /// [`for_each_run`](Self::for_each_run) gives them for the `r`-th run.
+    #[inline(always)]
+    pub(super) fn offsets(&self, r: usize) -> (usize, usize) {
+        let (x, y) = (r / (self.na * self.mid), r % self.mid);
+        ((x * self.mid + y) * self.nb * self.inner, r * self.inner)
     }
 
     /// Calls `f(start, a_off, b_off)` for every contiguous run of `n_b * C` elements:

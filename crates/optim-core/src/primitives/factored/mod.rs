@@ -13,9 +13,11 @@
 //!
 //! - `layout.rs`: which axes are factored, and the leaf seen as `[A, n_a, B, n_b, C]`;
 //! - `stats.rs`: pass 1, the statistics, their factors and the clip's `Σ u²`;
+//! - `stats_split.rs`: pass 1 of a large leaf on every thread, with the same bits;
 //! - `state.rs`: [`FactoredRmsState`] and its scratch;
 //! - `fused.rs`: the kernel of a step over one leaf (pass 1, then pass 2, the update),
 //!   configured by a `Plan`;
+//! - `run.rs`: a step over a tree, its leaves recorded and run on every core;
 //! - `scale_by_factored_rms.rs`: [`ScaleByFactoredRms`] and the decay schedule.
 //!
 //! # Passes over a leaf
@@ -51,15 +53,18 @@
 
 mod fused;
 mod layout;
+mod run;
 mod scale_by_factored_rms;
 mod state;
 mod stats;
+mod stats_split;
 
 pub use scale_by_factored_rms::{scale_by_factored_rms, ScaleByFactoredRms};
 pub use state::FactoredRmsState;
 
-pub(crate) use fused::{run_leaf_any, Plan};
-pub(crate) use scale_by_factored_rms::{decay_rate_pow, local_step};
+pub(crate) use fused::Plan;
+pub(crate) use run::{step, update, Extras};
+pub(crate) use scale_by_factored_rms::{check_factored_args, decay_rate_pow, local_step};
 
 // `adafactor` is registered by its documented trace; this primitive, which has none, by
 // this table.

@@ -2,9 +2,10 @@
 //! moment alone, as the fused kernel runs it without clip, learning rate, parameter
 //! scale, momentum or weight decay; and the decay schedule it shares with `adafactor`.
 
-use super::fused::{run_leaf_any, Plan};
+use super::fused::Plan;
+use super::run::{step, update, Extras};
 use super::state::FactoredRmsState;
-use crate::kernel::{for_each_step_leaf, for_each_update_leaf, hand_hyperparams};
+use crate::kernel::hand_hyperparams;
 use crate::{check_update_trees, leaf_metas, Error, Extra, Float, Transformation, Tree};
 
 /// optax's `_decay_rate_pow` at 0-based step `step`, as optax computes it: in float32
@@ -17,6 +18,33 @@ pub(crate) fn decay_rate_pow(step: i64, decay_rate: f64) -> (f64, f64) {
     let pow = (t as f64).powf(e as f64) as f32;
     let rate = 1.0f32 - pow;
     (rate as f64, (1.0f32 - rate) as f64)
+}
+
+/// Checks the arguments of the factored statistics where optax's math gives NaN or
+/// nonsense: a decay rate that is negative or not finite (the decay would leave
+/// [0, 1)), and an eps (named `eps_name`) that is not a finite positive number (zero
+/// gradients would then divide zero by zero).
+pub(crate) fn check_factored_args(
+    transform: &str,
+    decay_rate: f64,
+    eps_name: &str,
+    eps: f64,
+) -> Result<(), Error> {
+    let hyper = |arg: &str, detail: String| Error::Hyper {
+        transform: transform.into(),
+        arg: arg.into(),
+        detail,
+    };
+    if !(decay_rate >= 0.0 && decay_rate.is_finite()) {
+        return Err(hyper(
+            "decay_rate",
+            format!("{decay_rate} is not a finite number >= 0"),
+        ));
+    }
+    if !(eps > 0.0 && eps.is_finite()) {
+        return Err(hyper(eps_name, format!("{eps} is not a finite number > 0")));
+    }
+    Ok(())
 }
 
 /// The 0-based step of the decay schedule: optax's int32 counter minus the offset,
@@ -125,6 +153,15 @@ impl ScaleByFactoredRms {
         self
     }
 
+    fn check_args(&self) -> Result<(), Error> {
+        check_factored_args(
+            "scale_by_factored_rms",
+            self.decay_rate,
+            "epsilon",
+            self.epsilon,
+        )
+    }
+
     fn plan<F: Float>(&self, count0: u64) -> Plan<F> {
         let (decay, omd) = decay_rate_pow(local_step(count0, self.step_offset), self.decay_rate);
         Plan {
@@ -156,12 +193,9 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.check_args()?;
         let metas = leaf_metas(params)?;
-        Ok(FactoredRmsState::new(
-            metas,
-            self.factored,
-            self.min_dim_size_to_factor,
-        ))
+        FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor)
     }
 
     fn update_with<P: Tree<F>>(
@@ -171,12 +205,15 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         check_update_trees(&state.leaves, updates, params)?;
         state.check(self.factored, self.min_dim_size_to_factor)?;
         let plan = self.plan::<F>(state.count);
-        for_each_update_leaf(updates, params, |i, io| {
-            run_leaf_any(&plan, state, i, None, false, io)
-        })?;
+        let none = Extras {
+            mu: None,
+            decay: &[],
+        };
+        update(&plan, updates, params, state, none)?;
         state.count += 1;
         Ok(())
     }
@@ -188,6 +225,7 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         check_update_trees(&state.leaves, updates, params)?;
         state.validate(self.factored, self.min_dim_size_to_factor)
     }
@@ -201,12 +239,15 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         state: &mut Self::State,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         check_update_trees(&state.leaves, grads, Some(&*params))?;
         state.check(self.factored, self.min_dim_size_to_factor)?;
         let plan = self.plan::<F>(state.count);
-        for_each_step_leaf(params, grads, |i, io| {
-            run_leaf_any(&plan, state, i, None, false, io)
-        })?;
+        let none = Extras {
+            mu: None,
+            decay: &[],
+        };
+        step(&plan, params, grads, state, none)?;
         state.count += 1;
         Ok(())
     }

@@ -1,9 +1,13 @@
 //! The state of the factored second moment, [`FactoredRmsState`], and its scratch: the
-//! row and column sums and factors, and the clip's weights, sized by `init` for the
-//! largest factored leaf so that a step allocates nothing.
+//! row and column sums and factors and the clip's weights of each leaf, sized by `init`
+//! so that leaves run on any thread and a step allocates nothing.
 
 use super::layout::Layout;
-use crate::kernel::corrupt;
+use crate::exec::Exec;
+use crate::kernel::{corrupt, try_zeros};
+use crate::state_tensors::{
+    visit_elems, visit_elems_mut, StateTensors, TensorMut, TensorRef, VisitTensor, VisitTensorMut,
+};
 use crate::{Error, Float, LeafMeta};
 use serde::{Deserialize, Serialize};
 
@@ -29,16 +33,24 @@ pub struct FactoredRmsState<F> {
     pub(super) scratch: Scratch<F>,
 }
 
-/// Working memory for the row and column sums and factors, and for the clip's weights
-/// `w`, sized by `init` for the largest factored leaf. Not part of the saved state: a
-/// deserialized state sizes it on its first step.
+/// Working memory, not part of the saved state (a deserialized state rebuilds it on its
+/// first step): per leaf, the row and column sums and factors and the clip's weights `w`
+/// (sized by `init`, so leaves can run on different threads and a step allocates
+/// nothing), and the record of a step's leaves and tasks ([`Exec`]).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Scratch<F> {
-    pub(super) a: Vec<F>,
-    pub(super) b: Vec<F>,
-    /// Per entry of the statistic over a: `Σ g² / vb` over a, for the clip.
-    pub(super) w: Vec<F>,
+    /// Per leaf: the sums, then factors, of the statistic over a.
+    pub(super) a: Vec<Vec<F>>,
+    /// Per leaf: the sums, then factors, of the statistic over b.
+    pub(super) b: Vec<Vec<F>>,
+    /// Per leaf, per entry of the statistic over a: `Σ g² / vb` over a, for the clip.
+    pub(super) w: Vec<Vec<F>>,
+    pub(super) exec: FactoredExec<F>,
 }
+
+/// The step's record: per leaf, the momentum, `v_row`, `v_col`, `v` and the scratch `a`,
+/// `b` and `w` (see `run.rs`).
+pub(super) type FactoredExec<F> = Exec<F, 7, 0, 0>;
 
 impl<F> PartialEq for Scratch<F> {
     fn eq(&self, _: &Self) -> bool {
@@ -47,70 +59,61 @@ impl<F> PartialEq for Scratch<F> {
 }
 
 impl<F: Float> Scratch<F> {
-    fn sized_for(metas: &[LeafMeta], factored: bool, min_dim: usize) -> Self {
-        let mut s = Scratch {
-            a: Vec::new(),
-            b: Vec::new(),
-            w: Vec::new(),
-        };
-        s.fit(metas, factored, min_dim);
-        s
-    }
-    fn fit(&mut self, metas: &[LeafMeta], factored: bool, min_dim: usize) {
-        let (mut la, mut lb) = (0, 0);
-        for m in metas {
-            if let Some(l) = Layout::of(&m.shape, factored, min_dim) {
-                la = la.max(l.len_a());
-                lb = lb.max(l.len_b());
+    /// Sizes the scratch for `metas` (nothing to do when it already fits).
+    fn fit(&mut self, metas: &[LeafMeta], factored: bool, min_dim: usize) -> Result<(), Error> {
+        let fits = self.a.len() == metas.len()
+            && metas.iter().enumerate().all(|(i, m)| {
+                let (la, lb) = Layout::of(&m.shape, factored, min_dim)
+                    .map_or((0, 0), |l| (l.len_a(), l.len_b()));
+                self.a[i].len() == la && self.b[i].len() == lb && self.w[i].len() == la
+            });
+        if !fits {
+            let (mut a, mut b, mut w) = (Vec::new(), Vec::new(), Vec::new());
+            for m in metas {
+                let (la, lb) = Layout::of(&m.shape, factored, min_dim)
+                    .map_or((0, 0), |l| (l.len_a(), l.len_b()));
+                a.push(try_zeros(la, &m.path, "scratch")?);
+                b.push(try_zeros(lb, &m.path, "scratch")?);
+                w.push(try_zeros(la, &m.path, "scratch")?);
             }
+            (self.a, self.b, self.w) = (a, b, w);
         }
-        if self.a.len() < la {
-            self.a.resize(la, F::zero());
-        }
-        if self.w.len() < la {
-            self.w.resize(la, F::zero());
-        }
-        if self.b.len() < lb {
-            self.b.resize(lb, F::zero());
-        }
+        self.exec.prepare(metas);
+        Ok(())
     }
 }
 
 impl<F: Float> FactoredRmsState<F> {
-    /// The zero state for `metas`.
-    pub(crate) fn new(metas: Vec<LeafMeta>, factored: bool, min_dim: usize) -> Self {
+    /// The zero state for `metas`, or [`Error::Alloc`] naming the first leaf whose
+    /// statistics cannot be allocated.
+    pub(crate) fn new(metas: Vec<LeafMeta>, factored: bool, min_dim: usize) -> Result<Self, Error> {
         let (mut v_row, mut v_col, mut v) = (Vec::new(), Vec::new(), Vec::new());
         for m in &metas {
-            match Layout::of(&m.shape, factored, min_dim) {
-                Some(l) => {
-                    v_row.push(vec![F::zero(); l.row_len()]);
-                    v_col.push(vec![F::zero(); l.col_len()]);
-                    v.push(Vec::new());
-                }
-                None => {
-                    v_row.push(Vec::new());
-                    v_col.push(Vec::new());
-                    v.push(vec![F::zero(); m.len()]);
-                }
-            }
+            let (row, col, full) = match Layout::of(&m.shape, factored, min_dim) {
+                Some(l) => (l.row_len(), l.col_len(), 0),
+                None => (0, 0, m.len()),
+            };
+            v_row.push(try_zeros(row, &m.path, "v_row")?);
+            v_col.push(try_zeros(col, &m.path, "v_col")?);
+            v.push(try_zeros(full, &m.path, "v")?);
         }
-        let scratch = Scratch::sized_for(&metas, factored, min_dim);
-        FactoredRmsState {
+        let mut scratch = Scratch::default();
+        scratch.fit(&metas, factored, min_dim)?;
+        Ok(FactoredRmsState {
             count: 0,
             leaves: metas,
             v_row,
             v_col,
             v,
             scratch,
-        }
+        })
     }
 
     /// Checks every buffer against the leaves and the configuration; sizes the scratch
     /// of a deserialized state. Writes nothing the step reads.
     pub(crate) fn check(&mut self, factored: bool, min_dim: usize) -> Result<(), Error> {
         self.validate(factored, min_dim)?;
-        self.scratch.fit(&self.leaves, factored, min_dim);
-        Ok(())
+        self.scratch.fit(&self.leaves, factored, min_dim)
     }
 
     /// Checks every buffer against the leaves and the configuration, writing nothing.
@@ -157,5 +160,43 @@ impl<F: Float> FactoredRmsState<F> {
             }
         }
         Ok(())
+    }
+}
+
+/// `count` and, per leaf, the statistics it keeps: `v_row/<leaf>` and `v_col/<leaf>` for a
+/// factored leaf, `v/<leaf>` otherwise (each 1-d); the scratch is not a tensor.
+impl<F: Float> StateTensors<F> for FactoredRmsState<F> {
+    fn visit_tensors(&self, prefix: &str, f: &mut VisitTensor<'_, F>) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorRef::Count(self.count))?;
+        visit_elems(prefix, "v_row", &self.leaves, &self.v_row, f)?;
+        visit_elems(prefix, "v_col", &self.leaves, &self.v_col, f)?;
+        visit_elems(prefix, "v", &self.leaves, &self.v, f)
+    }
+    fn visit_tensors_mut(
+        &mut self,
+        prefix: &str,
+        f: &mut VisitTensorMut<'_, F>,
+    ) -> Result<(), Error> {
+        f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
+        visit_elems_mut(prefix, "v_row", &self.leaves, &mut self.v_row, f)?;
+        visit_elems_mut(prefix, "v_col", &self.leaves, &mut self.v_col, f)?;
+        visit_elems_mut(prefix, "v", &self.leaves, &mut self.v, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_too_large_to_allocate_is_an_error_naming_its_leaf() {
+        let n = usize::MAX / 2;
+        let e = try_zeros::<f32>(n, "layer.w", "v_row").unwrap_err();
+        assert!(
+            matches!(&e, Error::Alloc { path, buffer, elements }
+                if path == "layer.w" && buffer == "v_row" && *elements == n),
+            "{e}"
+        );
+        assert!(e.to_string().contains("layer.w"), "{e}");
     }
 }

@@ -4,14 +4,13 @@
 //! statistics alone.
 
 use super::layout::Layout;
-use super::state::Scratch;
 use crate::kernel::{zip_sum, LANES};
 use crate::Float;
 
 /// Pass 1 over a factored leaf `l` with gradients `g`: decays the new statistics into
 /// `v_row` and `v_col` (`d` the decay, `omd` its complement), leaves the row and column
-/// factors in `scratch.a` and `scratch.b` (over `a` and over `b`), and returns the clip's
-/// `Σ u²` when `clip` (else zero).
+/// factors in the leaf's scratch `a` and `b` (over `a` and over `b`; `w` holds the clip's
+/// weights), and returns the clip's `Σ u²` when `clip` (else zero).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn factored_moment<F: Float>(
@@ -19,25 +18,24 @@ pub(super) fn factored_moment<F: Float>(
     g: &[F],
     v_row: &mut [F],
     v_col: &mut [F],
-    scratch: &mut Scratch<F>,
+    (a, b, w): (&mut [F], &mut [F], &mut [F]),
     d: F,
     omd: F,
     eps: F,
     clip: bool,
 ) -> F {
     let (la, lb) = (l.len_a(), l.len_b());
-    let Scratch { a, b, w } = scratch;
     let (sa, sb) = (&mut a[..la], &mut b[..lb]);
     sa.fill(F::zero());
     sb.fill(F::zero());
     let run = l.nb * l.inner;
-    let (na, nb) = (F::of(l.na as f64), F::of(l.nb as f64));
-    // The statistic over a (`va`) needs every run; the one over b (`vb`) only
-    // the run its entries sit in.
-    let (va, vb) = if l.row_over_a {
-        (&mut *v_row, &mut *v_col)
+    let nb = F::of(l.nb as f64);
+    // The statistic over a needs every run; the one over b (`vb`) only the run its
+    // entries sit in.
+    let vb = if l.row_over_a {
+        &mut *v_col
     } else {
-        (&mut *v_col, &mut *v_row)
+        &mut *v_row
     };
     if clip {
         // Per run: read it once for its sums over b, hence its new entries of
@@ -106,6 +104,27 @@ pub(super) fn factored_moment<F: Float>(
             *v = d * *v + omd * (s / nb);
         }
     }
+    finish(l, v_row, v_col, (sa, sb, &w[..la]), d, omd, clip)
+}
+
+/// The end of pass 1, over the statistics alone: decays the sums over a (in `sa`) into
+/// the statistic over a, turns `sa` and `sb` into the row and column factors and returns
+/// the clip's `Σ u²` when `clip` (else zero).
+pub(super) fn finish<F: Float>(
+    l: &Layout,
+    v_row: &mut [F],
+    v_col: &mut [F],
+    (sa, sb, w): (&mut [F], &mut [F], &[F]),
+    d: F,
+    omd: F,
+    clip: bool,
+) -> F {
+    let na = F::of(l.na as f64);
+    let va = if l.row_over_a {
+        &mut *v_row
+    } else {
+        &mut *v_col
+    };
     // The new statistic over a: its mean decayed in.
     for (v, &s) in va.iter_mut().zip(sa.iter()) {
         *v = d * *v + omd * (s / na);
@@ -131,7 +150,7 @@ pub(super) fn factored_moment<F: Float>(
         col_factors(v_col, sa);
     }
     if clip {
-        factored_sum_u2(l, v_row, sa, &w[..la])
+        factored_sum_u2(l, v_row, sa, w)
     } else {
         F::zero()
     }
