@@ -170,6 +170,7 @@ impl<O: Transformation<f32>> Optim<O> {
         module: M,
     ) -> Result<(M, optim_checkpoint::Metadata), Error>
     where
+        O: Debug,
         O::State: StateTensors<f32>,
     {
         let before = std::mem::take(&mut self.params);
