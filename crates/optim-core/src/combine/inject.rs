@@ -357,6 +357,9 @@ impl<F: Float, T, S: crate::StateTensors<F>> crate::StateTensors<F>
         f: &mut crate::state_tensors::VisitTensorMut<'_, F>,
     ) -> Result<(), Error> {
         use crate::state_tensors::TensorMut;
+        // The count and the values may change: the working copy is stale until the next
+        // step applies them.
+        self.ready = false;
         f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
         for (name, v) in &mut self.hyperparams {
             f(&format!("{prefix}hyperparams/{name}"), TensorMut::Scalar(v))?;
