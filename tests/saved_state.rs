@@ -90,27 +90,48 @@ impl<F: Float> Visitor<F> for RoundTrip {
         T: Transformation<F> + Hyperparams + Clone + Debug + Send + Sync + 'static,
         T::State: StateTensors<F>,
     {
-        let mut p = start::<F>();
-        let mut s = opt.init(&p)?;
-        run(&opt, &mut p, &mut s, 0, 6)?;
-        let json = serde_json::to_string(&save_state(&opt, &s)?).expect("serializes");
-        let tree: serde_json::Value = serde_json::from_str(&json).expect("parses");
-        if !no_json_floats(&tree) {
-            return Ok(Some("the saved state holds a JSON float".into()));
-        }
-        let saved: SavedState = serde_json::from_str(&json).expect("parses");
-        let mut p2 = p.clone();
-        let mut s2 = load_state(&opt, &p2, &saved)?;
-        run(&opt, &mut p, &mut s, 6, 6)?;
-        run(&opt, &mut p2, &mut s2, 6, 6)?;
-        if bits(&p) != bits(&p2) {
-            return Ok(Some("the resumed params differ".into()));
-        }
-        if save_state(&opt, &s)? != save_state(&opt, &s2)? {
-            return Ok(Some("the resumed state differs".into()));
-        }
-        Ok(None)
+        round_trip(&opt)
     }
+}
+
+/// The round trip of [`RoundTrip`], for any optimizer.
+fn round_trip<F: Float, T>(opt: &T) -> Result<Option<String>, Error>
+where
+    T: Transformation<F> + Debug,
+    T::State: StateTensors<F>,
+{
+    let mut p = start::<F>();
+    let mut s = opt.init(&p)?;
+    run(opt, &mut p, &mut s, 0, 6)?;
+    let json = serde_json::to_string(&save_state(opt, &s)?).expect("serializes");
+    let tree: serde_json::Value = serde_json::from_str(&json).expect("parses");
+    if !no_json_floats(&tree) {
+        return Ok(Some("the saved state holds a JSON float".into()));
+    }
+    let saved: SavedState = serde_json::from_str(&json).expect("parses");
+    let mut p2 = p.clone();
+    let mut s2 = load_state(opt, &p2, &saved)?;
+    run(opt, &mut p, &mut s, 6, 6)?;
+    run(opt, &mut p2, &mut s2, 6, 6)?;
+    if bits(&p) != bits(&p2) {
+        return Ok(Some("the resumed params differ".into()));
+    }
+    if save_state(opt, &s)? != save_state(opt, &s2)? {
+        return Ok(Some("the resumed state differs".into()));
+    }
+    Ok(None)
+}
+
+/// A wrapper whose working configuration follows its saved count and values: a
+/// scheduled learning rate and a fixed `b1` injected into adamw resume bit for bit.
+#[test]
+fn injected_hyperparameters_resume_bit_for_bit() {
+    let lr = optim::schedule::warmup_cosine_decay_schedule(0.0, 0.05, 4, 20, 0.001, 1.0).unwrap();
+    let opt = optim::inject_hyperparams(optim::adamw(1e-2))
+        .hyperparam("learning_rate", lr)
+        .hyperparam("b1", 0.85);
+    assert_eq!(round_trip::<f64, _>(&opt).unwrap(), None);
+    assert_eq!(round_trip::<f32, _>(&opt).unwrap(), None);
 }
 
 /// Builds `name` with its required arguments filled, and hands it to `v`.

@@ -205,8 +205,9 @@ fn floor_char(s: &str, i: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Where the field that encloses the end of `prefix` starts: after the last `{`, `(`,
-/// `[` or `, ` at its depth.
+/// Where the innermost `name: value` field that encloses the end of `prefix` starts:
+/// after the nearest `{`, `(`, `[` or `,` at its depth that a `name: ` follows (0 when
+/// there is none).
 fn field_start(prefix: &str) -> usize {
     let mut depth = 0i32;
     let bytes = prefix.as_bytes();
@@ -214,12 +215,22 @@ fn field_start(prefix: &str) -> usize {
         match bytes[i] {
             b')' | b']' | b'}' => depth += 1,
             b'(' | b'[' | b'{' if depth > 0 => depth -= 1,
-            b'(' | b'[' | b'{' => return skip_space(prefix, i + 1),
-            b',' if depth == 0 => return skip_space(prefix, i + 1),
+            b'(' | b'[' | b'{' | b',' if depth == 0 && is_field(prefix, i + 1) => {
+                return skip_space(prefix, i + 1);
+            }
             _ => {}
         }
     }
     0
+}
+
+/// Whether a `name: ` starts at `i` of `s` (after spaces).
+fn is_field(s: &str, i: usize) -> bool {
+    let rest = &s[skip_space(s, i)..];
+    let name = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    name > 0 && rest[name..].starts_with(": ")
 }
 
 fn skip_space(s: &str, mut i: usize) -> usize {
@@ -512,5 +523,14 @@ mod tests {
         assert_eq!(config_difference("A { x: 1 }", "A { x: 1 }"), None);
         let d = config_difference("Chain(A { x: 1 }, B)", "Chain(A { x: 2 }, B)").unwrap();
         assert!(d.contains("saved `x: 1`, now `x: 2`"), "{d}");
+        let d = config_difference(
+            "Adam { learning_rate: Constant(0.1), b1: 0.9 }",
+            "Adam { learning_rate: Constant(0.2), b1: 0.9 }",
+        )
+        .unwrap();
+        assert!(
+            d.contains("saved `learning_rate: Constant(0.1)`, now `learning_rate: Constant(0.2)`"),
+            "{d}"
+        );
     }
 }
