@@ -22,6 +22,7 @@ pub mod exec;
 pub mod expr;
 pub mod noise;
 pub mod optimizers;
+pub mod linesearch;
 pub mod primitives;
 pub mod registry;
 pub mod state_tensors;
@@ -41,6 +42,11 @@ pub use transform::{
 pub use tree::{Path, Tensor, TensorMap, Tree, TreeExt};
 
 pub use combine::*;
+pub use linesearch::{
+    scale_by_backtracking_linesearch, scale_by_zoom_linesearch, BacktrackingLinesearchInfo,
+    Objective, ScaleByBacktrackingLinesearch, ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearch, ScaleByZoomLinesearchState, ZoomLinesearchInfo,
+};
 pub use optimizers::*;
 pub use primitives::*;
 // An optimizer and the primitive it is built on may share a module name; the crate root's
