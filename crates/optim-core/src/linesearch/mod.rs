@@ -202,11 +202,12 @@ pub(crate) fn sq_norm<F: Float>(a: &[Vec<F>]) -> F {
     dot(a, a)
 }
 
-/// `out = x + s·u`, leaf by leaf.
+/// `out = x + s·u`, leaf by leaf, each element one fused multiply-add (XLA fuses
+/// optax's `tree.add_scale` so on CPU).
 pub(crate) fn add_scale<F: Float>(out: &mut [Vec<F>], x: &[Vec<F>], s: F, u: &[Vec<F>]) {
     for ((o, x), u) in out.iter_mut().zip(x).zip(u) {
         for ((o, &x), &u) in o.iter_mut().zip(x).zip(u) {
-            *o = x + s * u;
+            *o = s.mul_add(u, x);
         }
     }
 }

@@ -86,6 +86,12 @@ impl ToValue for Linesearch {
 /// References: Nocedal and Wright, *Numerical Optimization*, 1999, Algorithms 7.4 and
 /// 7.5; Liu and Nocedal, 1989, *On the limited memory BFGS method for large scale
 /// optimization*.
+#[crate::doc_trace(
+    solver = lbfgs(),
+    printed = "7.52E+00 7.46E-14 2.65E-28 0.00E+00 0.00E+00",
+    value,
+    objective
+)]
 #[derive(Clone, Debug)]
 pub struct Lbfgs {
     /// A scale of the direction, constant or scheduled (optax's `None`: -1).
@@ -417,9 +423,4 @@ impl<F: Float> crate::StateTensors<F> for LbfgsState<F> {
             LinesearchState::Backtracking(s) => s.visit_tensors_mut(&p, f),
         }
     }
-}
-
-// Registered by this table until the documented trace carries the objective.
-crate::family! {
-    "lbfgs" => Lbfgs,
 }

@@ -323,12 +323,14 @@ fn dot_slot<F: Float>(slot: &SlotView<'_, F>, v: &[Vec<F>]) -> F {
     total
 }
 
-/// `v += a · slot`.
+/// `v += a · slot`, each element one fused multiply-add: XLA fuses optax's
+/// `tree.add_scale` so on CPU, and the float32 trace of optax's documented example
+/// depends on it from its third step.
 fn axpy_slot<F: Float>(v: &mut [Vec<F>], a: F, slot: &SlotView<'_, F>) {
     for (leaf, v) in v.iter_mut().enumerate() {
         let n = v.len();
         for (x, &y) in v.iter_mut().zip(slot.leaf(leaf, n)) {
-            *x = *x + a * y;
+            *x = a.mul_add(y, *x);
         }
     }
 }

@@ -58,8 +58,18 @@ pub fn examples_doc(spec: &Spec) -> TokenStream {
         }
     );
     let before_import = format!("{intro}\nuse {k}::{{{}}};", imports.join(", "));
+    // With the objective, the line search evaluates f down to subnormal numbers, which
+    // XLA's CPU backend flushes to zero; the example's f does the same.
+    let f = if spec.objective {
+        "// f(x) = Σx² as XLA evaluates it on CPU: subnormal squares flush to zero.\n\
+         let f = |x: &[f32]| -> f32 {\n    \
+         x.iter().map(|v| v * v).map(|s| if s.is_subnormal() { 0.0 } else { s }).sum()\n\
+         };"
+    } else {
+        "let f = |x: &[f32]| -> f32 { x.iter().map(|v| v * v).sum() };"
+    };
     let after_import = format!(
-        "\nlet f = |x: &[f32]| -> f32 {{ x.iter().map(|v| v * v).sum() }};\n\
+        "\n{f}\n\
          let solver = {solver};\n\
          let mut params = vec![1.0f32, 2.0, 3.0];\n\
          {objective}\
