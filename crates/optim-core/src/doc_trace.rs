@@ -161,9 +161,7 @@ pub fn sum_squares_ftz(x: &[f32]) -> f32 {
 /// [`run_doc_trace`] with the objective value and the objective itself passed to each
 /// step (`doc_trace(.., value, objective)`), for the line searches of `lbfgs`; f is
 /// [`sum_squares_ftz`].
-pub fn run_doc_trace_with_objective<T: Transformation<f32>>(
-    solver: T,
-) -> Result<FullTrace, Error> {
+pub fn run_doc_trace_with_objective<T: Transformation<f32>>(solver: T) -> Result<FullTrace, Error> {
     let mut params = vec![1.0f32, 2.0, 3.0];
     let objective = crate::Objective::of_tree(&params, |x: &Vec<f32>| {
         Ok((

@@ -20,9 +20,9 @@ pub mod dsl;
 #[doc(hidden)]
 pub mod exec;
 pub mod expr;
+pub mod linesearch;
 pub mod noise;
 pub mod optimizers;
-pub mod linesearch;
 pub mod primitives;
 pub mod registry;
 pub mod state_tensors;

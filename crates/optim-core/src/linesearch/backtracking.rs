@@ -210,9 +210,7 @@ impl ScaleByBacktrackingLinesearch {
         let value = inputs.start(&s.x, &mut s.grad0, fallback)?;
         let slope = dot(&s.u, &s.grad0);
         let decrease_error = |t: F, new_value: F| {
-            let e = new_value
-                - F::of(1.0 + self.rtol) * value
-                - t * F::of(self.slope_rtol) * slope;
+            let e = new_value - F::of(1.0 + self.rtol) * value - t * F::of(self.slope_rtol) * slope;
             let e = if e.is_nan() { F::infinity() } else { e };
             super::jmax(e, F::zero())
         };
@@ -324,12 +322,21 @@ impl<F: Float> crate::StateTensors<F> for ScaleByBacktrackingLinesearchState<F> 
     ) -> Result<(), Error> {
         use crate::state_tensors::TensorRef::{Count, Elems};
         let name = |n: &str| format!("{prefix}{n}");
-        f(&name("learning_rate"), Elems(&[], std::slice::from_ref(&self.learning_rate)))?;
-        f(&name("value"), Elems(&[], std::slice::from_ref(&self.value)))?;
+        f(
+            &name("learning_rate"),
+            Elems(&[], std::slice::from_ref(&self.learning_rate)),
+        )?;
+        f(
+            &name("value"),
+            Elems(&[], std::slice::from_ref(&self.value)),
+        )?;
         if let Some(g) = &self.grad {
             super::visit_leaf_bufs(prefix, "grad", &self.leaves, g, f)?;
         }
-        f(&name("info/num_linesearch_steps"), Count(self.info.num_linesearch_steps))?;
+        f(
+            &name("info/num_linesearch_steps"),
+            Count(self.info.num_linesearch_steps),
+        )?;
         f(
             &name("info/decrease_error"),
             Elems(&[], std::slice::from_ref(&self.info.decrease_error)),
@@ -346,7 +353,10 @@ impl<F: Float> crate::StateTensors<F> for ScaleByBacktrackingLinesearchState<F> 
             &name("learning_rate"),
             Elems(&[], std::slice::from_mut(&mut self.learning_rate)),
         )?;
-        f(&name("value"), Elems(&[], std::slice::from_mut(&mut self.value)))?;
+        f(
+            &name("value"),
+            Elems(&[], std::slice::from_mut(&mut self.value)),
+        )?;
         if let Some(g) = &mut self.grad {
             super::visit_leaf_bufs_mut(prefix, "grad", &self.leaves, g, f)?;
         }

@@ -19,8 +19,7 @@ pub use backtracking::{
     ScaleByBacktrackingLinesearchState,
 };
 pub use zoom::{
-    scale_by_zoom_linesearch, ScaleByZoomLinesearch, ScaleByZoomLinesearchState,
-    ZoomLinesearchInfo,
+    scale_by_zoom_linesearch, ScaleByZoomLinesearch, ScaleByZoomLinesearchState, ZoomLinesearchInfo,
 };
 
 use crate::kernel::try_zeros;
@@ -382,7 +381,11 @@ pub(crate) fn check_stacked<F>(
         let path = leaves.first().map_or("<root>", |m| m.path.as_str());
         return Err(bad(
             path,
-            format!("{} leaves recorded but {} entries", leaves.len(), bufs.len()),
+            format!(
+                "{} leaves recorded but {} entries",
+                leaves.len(),
+                bufs.len()
+            ),
         ));
     }
     for (m, b) in leaves.iter().zip(bufs) {

@@ -215,7 +215,14 @@ impl ScaleByZoomLinesearch {
     }
 
     /// The sufficient decrease error (with the approximate condition when set).
-    fn decrease_error<F: Float>(&self, s: F, value: F, slope: F, value_init: F, slope_init: F) -> F {
+    fn decrease_error<F: Float>(
+        &self,
+        s: F,
+        value: F,
+        slope: F,
+        value_init: F,
+        slope_init: F,
+    ) -> F {
         let c1 = F::of(self.slope_rtol);
         let mut err = value - value_init - c1 * s * slope_init;
         if let Some(eps) = self.approx_dec_rtol {
@@ -232,7 +239,10 @@ impl ScaleByZoomLinesearch {
     }
 
     fn curvature_error<F: Float>(&self, slope: F, slope_init: F) -> F {
-        let err = jmax(slope.abs() - F::of(self.curv_rtol) * slope_init.abs(), F::zero());
+        let err = jmax(
+            slope.abs() - F::of(self.curv_rtol) * slope_init.abs(),
+            F::zero(),
+        );
         if err.is_nan() {
             F::infinity()
         } else {
@@ -309,7 +319,12 @@ impl ScaleByZoomLinesearch {
     }
 
     /// The value and slope at step size `t`: the gradient lands in `s.new`.
-    fn probe<F: Float>(&self, s: &mut Scratch<F>, objective: &Objective<F>, t: F) -> Result<(F, F), Error> {
+    fn probe<F: Float>(
+        &self,
+        s: &mut Scratch<F>,
+        objective: &Objective<F>,
+        t: F,
+    ) -> Result<(F, F), Error> {
         add_scale(&mut s.trial, &s.x, t, &s.u);
         let value = F::of(objective.eval(&s.trial, &mut s.new)?);
         Ok((value, dot(&s.new, &s.u)))
@@ -323,7 +338,11 @@ impl ScaleByZoomLinesearch {
         objective: &Objective<F>,
     ) -> Result<Search<F>, Error> {
         let larger = F::of(self.increase_factor) * st.stepsize;
-        let mut t = if st.count == 0 { st.stepsize_guess } else { larger };
+        let mut t = if st.count == 0 {
+            st.stepsize_guess
+        } else {
+            larger
+        };
         let mut max_reached = false;
         if let Some(m) = self.max_learning_rate {
             let m = F::of(m);
@@ -551,10 +570,19 @@ impl<F: Float> crate::StateTensors<F> for ScaleByZoomLinesearchState<F> {
     ) -> Result<(), Error> {
         use crate::state_tensors::TensorRef::{Count, Elems};
         let name = |n: &str| format!("{prefix}{n}");
-        f(&name("learning_rate"), Elems(&[], std::slice::from_ref(&self.learning_rate)))?;
-        f(&name("value"), Elems(&[], std::slice::from_ref(&self.value)))?;
+        f(
+            &name("learning_rate"),
+            Elems(&[], std::slice::from_ref(&self.learning_rate)),
+        )?;
+        f(
+            &name("value"),
+            Elems(&[], std::slice::from_ref(&self.value)),
+        )?;
         super::visit_leaf_bufs(prefix, "grad", &self.leaves, &self.grad, f)?;
-        f(&name("info/num_linesearch_steps"), Count(self.info.num_linesearch_steps))?;
+        f(
+            &name("info/num_linesearch_steps"),
+            Count(self.info.num_linesearch_steps),
+        )?;
         f(
             &name("info/decrease_error"),
             Elems(&[], std::slice::from_ref(&self.info.decrease_error)),
@@ -575,7 +603,10 @@ impl<F: Float> crate::StateTensors<F> for ScaleByZoomLinesearchState<F> {
             &name("learning_rate"),
             Elems(&[], std::slice::from_mut(&mut self.learning_rate)),
         )?;
-        f(&name("value"), Elems(&[], std::slice::from_mut(&mut self.value)))?;
+        f(
+            &name("value"),
+            Elems(&[], std::slice::from_mut(&mut self.value)),
+        )?;
         super::visit_leaf_bufs_mut(prefix, "grad", &self.leaves, &mut self.grad, f)?;
         f(
             &name("info/num_linesearch_steps"),

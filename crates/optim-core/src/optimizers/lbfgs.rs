@@ -5,9 +5,8 @@
 
 use crate::kernel::{hand_hyperparams, jax_mode};
 use crate::linesearch::{
-    add_into, copy, load, scale, store,
-    ScaleByBacktrackingLinesearch, ScaleByBacktrackingLinesearchState, ScaleByZoomLinesearch,
-    ScaleByZoomLinesearchState,
+    add_into, copy, load, scale, store, ScaleByBacktrackingLinesearch,
+    ScaleByBacktrackingLinesearchState, ScaleByZoomLinesearch, ScaleByZoomLinesearchState,
 };
 use crate::{
     check_update_trees, leaf_metas, Error, Extra, Float, FromValue, LearningRate, ScaleByLbfgs,
@@ -314,9 +313,10 @@ impl Lbfgs {
             .lbfgs
             .scratch
             .ensure(leaves, self.memory_size as usize)?;
-        crate::linesearch::ensure(leaves, &mut state.out, "lbfgs scratch")?;
         match &mut state.linesearch {
-            LinesearchState::None => Ok(()),
+            LinesearchState::None => {
+                crate::linesearch::ensure(leaves, &mut state.out, "lbfgs scratch")
+            }
             LinesearchState::Zoom(s) => s.scratch.ensure(leaves),
             LinesearchState::Backtracking(s) => s.scratch.ensure(leaves),
         }

@@ -12,8 +12,7 @@
 use crate::kernel::hand_hyperparams;
 use crate::linesearch::{
     check_stacked, copy, dot, ensure, load, sq_norm, visit_leaf_bufs, visit_leaf_bufs_mut,
-    visit_stacked, visit_stacked_mut, zeros, ScaleByBacktrackingLinesearch,
-    ScaleByZoomLinesearch,
+    visit_stacked, visit_stacked_mut, zeros, ScaleByBacktrackingLinesearch, ScaleByZoomLinesearch,
 };
 use crate::{check_update_trees, leaf_metas, Error, Extra, Float, LeafMeta, Transformation, Tree};
 use serde::{Deserialize, Serialize};
@@ -105,7 +104,13 @@ pub(crate) struct Scratch<F> {
 
 impl<F: Float> Scratch<F> {
     pub(crate) fn ensure(&mut self, leaves: &[LeafMeta], m: usize) -> Result<(), Error> {
-        for b in [&mut self.x, &mut self.g, &mut self.dw, &mut self.du, &mut self.out] {
+        for b in [
+            &mut self.x,
+            &mut self.g,
+            &mut self.dw,
+            &mut self.du,
+            &mut self.out,
+        ] {
             ensure(leaves, b, "lbfgs scratch")?;
         }
         if self.alphas.len() != m {
@@ -185,11 +190,7 @@ impl ScaleByLbfgs {
 
     /// The direction at `s.x` for the gradient `s.g`, written into `out`; computes the
     /// newest differences into the scratch and writes nothing else.
-    pub(crate) fn direction<F: Float>(
-        &self,
-        state: &mut ScaleByLbfgsState<F>,
-        out: &mut [Vec<F>],
-    ) {
+    pub(crate) fn direction<F: Float>(&self, state: &mut ScaleByLbfgsState<F>, out: &mut [Vec<F>]) {
         let m = self.slots();
         let ScaleByLbfgsState {
             count,
@@ -203,12 +204,11 @@ impl ScaleByLbfgs {
         } = state;
         let first = *count == 0;
         // 1. The newest differences (zero at the first step), for slot `count - 1`.
-        for (((dw, du), (x, g)), (px, pg)) in s
-            .dw
-            .iter_mut()
-            .zip(s.du.iter_mut())
-            .zip(s.x.iter().zip(&s.g))
-            .zip(params.iter().zip(updates.iter()))
+        for (((dw, du), (x, g)), (px, pg)) in
+            s.dw.iter_mut()
+                .zip(s.du.iter_mut())
+                .zip(s.x.iter().zip(&s.g))
+                .zip(params.iter().zip(updates.iter()))
         {
             for i in 0..dw.len() {
                 (dw[i], du[i]) = if first {
@@ -419,9 +419,26 @@ impl<F: Float> crate::StateTensors<F> for ScaleByLbfgsState<F> {
         f(&format!("{prefix}count"), Count(self.count))?;
         visit_leaf_bufs(prefix, "params", &self.leaves, &self.params, f)?;
         visit_leaf_bufs(prefix, "updates", &self.leaves, &self.updates, f)?;
-        visit_stacked(prefix, "diff_params_memory", &m, &self.leaves, &self.diff_params_memory, f)?;
-        visit_stacked(prefix, "diff_updates_memory", &m, &self.leaves, &self.diff_updates_memory, f)?;
-        f(&format!("{prefix}weights_memory"), Elems(&m, &self.weights_memory))
+        visit_stacked(
+            prefix,
+            "diff_params_memory",
+            &m,
+            &self.leaves,
+            &self.diff_params_memory,
+            f,
+        )?;
+        visit_stacked(
+            prefix,
+            "diff_updates_memory",
+            &m,
+            &self.leaves,
+            &self.diff_updates_memory,
+            f,
+        )?;
+        f(
+            &format!("{prefix}weights_memory"),
+            Elems(&m, &self.weights_memory),
+        )
     }
     fn visit_tensors_mut(
         &mut self,
@@ -433,8 +450,25 @@ impl<F: Float> crate::StateTensors<F> for ScaleByLbfgsState<F> {
         f(&format!("{prefix}count"), Count(&mut self.count))?;
         visit_leaf_bufs_mut(prefix, "params", &self.leaves, &mut self.params, f)?;
         visit_leaf_bufs_mut(prefix, "updates", &self.leaves, &mut self.updates, f)?;
-        visit_stacked_mut(prefix, "diff_params_memory", &m, &self.leaves, &mut self.diff_params_memory, f)?;
-        visit_stacked_mut(prefix, "diff_updates_memory", &m, &self.leaves, &mut self.diff_updates_memory, f)?;
-        f(&format!("{prefix}weights_memory"), Elems(&m, &mut self.weights_memory))
+        visit_stacked_mut(
+            prefix,
+            "diff_params_memory",
+            &m,
+            &self.leaves,
+            &mut self.diff_params_memory,
+            f,
+        )?;
+        visit_stacked_mut(
+            prefix,
+            "diff_updates_memory",
+            &m,
+            &self.leaves,
+            &mut self.diff_updates_memory,
+            f,
+        )?;
+        f(
+            &format!("{prefix}weights_memory"),
+            Elems(&m, &mut self.weights_memory),
+        )
     }
 }
