@@ -290,6 +290,14 @@ fn required_args(name: &str) -> Vec<(String, Value)> {
             {
                 args.push((arg, Value::Num(0.05)));
             }
+            // A required count (the line searches' `max_linesearch_steps`) takes a few
+            // steps.
+            Err(Error::Hyper { arg, detail, .. }) if detail.contains("integer") => {
+                match args.iter_mut().find(|(k, _)| *k == arg) {
+                    Some((_, v)) => *v = Value::Num(4.0),
+                    None => panic!("{name}: {arg}: {detail}"),
+                }
+            }
             Err(e) => panic!("{name}: {e}"),
         }
     }

@@ -143,9 +143,18 @@ impl<F: Float> Objective<F> {
         let mut f = F::zero();
         match self {
             Objective::SumSquares => {
+                // XLA's CPU backend flushes subnormal results to zero; lbfgs's documented
+                // trace drives f that low.
+                let flush = |s: F| {
+                    if s != F::zero() && s.is_finite() && !s.is_normal() {
+                        F::zero()
+                    } else {
+                        s
+                    }
+                };
                 for (xl, gl) in x.values().zip(g.values_mut()) {
                     for (&xi, gi) in xl.data().iter().zip(gl.data_mut()) {
-                        f = f + xi * xi;
+                        f = f + flush(xi * xi);
                         *gi = F::of(2.0) * xi;
                     }
                 }

@@ -53,8 +53,8 @@ fn extra_cases_match_optax() {
         cases.len(),
         failures.join("\n")
     );
-    // All four files, both dtypes, all twenty-seven optimizers.
-    assert_eq!(cases.len(), 72, "the generated case count");
+    // All five files, both dtypes, all twenty-eight optimizers.
+    assert_eq!(cases.len(), 80, "the generated case count");
     for opt in [
         "lamb",
         "lars",
@@ -83,6 +83,7 @@ fn extra_cases_match_optax() {
         "schedule_free_adamw",
         "schedule_free_sgd",
         "mechanize",
+        "lbfgs",
     ] {
         for dtype in ["float32", "float64"] {
             assert!(

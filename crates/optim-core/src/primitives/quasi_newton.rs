@@ -405,7 +405,9 @@ crate::family! {
     "scale_by_backtracking_linesearch" => ScaleByBacktrackingLinesearch,
 }
 
-/// The tensors: `count`, `params/<leaf>`, `updates/<leaf>`, the memories
+/// The tensors: `count`, `prev_params/<leaf>` and `prev_updates/<leaf>` (optax's `params`
+/// and `updates`, renamed because a checkpoint's `params/` are the params themselves),
+/// the memories
 /// (`diff_params_memory/<leaf>`, `diff_updates_memory/<leaf>`, shaped `[memory_size,
 /// *leaf shape]` as optax stacks them) and `weights_memory`.
 impl<F: Float> crate::StateTensors<F> for ScaleByLbfgsState<F> {
@@ -417,8 +419,8 @@ impl<F: Float> crate::StateTensors<F> for ScaleByLbfgsState<F> {
         use crate::state_tensors::TensorRef::{Count, Elems};
         let m = [self.weights_memory.len()];
         f(&format!("{prefix}count"), Count(self.count))?;
-        visit_leaf_bufs(prefix, "params", &self.leaves, &self.params, f)?;
-        visit_leaf_bufs(prefix, "updates", &self.leaves, &self.updates, f)?;
+        visit_leaf_bufs(prefix, "prev_params", &self.leaves, &self.params, f)?;
+        visit_leaf_bufs(prefix, "prev_updates", &self.leaves, &self.updates, f)?;
         visit_stacked(
             prefix,
             "diff_params_memory",
@@ -448,8 +450,8 @@ impl<F: Float> crate::StateTensors<F> for ScaleByLbfgsState<F> {
         use crate::state_tensors::TensorMut::{Count, Elems};
         let m = [self.weights_memory.len()];
         f(&format!("{prefix}count"), Count(&mut self.count))?;
-        visit_leaf_bufs_mut(prefix, "params", &self.leaves, &mut self.params, f)?;
-        visit_leaf_bufs_mut(prefix, "updates", &self.leaves, &mut self.updates, f)?;
+        visit_leaf_bufs_mut(prefix, "prev_params", &self.leaves, &mut self.params, f)?;
+        visit_leaf_bufs_mut(prefix, "prev_updates", &self.leaves, &mut self.updates, f)?;
         visit_stacked_mut(
             prefix,
             "diff_params_memory",

@@ -196,7 +196,7 @@ fn the_state_names_its_tensors_as_optax_stacks_them() {
     .unwrap();
     for want in [
         "0/count []",
-        "0/params/w [4]",
+        "0/prev_params/w [4]",
         "0/diff_params_memory/b [4, 4]",
         "0/diff_updates_memory/w [4, 4]",
         "0/weights_memory [4]",
