@@ -223,7 +223,9 @@ impl ScaleByBacktrackingLinesearch {
         for g in s.new.iter_mut() {
             g.fill(F::zero());
         }
-        while !(err <= atol) && iter <= self.max_backtracking_steps {
+        // optax's `~(decrease_error <= atol)`: a NaN error keeps searching.
+        let accepted = |err: F| err <= atol;
+        while !accepted(err) && iter <= self.max_backtracking_steps {
             if iter > 0 {
                 t = F::of(self.decrease_factor) * t;
             }
