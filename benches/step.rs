@@ -10,6 +10,9 @@
 //!   leaf of the same 1e6 elements.
 //! - dfdx 0.13's Adam on the same flat buffer.
 //! - LAMB (two passes) and Adafactor (hand-written) at 1e7 against the fused Adam loop.
+//! - Each generated step again from the baseline x86-64 build of its loops (4 lanes;
+//!   by default steps run an AVX2 build where the CPU has it). The hand-written loops
+//!   and bandwidth kernels are built as the default generated step is.
 //!
 //! Memory traffic per element (4-byte f32): Adam/AdamW read p, g, m, v and write p, m, v
 //! (28 bytes); Lion and SGD with momentum read p, g, m and write p, m (20 bytes); Adam
@@ -47,7 +50,16 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 /// Hand-written fused Adam over one chunk: optax's order of operations with the
 /// reciprocals of the bias corrections, as `scale_by_adam` computes them.
 #[allow(clippy::too_many_arguments)]
-fn hand_adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, lr: f32, wd: f32) {
+#[inline(always)]
+fn hand_adam_body(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    t: i32,
+    lr: f32,
+    wd: f32,
+) {
     let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
     let inv_bc1 = 1.0 / (1.0 - b1.powi(t));
     let inv_bc2 = 1.0 / (1.0 - b2.powi(t));
@@ -62,7 +74,8 @@ fn hand_adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, lr:
     }
 }
 
-fn hand_lion(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, wd: f32) {
+#[inline(always)]
+fn hand_lion_body(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, wd: f32) {
     let (b1, b2) = (0.9f32, 0.99f32);
     let n = p.len();
     let (g, m) = (&g[..n], &mut m[..n]);
@@ -80,7 +93,8 @@ fn hand_lion(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, wd: f32) {
     }
 }
 
-fn hand_sgd_momentum(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, beta: f32) {
+#[inline(always)]
+fn hand_sgd_momentum_body(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, beta: f32) {
     let n = p.len();
     let (g, m) = (&g[..n], &mut m[..n]);
     for i in 0..n {
@@ -90,7 +104,8 @@ fn hand_sgd_momentum(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, beta: f32
 }
 
 /// The in-place bandwidth kernels: the fewest flops that move the same bytes.
-fn stream4(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+#[inline(always)]
+fn stream4_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
     let n = p.len();
     let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
     for i in 0..n {
@@ -100,7 +115,8 @@ fn stream4(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
     }
 }
 
-fn stream3(p: &mut [f32], g: &[f32], m: &mut [f32]) {
+#[inline(always)]
+fn stream3_body(p: &mut [f32], g: &[f32], m: &mut [f32]) {
     let n = p.len();
     let (g, m) = (&g[..n], &mut m[..n]);
     for i in 0..n {
@@ -108,6 +124,33 @@ fn stream3(p: &mut [f32], g: &[f32], m: &mut [f32]) {
         p[i] += m[i];
     }
 }
+
+/// The hand-written loops built as the generated ones are: with AVX2 and FMA where the
+/// CPU has them and `optim::exec::simd()` is on (8 lanes), else for the baseline target.
+macro_rules! wide {
+    ($name:ident = $body:ident($($a:ident: $t:ty),*)) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($a: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            if optim::exec::simd() {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn go($($a: $t),*) {
+                    $body($($a),*)
+                }
+                // SAFETY: `simd()` is on only where the CPU has AVX2 and FMA.
+                return unsafe { go($($a),*) };
+            }
+            $body($($a),*)
+        }
+    };
+}
+
+wide!(hand_adam = hand_adam_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, lr: f32, wd: f32));
+wide!(hand_lion = hand_lion_body(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, wd: f32));
+wide!(hand_sgd_momentum = hand_sgd_momentum_body(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, beta: f32));
+wide!(stream4 = stream4_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]));
+wide!(stream3 = stream3_body(p: &mut [f32], g: &[f32], m: &mut [f32]));
 
 /// Runs `f` on matching chunks of four buffers, on the current pool.
 fn chunks4(
@@ -167,6 +210,18 @@ fn generated<T: Transformation<f32>>(c: &mut Criterion, name: &str, bytes: u64, 
                     })
                 })
             });
+            // The same step from the baseline x86-64 build of the loops (4 lanes), right
+            // after the AVX2 build (8 lanes) that steps run by default where the CPU has it.
+            let wide = optim::exec::simd();
+            optim::exec::set_simd(false);
+            group.bench_function(id("baseline", threads, n), |b| {
+                b.iter_custom(|iters| {
+                    on_pool(&pool, iters, || {
+                        opt.step(&mut p, black_box(&g), &mut s).expect("step")
+                    })
+                })
+            });
+            optim::exec::set_simd(wide);
         }
     }
     group.finish();
@@ -424,7 +479,7 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("\nmedians from this run (load average {})", load.trim());
     println!(
-        "{:<13} {:>9} {:>3} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>8}",
+        "{:<13} {:>9} {:>3} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>8} {:>11} {:>9}",
         "optimizer",
         "elements",
         "thr",
@@ -434,7 +489,9 @@ fn main() {
         "gen GB/s",
         "gen/hand",
         "gen/strm",
-        "bw frac"
+        "bw frac",
+        "baseline",
+        "gen/base"
     );
     let rows = [
         ("adam", 28.0, "adam"),
@@ -461,15 +518,18 @@ fn main() {
                 } else {
                     20.0
                 };
+                let base = median_ns(name, &k("baseline"), n).unwrap_or(f64::NAN);
                 println!(
-                    "{name:<13} {n:>9} {t:>3} {:>9.3}ms {:>9.3}ms {:>9.3}ms {:>8.2} {:>8.3} {:>9.3} {:>8.3}",
+                    "{name:<13} {n:>9} {t:>3} {:>9.3}ms {:>9.3}ms {:>9.3}ms {:>8.2} {:>8.3} {:>9.3} {:>8.3} {:>9.3}ms {:>9.3}",
                     a / 1e6,
                     h / 1e6,
                     s / 1e6,
                     gbs,
                     a / h,
                     a / s,
-                    gbs / (stream_bytes * n as f64 / s)
+                    gbs / (stream_bytes * n as f64 / s),
+                    base / 1e6,
+                    a / base
                 );
             }
         }

@@ -45,6 +45,9 @@
 //! the module by value, as burn's does; on error it is dropped, so keep a clone if you
 //! need it). Params must be float32 (burn's default float type).
 
+mod per_tensor;
+pub use per_tensor::{PerTensor, TensorState};
+
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
@@ -167,6 +170,7 @@ impl<O: Transformation<f32>> Optim<O> {
         module: M,
     ) -> Result<(M, optim_checkpoint::Metadata), Error>
     where
+        O: Debug,
         O::State: StateTensors<f32>,
     {
         let before = std::mem::take(&mut self.params);

@@ -203,6 +203,7 @@ impl<O: Transformation<F>, F: Elem> OptimOf<O, F> {
         file: impl AsRef<std::path::Path>,
     ) -> Result<optim_checkpoint::Metadata, OptimError>
     where
+        O: Debug,
         O::State: StateTensors<F>,
     {
         let mut params = CandleTree::<F>::new(&self.names, &self.params);

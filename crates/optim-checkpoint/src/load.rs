@@ -33,8 +33,10 @@ pub struct NotRestored {
 /// Loads `params` and `state` from `file`, strictly: every tensor of the params and the
 /// state must be in the file with its dtype and shape, the file must hold no other
 /// tensor, flags (resolved masks) must agree, and the file must have been saved by an
-/// optimizer of `opt`'s name. The error names the first tensor that does not fit; on any
-/// error nothing is written. Returns the file's metadata.
+/// optimizer of `opt`'s name and configuration (its `Debug` form, as the metadata records
+/// it; a file without that metadata is not checked for it). The error names the first
+/// tensor that does not fit, or the first argument that differs; on any error nothing
+/// is written. Returns the file's metadata.
 pub fn load<F, T, P>(
     file: impl AsRef<std::path::Path>,
     opt: &T,
@@ -43,7 +45,7 @@ pub fn load<F, T, P>(
 ) -> Result<Metadata, Error>
 where
     F: Float,
-    T: Transformation<F>,
+    T: Transformation<F> + std::fmt::Debug,
     T::State: StateTensors<F>,
     P: Tree<F>,
 {
@@ -78,6 +80,16 @@ where
                      (use `load_partial` to ignore it)"
                 .into(),
         });
+    }
+    // The tensors fit; the configuration must be the one they were saved under.
+    let config = format!("{opt:?}");
+    if !metadata.hyperparameters.is_empty() {
+        if let Some(d) = optim_core::saved::config_difference(&metadata.hyperparameters, &config) {
+            return Err(file_error(
+                file,
+                format!("{d} (use `load_partial` to load it anyway)"),
+            ));
+        }
     }
     plan.write(&st, params, state)?;
     Ok(metadata)

@@ -209,6 +209,16 @@ fn strict_load_names_what_does_not_fit_and_writes_nothing() {
             .contains("`mu/enc.b`: saved as F32, expected BF16"),
         "{e}"
     );
+    // The same buffers under another configuration are refused, naming the argument.
+    let faster = adam(0.2);
+    let mut t = faster.init(&q).unwrap();
+    let (q0, t0) = (q.clone(), t.clone());
+    let e = checkpoint::load(&file, &faster, &mut q, &mut t).unwrap_err();
+    assert!(
+        e.to_string().contains("another `learning_rate`") && e.to_string().contains("0.2"),
+        "{e}"
+    );
+    assert_eq!((&q, &t), (&q0, &t0), "a failed load wrote something");
     // What fits loads, whatever the order of the leaves.
     let mut q = params([2, 3]);
     let mut t = opt.init(&q).unwrap();

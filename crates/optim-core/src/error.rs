@@ -98,6 +98,11 @@ pub enum Error {
         buffer: String,
         elements: usize,
     },
+    /// A [`SavedState`](crate::SavedState) does not fit the optimizer, configuration or
+    /// dtype it is loaded with (`field` says which part: `format_version`, `optimizer`,
+    /// `dtype`, `hyperparameters`, or a tensor's name).
+    #[error("saved state: `{field}`: {detail}")]
+    SavedState { field: String, detail: String },
     /// A checkpoint file cannot be written or read as a whole.
     #[error("checkpoint `{file}`: {detail}")]
     CheckpointFile { file: String, detail: String },

@@ -26,6 +26,47 @@ use crate::float::{Absent, AsF32, AsF64, Buf};
 use crate::{Error, Float, LeafMeta};
 use rayon::prelude::*;
 use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Whether generated steps run their AVX2 + FMA build (x86-64 only): on where the CPU
+/// has both, unless `OPTIM_SIMD=off` was set when the first step ran. Both builds give
+/// the same bits, NaNs aside (which NaN `0 * inf` meets depends on operand order, which
+/// the compiler may commute in either build; `tests/simd.rs` checks every registered
+/// optimizer); the wide one moves
+/// 8 lanes per instruction where the baseline x86-64 target has 4.
+#[inline]
+pub fn simd() -> bool {
+    match SIMD.load(Ordering::Relaxed) {
+        0 => {
+            let on = cpu_has_simd() && std::env::var("OPTIM_SIMD").as_deref() != Ok("off");
+            SIMD.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+            on
+        }
+        v => v == 2,
+    }
+}
+
+/// Turns the AVX2 build on or off for the whole process (it stays off on a CPU without
+/// AVX2 and FMA); returns whether it is on. For comparing the two builds.
+pub fn set_simd(on: bool) -> bool {
+    let on = on && cpu_has_simd();
+    SIMD.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    on
+}
+
+/// 0: not decided yet; 1: off; 2: on.
+static SIMD: AtomicU8 = AtomicU8::new(0);
+
+fn cpu_has_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// Elements per task and per reduction block: 32Ki, 128 KiB of f32.
 pub const CHUNK: usize = 32 * 1024;

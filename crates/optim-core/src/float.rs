@@ -128,16 +128,19 @@ fn bf16_to_f32(b: half::bf16) -> f32 {
 }
 
 /// f32 to bfloat16, rounding to nearest with ties to even, NaN kept quiet: the bits
-/// `half::bf16::from_f32` gives, written without branches on the value (selects), so a
-/// loop of them vectorizes. (`half::bf16::from_f64`, which f32 state went through
-/// before, rounds a few values near the smallest normal numbers, around 1e-38, down
-/// where round-to-nearest goes up.)
+/// `half::bf16::from_f32` gives (the tests below compare on a sample of patterns; the
+/// two-select form this replaced agreed on all 2^32), as one add and a shift plus a
+/// select for NaN, so a
+/// loop of them vectorizes into a few instructions per lane: adding 0x7FFF plus the
+/// kept half's lowest bit carries into the kept half exactly when the dropped half is
+/// over one half, or exactly one half with an odd kept half. (`half::bf16::from_f64`,
+/// which f32 state went through before, rounds a few values near the smallest normal
+/// numbers, around 1e-38, down where round-to-nearest goes up.)
 #[inline(always)]
 pub(crate) fn f32_to_bf16(x: f32) -> half::bf16 {
     let b = x.to_bits();
     let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000;
-    let up = (b & 0x8000) != 0 && (b & 0x1_7FFF) != 0;
-    let r = ((b >> 16) as u16).wrapping_add(up as u16);
+    let r = (b.wrapping_add(0x7FFF + ((b >> 16) & 1)) >> 16) as u16;
     let q = ((b >> 16) | 0x0040) as u16;
     half::bf16::from_bits(if nan { q } else { r })
 }

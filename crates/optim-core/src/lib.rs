@@ -25,6 +25,7 @@ pub mod noise;
 pub mod optimizers;
 pub mod primitives;
 pub mod registry;
+pub mod saved;
 pub mod state_tensors;
 
 pub use config::{FromValue, Hyperparams, ToValue, Value};
@@ -33,6 +34,7 @@ pub use error::Error;
 pub use float::{AVec, Absent, AsF32, AsF64, Buf, Dtype, Float, Store};
 pub use fmt::{python_e2, python_str};
 pub use optim_macros::{doc_trace, optimizer, Tree};
+pub use saved::{load_state, save_state, SavedState, SavedTensor};
 pub use schedule::{LearningRate, ScalarOrSchedule, Schedule};
 pub use state_tensors::StateTensors;
 pub use transform::{

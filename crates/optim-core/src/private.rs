@@ -254,6 +254,24 @@ pub fn check_bufs<F: crate::Float>(
     Ok(())
 }
 
+/// Checks a state buffer's storage against what it may hold (a storage dtype other than
+/// the params', a disabled buffer), as [`BufPtr::of`](crate::exec::BufPtr::of) does when
+/// a step records it, without taking it.
+pub fn check_storage<F: crate::Float>(
+    buf: &Buf<F>,
+    dtype: bool,
+    absent: bool,
+    path: &str,
+    name: &str,
+) -> Result<(), crate::Error> {
+    match buf {
+        Buf::Native(_) => Ok(()),
+        Buf::F32(_) | Buf::F64(_) | Buf::BF16(_) | Buf::F16(_) if dtype => Ok(()),
+        Buf::Absent(_) if absent => Ok(()),
+        _ => Err(bad_buf(path, name)),
+    }
+}
+
 /// Checks that a per-leaf flag list (a resolved mask) has one entry per leaf.
 pub fn check_flags(
     metas: &[crate::LeafMeta],
@@ -405,3 +423,4 @@ pub fn bad_buf(path: &str, name: &str) -> crate::Error {
         detail: "this buffer cannot be disabled or stored in that dtype".into(),
     }
 }
+pub use crate::exec::simd;

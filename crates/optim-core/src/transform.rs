@@ -177,6 +177,22 @@ pub trait Transformation<F: Float>: Send + Sync {
         apply_updates(params, buffer)
     }
 
+    /// Checks, writing nothing, everything [`update_with`](Self::update_with) checks
+    /// before it writes (and [`step_with`](Self::step_with), given `Some(params)`): the
+    /// trees against the state's leaves, every state buffer, the extra arguments it
+    /// reads and its arguments' conditions at the next step. A combinator validates
+    /// every member before any member runs, so an error anywhere in a composition leaves
+    /// params, updates and every state unchanged. An `Ok` promises that the call with
+    /// the same trees, state and extra arguments fails on nothing but the values.
+    #[doc(hidden)]
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error>;
+
     /// [`init`](Self::init) for a member of a combinator that owns the updates buffer,
     /// so it needs no scratch of its own (a chain inside a chain). Defaults to `init`.
     #[doc(hidden)]

@@ -163,6 +163,7 @@ where
         model: &mut M,
     ) -> Result<optim_checkpoint::Metadata, Error>
     where
+        O: Debug,
         O::State: StateTensors<E>,
     {
         self.copy_out(model, None)?;

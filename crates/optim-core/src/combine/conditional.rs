@@ -113,6 +113,21 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Conditionally<T> {
         Ok(())
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        if (self.should_transform_fn)(state.step) {
+            self.inner
+                .validate(updates, &state.inner_state, params, extra)?;
+        }
+        Ok(())
+    }
+
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,

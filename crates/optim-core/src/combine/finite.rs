@@ -122,6 +122,20 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for ApplyIfFinite<T> {
         Ok(())
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        // Whether the inner transformation runs depends on the values it is given, which
+        // an earlier member of a chain may still change, so it is always validated.
+        check_update_trees(&state.leaves, updates, params)?;
+        self.inner
+            .validate(updates, &state.inner_state, params, extra)
+    }
+
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,

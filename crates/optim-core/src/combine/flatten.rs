@@ -131,6 +131,28 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Flatten<T> {
         scatter(updates, u)
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        // The wrapped transformation sees one vector of every element; a deserialized
+        // state has none yet, so validating it once allocates them.
+        let n = total(&state.leaves);
+        let fresh;
+        let (p, u) = if state.scratch.0.len() == n && state.scratch.1.len() == n {
+            (&state.scratch.0, &state.scratch.1)
+        } else {
+            fresh = (vec![F::zero(); n], vec![F::zero(); n]);
+            (&fresh.0, &fresh.1)
+        };
+        self.inner
+            .validate(u, &state.inner, params.map(|_| p), extra)
+    }
+
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,

@@ -68,6 +68,10 @@ pub struct InjectHyperparamsState<T, S> {
     /// The working copy of the configuration (not saved; rebuilt).
     #[serde(skip)]
     config: Option<T>,
+    /// Whether `config` holds the values of the next step (after `init` and each step;
+    /// not after a deserialization or `set_hyperparam`), so `validate` needs no copy.
+    #[serde(skip)]
+    ready: bool,
 }
 
 impl<T, S> InjectHyperparamsState<T, S> {
@@ -90,6 +94,7 @@ impl<T, S> InjectHyperparamsState<T, S> {
         match self.hyperparams.get_mut(name) {
             Some(v) => {
                 *v = value;
+                self.ready = false;
                 Ok(())
             }
             None => Err(bad(format!(
@@ -185,24 +190,59 @@ impl<T: Hyperparams + Clone> InjectHyperparams<T> {
         state: &mut InjectHyperparamsState<T, S>,
         f: impl FnOnce(&T, &mut S) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let count = state.count;
-        let config = match &mut state.config {
+        let InjectHyperparamsState {
+            count,
+            hyperparams,
+            scheduled,
+            inner,
+            config,
+            ready,
+        } = state;
+        let config = match config {
             Some(c) => c,
             // A deserialized state has no working copy yet.
             slot => slot.insert(self.inner.clone()),
         };
-        self.apply::<F>(config, &state.hyperparams, count)?;
-        f(config, &mut state.inner)?;
+        if !*ready {
+            self.apply::<F>(config, hyperparams, *count)?;
+            *ready = true;
+        }
+        f(config, inner)?;
         let mode = jax_mode::<F>();
-        for name in &state.scheduled {
+        for name in scheduled.iter() {
             if let (Some(LearningRate::Schedule(s)), Some(v)) =
-                (self.source(name), state.hyperparams.get_mut(name))
+                (self.source(name), hyperparams.get_mut(name))
             {
-                *v = s.at_count(count.min(i32::MAX as u64), mode).value;
+                *v = s.at_count((*count).min(i32::MAX as u64), mode).value;
             }
         }
-        state.count += 1;
+        *count += 1;
+        // The configuration of the next step, ready for `validate`; a failure shows again,
+        // as the error, when the next step applies it.
+        *ready = self.apply::<F>(config, hyperparams, *count).is_ok();
         Ok(())
+    }
+
+    /// Validates the wrapped transformation under the configuration of the next step.
+    fn validate_with<F: Float, P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &InjectHyperparamsState<T, T::State>,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error>
+    where
+        T: Transformation<F>,
+    {
+        match &state.config {
+            Some(c) if state.ready => c.validate(updates, &state.inner, params, extra),
+            // After a deserialization or `set_hyperparam`: a copy, once.
+            c => {
+                let mut c = c.clone().unwrap_or_else(|| self.inner.clone());
+                self.apply::<F>(&mut c, &state.hyperparams, state.count)?;
+                c.validate(updates, &state.inner, params, extra)
+            }
+        }
     }
 
     fn init_as<F: Float, P: Tree<F>>(
@@ -227,6 +267,7 @@ impl<T: Hyperparams + Clone> InjectHyperparams<T> {
             scheduled,
             inner: state,
             config: Some(config),
+            ready: true,
         })
     }
 }
@@ -258,6 +299,16 @@ where
         extra: &Extra,
     ) -> Result<(), Error> {
         self.with_config::<F, _>(state, |c, s| c.update_with(updates, s, params, extra))
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.validate_with(updates, state, params, extra)
     }
 
     fn step_with<P: Tree<F>>(

@@ -117,24 +117,7 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Lookahead<T> {
                 transform: "lookahead".into(),
             });
         };
-        self.check()?;
-        check_update_trees(&state.leaves, updates, Some(params))?;
-        if state.slow.len() != state.leaves.len()
-            || state
-                .slow
-                .iter()
-                .zip(&state.leaves)
-                .any(|(s, m)| s.len() != m.len())
-        {
-            return Err(Error::State {
-                path: state
-                    .leaves
-                    .first()
-                    .map_or("<root>".into(), |m| m.path.clone()),
-                buffer: "slow".into(),
-                detail: "the slow params do not fit the leaves".into(),
-            });
-        }
+        self.validate(&*updates, state, Some(params), extra)?;
         self.fast_optimizer
             .update_with(updates, &mut state.fast_state, Some(params), extra)?;
         let sync = state.steps_since_sync + 1 == self.sync_period;
@@ -158,6 +141,40 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Lookahead<T> {
         }
         state.steps_since_sync = if sync { 0 } else { state.steps_since_sync + 1 };
         Ok(())
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        let Some(params) = params else {
+            return Err(Error::NeedsParams {
+                transform: "lookahead".into(),
+            });
+        };
+        self.check()?;
+        check_update_trees(&state.leaves, updates, Some(params))?;
+        if state.slow.len() != state.leaves.len()
+            || state
+                .slow
+                .iter()
+                .zip(&state.leaves)
+                .any(|(s, m)| s.len() != m.len())
+        {
+            return Err(Error::State {
+                path: state
+                    .leaves
+                    .first()
+                    .map_or("<root>".into(), |m| m.path.clone()),
+                buffer: "slow".into(),
+                detail: "the slow params do not fit the leaves".into(),
+            });
+        }
+        self.fast_optimizer
+            .validate(updates, &state.fast_state, Some(params), extra)
     }
 
     fn step_with<P: Tree<F>>(

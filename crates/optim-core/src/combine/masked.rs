@@ -193,6 +193,20 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Masked<T> {
         self.inner
             .update_with(&mut view, &mut state.inner, pview.as_ref(), extra)
     }
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        crate::check_update_trees(&state.leaves, updates, params)?;
+        crate::__private::check_flags(&state.leaves, "mask", &state.flags)?;
+        let view = Selected::shared(updates, &state.flags);
+        let pview = params.map(|p| Selected::shared(p, &state.flags));
+        self.inner
+            .validate(&view, &state.inner, pview.as_ref(), extra)
+    }
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,

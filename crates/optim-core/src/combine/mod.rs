@@ -70,6 +70,19 @@ impl<F: Float> Transformation<F> for Identity {
     ) -> Result<(), Error> {
         Ok(())
     }
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        _: &(),
+        params: Option<&P>,
+        _: &Extra,
+    ) -> Result<(), Error> {
+        // A step adds the updates to the params, which checks their shapes first.
+        match params {
+            Some(p) => crate::check_same_shapes(p, updates, "updates"),
+            None => Ok(()),
+        }
+    }
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,
@@ -141,12 +154,22 @@ impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for
         params: Option<&P>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        // Both members validate the same trees, so a tree error stops the first one
-        // before it writes. Only a second state that is itself corrupt (a hand-made
-        // state) can fail after the first member has run.
+        // Both members are validated before the first one writes, so an error in the
+        // second (its state, an extra argument it reads) leaves everything unchanged.
+        self.validate(&*updates, state, params, extra)?;
         self.0
             .update_with(updates, &mut state.first, params, extra)?;
         self.1.update_with(updates, &mut state.rest, params, extra)
+    }
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.0.validate(updates, &state.first, params, extra)?;
+        self.1.validate(updates, &state.rest, params, extra)
     }
     fn step_with<P: Tree<F>>(
         &self,
@@ -155,6 +178,7 @@ impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
+        self.validate(grads, state, Some(&*params), extra)?;
         if overlay::copy_into(grads, &mut state.scratch).is_err() {
             // A state deserialized (or built for a member) has no buffer yet.
             state.scratch = overlay::scratch_for(grads)?;
@@ -174,6 +198,7 @@ impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
+        self.validate(&*buffer, state, Some(&*params), extra)?;
         self.0
             .update_with(buffer, &mut state.first, Some(&*params), extra)?;
         self.1

@@ -362,6 +362,24 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for MultiSteps<T> {
         }
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        self.check(state)?;
+        let k = self.k::<F>(state.gradient_step)?;
+        if state.mini_step + 1 >= k {
+            // The wrapped optimizer runs at this mini-step (unless the values skip it).
+            self.opt
+                .validate(updates, &state.inner_opt_state, params, extra)?;
+        }
+        Ok(())
+    }
+
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,

@@ -131,12 +131,24 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for NamedChain<T> {
         params: Option<&P>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        // The members check the same trees before writing, so a tree error stops the
-        // first one; only a later member's own corrupt state can fail after an earlier
-        // one ran (as for `Chain`).
-        self.check_states(state)?;
+        // Every member is validated before the first one writes.
+        self.validate(&*updates, state, params, extra)?;
         for ((_, t), (_, s)) in self.transforms.iter().zip(&mut state.states) {
             t.update_with(updates, s, params, extra)?;
+        }
+        Ok(())
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_states(state)?;
+        for ((_, t), (_, s)) in self.transforms.iter().zip(&state.states) {
+            t.validate(updates, s, params, extra)?;
         }
         Ok(())
     }
@@ -148,7 +160,7 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for NamedChain<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.check_states(state)?;
+        self.validate(grads, state, Some(&*params), extra)?;
         if overlay::copy_into(grads, &mut state.scratch).is_err() {
             // A deserialized state (or one built for a member) has no buffer yet.
             state.scratch = overlay::scratch_for(grads)?;
@@ -167,7 +179,7 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for NamedChain<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.check_states(state)?;
+        self.validate(&*buffer, state, Some(&*params), extra)?;
         run(&self.transforms, &mut state.states, params, buffer, extra)
     }
 }

@@ -242,15 +242,29 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Partition<T> {
         params: Option<&P>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        // Every tree is checked here, and each member checks its own state before it
-        // writes; only a member state that is itself corrupt (a hand-made state) can
-        // fail after another member has run.
-        check_update_trees(&state.leaves, updates, params)?;
-        self.check_groups(state)?;
+        // Every member is validated before any member writes.
+        self.validate(&*updates, state, params, extra)?;
         for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
             let mut view = Selected::writable(&mut *updates, &g.flags);
             let pview = params.map(|p| Selected::shared(p, &g.flags));
             t.update_with(&mut view, &mut g.state, pview.as_ref(), extra)?;
+        }
+        Ok(())
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        self.check_groups(state)?;
+        for (g, t) in state.groups.iter().zip(self.transforms.values()) {
+            let view = Selected::shared(updates, &g.flags);
+            let pview = params.map(|p| Selected::shared(p, &g.flags));
+            t.validate(&view, &g.state, pview.as_ref(), extra)?;
         }
         Ok(())
     }
@@ -262,8 +276,7 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Partition<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        check_update_trees(&state.leaves, grads, Some(&*params))?;
-        self.check_groups(state)?;
+        self.validate(grads, state, Some(&*params), extra)?;
         for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
             let mut pview = Selected::writable(&mut *params, &g.flags);
             let gview = Selected::shared(grads, &g.flags);
@@ -279,8 +292,7 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Partition<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        check_update_trees(&state.leaves, buffer, Some(&*params))?;
-        self.check_groups(state)?;
+        self.validate(&*buffer, state, Some(&*params), extra)?;
         for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
             let mut pview = Selected::writable(&mut *params, &g.flags);
             let mut bview = Selected::writable(&mut *buffer, &g.flags);

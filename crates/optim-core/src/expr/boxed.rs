@@ -118,6 +118,22 @@ impl DynState {
         }
     }
 
+    /// Runs `f` on the concrete state without changing this one: a saved state is loaded
+    /// into a temporary (which allocates, until a call loads it for good).
+    fn peek<S, R>(&self, who: &str, f: impl FnOnce(&S) -> Result<R, Error>) -> Result<R, Error>
+    where
+        S: serde::de::DeserializeOwned + 'static,
+    {
+        match &self.0 {
+            Held::Saved(v) => f(&S::deserialize(v).map_err(|e| Error::State {
+                path: "<root>".into(),
+                buffer: who.into(),
+                detail: format!("the saved state does not load: {e}"),
+            })?),
+            Held::Live(_) => f(self.get_ref::<S>(who)?),
+        }
+    }
+
     fn get_ref<S: 'static>(&self, who: &str) -> Result<&S, Error> {
         match &self.0 {
             Held::Live(s) => (**s).as_any().downcast_ref::<S>().ok_or_else(|| wrong(who)),
@@ -198,6 +214,13 @@ trait DynTransformation<F: Float>: Send + Sync {
         state: &mut DynState,
         extra: &Extra,
     ) -> Result<(), Error>;
+    fn validate<'h>(
+        &self,
+        updates: &Handle<'h, F>,
+        state: &DynState,
+        params: Option<&Handle<'h, F>>,
+        extra: &Extra,
+    ) -> Result<(), Error>;
     fn load(&self, state: &mut DynState) -> Result<(), Error>;
     fn hyperparams<'s>(&self, state: &'s DynState) -> Option<&'s BTreeMap<String, f64>>;
     fn set_hyperparam(&self, state: &mut DynState, name: &str, value: f64) -> Result<(), Error>;
@@ -252,6 +275,17 @@ where
     ) -> Result<(), Error> {
         let s = state.get_mut::<F, T::State>(self.0.name())?;
         self.0.step_with_buffer(params, buffer, s, extra)
+    }
+    fn validate<'h>(
+        &self,
+        updates: &Handle<'h, F>,
+        state: &DynState,
+        params: Option<&Handle<'h, F>>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        state.peek::<T::State, _>(self.0.name(), |s| {
+            self.0.validate(updates, s, params, extra)
+        })
     }
     fn load(&self, state: &mut DynState) -> Result<(), Error> {
         state.get_mut::<F, T::State>(self.0.name()).map(|_| ())
@@ -374,6 +408,23 @@ impl<F: Float> Transformation<F> for Boxed<F> {
             }),
             Some(p) => two(Slot::Mut(updates), Slot::Shared(p), |u, p| {
                 self.0.update_with(u, state, Some(&*p), extra)
+            }),
+        }
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &DynState,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        match params {
+            None => one(Slot::Shared(updates), |u| {
+                self.0.validate(u, state, None, extra)
+            }),
+            Some(p) => two(Slot::Shared(updates), Slot::Shared(p), |u, p| {
+                self.0.validate(u, state, Some(&*p), extra)
             }),
         }
     }

@@ -9,7 +9,9 @@
 //! documentation and state; the math is the kernel's.
 
 use crate::kernel::{corrupt, hand_hyperparams, jax_mode};
-use crate::primitives::factored::{decay_rate_pow, local_step, step, update, Extras, Plan};
+use crate::primitives::factored::{
+    check_factored_args, decay_rate_pow, local_step, step, update, Extras, Plan,
+};
 use crate::state_tensors::{
     visit_bufs, visit_bufs_mut, visit_flags, StateTensors, TensorMut, TensorRef, VisitTensor,
     VisitTensorMut,
@@ -211,7 +213,39 @@ impl Adafactor {
         self
     }
 
-    fn check_args(&self) -> Result<(), Error> {
+    /// Checks the arguments, the scheduled ones at the 0-based step `count0`, where
+    /// optax's math gives NaN or nonsense.
+    fn check_args<F: Float>(&self, count0: u64) -> Result<(), Error> {
+        check_factored_args("adafactor", self.decay_rate, "eps", self.eps)?;
+        let hyper = |arg: &str, detail: String| Error::Hyper {
+            transform: "adafactor".into(),
+            arg: arg.into(),
+            detail,
+        };
+        if let Some(m) = self.momentum {
+            if !(0.0..1.0).contains(&m) {
+                return Err(hyper("momentum", format!("{m} is not in [0, 1)")));
+            }
+        }
+        let mode = jax_mode::<F>();
+        if let Some(lr) = &self.learning_rate {
+            let v = lr.optax_value_in(count0, mode);
+            if !v.is_finite() {
+                return Err(hyper(
+                    "learning_rate",
+                    format!("{v} is not finite at step {count0}"),
+                ));
+            }
+        }
+        if let Some(wd) = &self.weight_decay_rate {
+            let v = wd.optax_value_in(count0, mode);
+            if !v.is_finite() {
+                return Err(hyper(
+                    "weight_decay_rate",
+                    format!("{v} is not finite at step {count0}"),
+                ));
+            }
+        }
         if let Some(t) = self.clipping_threshold {
             if t.is_nan() || t <= 0.0 {
                 return Err(Error::Hyper {
@@ -303,9 +337,18 @@ impl<F: Float> StateTensors<F> for AdafactorState<F> {
 impl Adafactor {
     /// Checks the state's momentum and mask against its leaves and this configuration.
     fn check_state<F: Float>(&self, state: &mut AdafactorState<F>) -> Result<(), Error> {
+        self.validate_state(state)?;
         state
             .factored
-            .check(self.factored, self.min_dim_size_to_factor)?;
+            .check(self.factored, self.min_dim_size_to_factor)
+    }
+
+    /// Checks every buffer of `state` against the leaves and the configuration, writing
+    /// nothing.
+    fn validate_state<F: Float>(&self, state: &AdafactorState<F>) -> Result<(), Error> {
+        state
+            .factored
+            .validate(self.factored, self.min_dim_size_to_factor)?;
         let metas = &state.factored.leaves;
         crate::__private::check_bufs(metas, "mu", &state.mu)?;
         crate::__private::check_flags(metas, "weight_decay_mask", &state.weight_decay_mask)?;
@@ -335,7 +378,7 @@ impl<F: Float> Transformation<F> for Adafactor {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
-        self.check_args()?;
+        self.check_args::<F>(0)?;
         let metas = leaf_metas(params)?;
         let paths: Vec<String> = metas.iter().map(|m| m.path.clone()).collect();
         let weight_decay_mask = self.weight_decay_mask.resolve(&paths)?;
@@ -360,7 +403,7 @@ impl<F: Float> Transformation<F> for Adafactor {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
-        self.check_args()?;
+        self.check_args::<F>(state.factored.count)?;
         check_update_trees(&state.factored.leaves, updates, params)?;
         if params.is_none() && self.needs_params() {
             return Err(Error::NeedsParams {
@@ -383,6 +426,23 @@ impl<F: Float> Transformation<F> for Adafactor {
         Ok(())
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_args::<F>(state.factored.count)?;
+        check_update_trees(&state.factored.leaves, updates, params)?;
+        if params.is_none() && self.needs_params() {
+            return Err(Error::NeedsParams {
+                transform: "adafactor".into(),
+            });
+        }
+        self.validate_state(state)
+    }
+
     crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(
@@ -392,7 +452,7 @@ impl<F: Float> Transformation<F> for Adafactor {
         state: &mut Self::State,
         _extra: &Extra,
     ) -> Result<(), Error> {
-        self.check_args()?;
+        self.check_args::<F>(state.factored.count)?;
         check_update_trees(&state.factored.leaves, grads, Some(&*params))?;
         self.check_state(state)?;
         let plan = self.plan::<F>(state.factored.count);

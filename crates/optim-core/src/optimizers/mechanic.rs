@@ -87,12 +87,32 @@ impl<T> Mechanize<T> {
     }
 
     fn check(&self) -> Result<(), Error> {
+        let hyper = |arg: &str, detail: String| Error::Hyper {
+            transform: "mechanize".into(),
+            arg: arg.into(),
+            detail,
+        };
         if self.num_betas == 0 {
-            return Err(Error::Hyper {
-                transform: "mechanize".into(),
-                arg: "num_betas".into(),
-                detail: "must be at least 1".into(),
-            });
+            return Err(hyper("num_betas", "must be at least 1".into()));
+        }
+        // The first step's h is 0, so its scale divides by sqrt(v) + eps = eps.
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err(hyper(
+                "eps",
+                format!("{} is not a finite number > 0", self.eps),
+            ));
+        }
+        if !self.weight_decay.is_finite() {
+            return Err(hyper(
+                "weight_decay",
+                format!("{} is not finite", self.weight_decay),
+            ));
+        }
+        if !(self.s_init >= 0.0 && self.s_init.is_finite()) {
+            return Err(hyper(
+                "s_init",
+                format!("{} is not a finite number >= 0", self.s_init),
+            ));
         }
         Ok(())
     }
@@ -216,21 +236,7 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Mechanize<T> {
                 transform: "mechanize".into(),
             });
         };
-        self.check()?;
-        check_update_trees(&state.leaves, updates, Some(params))?;
-        if !state.fits(self.num_betas as usize) {
-            return Err(Error::State {
-                path: state
-                    .leaves
-                    .first()
-                    .map_or("<root>".into(), |m| m.path.clone()),
-                buffer: "mechanize".into(),
-                detail: format!(
-                    "r, m, v, s need {} entries and x0 one buffer per leaf",
-                    self.num_betas
-                ),
-            });
-        }
+        self.validate(&*updates, state, Some(params), extra)?;
         let eps = F::of(self.eps);
         // The first step takes x0 from the params it is given, as optax does.
         let first = state.count == 0;
@@ -299,6 +305,38 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Mechanize<T> {
         })?;
         state.count += 1;
         Ok(())
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        let Some(params) = params else {
+            return Err(Error::NeedsParams {
+                transform: "mechanize".into(),
+            });
+        };
+        self.check()?;
+        check_update_trees(&state.leaves, updates, Some(params))?;
+        if !state.fits(self.num_betas as usize) {
+            return Err(Error::State {
+                path: state
+                    .leaves
+                    .first()
+                    .map_or("<root>".into(), |m| m.path.clone()),
+                buffer: "mechanize".into(),
+                detail: format!(
+                    "r, m, v, s need {} entries and x0 one buffer per leaf",
+                    self.num_betas
+                ),
+            });
+        }
+        // The base optimizer runs before mechanize writes its own state.
+        self.base_optimizer
+            .validate(updates, &state.base_optimizer_state, Some(params), extra)
     }
 
     fn step_with<P: Tree<F>>(

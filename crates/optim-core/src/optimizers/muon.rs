@@ -158,6 +158,27 @@ impl MuonConfig {
     /// The checks optax makes when it builds the optimizer, made at `init` and every step.
     fn check(&self) -> Result<(), Error> {
         Preconditioning::parse(&self.preconditioning)?;
+        // The matrices' momentum divides by 1 − betaᵗ, and their estimate by its norm
+        // plus eps: beta = 1 or eps = 0 (on a zero matrix) would give NaN.
+        let hyper = |arg: &str, detail: String| Error::Hyper {
+            transform: "muon".into(),
+            arg: arg.into(),
+            detail,
+        };
+        if !(0.0..1.0).contains(&self.beta) {
+            return Err(hyper("beta", format!("{} is not in [0, 1)", self.beta)));
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err(hyper(
+                "eps",
+                format!("{} is not a finite number > 0", self.eps),
+            ));
+        }
+        if let Some(rms) = self.consistent_rms {
+            if !rms.is_finite() {
+                return Err(hyper("consistent_rms", format!("{rms} is not finite")));
+            }
+        }
         self.ns_coeffs.check(self.ns_steps)
     }
 }
@@ -295,6 +316,16 @@ impl<F: Float> Transformation<F> for MuonPart {
     ) -> Result<(), Error> {
         dispatch!(self, state, |t, s| t
             .step_with_buffer(params, buffer, s, extra))
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        dispatch!(self, state, |t, s| t.validate(updates, s, params, extra))
     }
 }
 
@@ -472,6 +503,17 @@ impl<F: Float> Transformation<F> for Muon {
     ) -> Result<(), Error> {
         self.config.check()?;
         self.inner.step_with_buffer(params, buffer, state, extra)
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.config.check()?;
+        self.inner.validate(updates, state, params, extra)
     }
 }
 

@@ -36,6 +36,7 @@ use crate::{optimizer, scale_by_adam, scale_by_learning_rate, scale_by_optimisti
 )]
 pub fn optimistic_adam(
     /// The step size, a constant.
+    #[check(learning_rate.is_finite())]
     learning_rate: f64,
     /// The amount of optimism to apply; `None` is the learning rate, as in the paper.
     optimism: Option<f64>,

@@ -2,7 +2,7 @@
 //! the hand-written kernel of `primitives/sm3.rs` (which says why it is hand-written).
 
 use crate::kernel::{hand_hyperparams, jax_mode};
-use crate::primitives::sm3::{step, update, Plan, Sm3State};
+use crate::primitives::sm3::{check_sm3_args, step, update, Plan, Sm3State};
 use crate::{leaf_metas, Error, Extra, Float, LearningRate, Transformation, Tree};
 
 /// The SM3 optimizer.
@@ -60,6 +60,20 @@ impl Sm3 {
         self
     }
 
+    /// Checks the momentum and the learning rate at the 0-based step `count0`.
+    fn check_args<F: Float>(&self, count0: u64) -> Result<(), Error> {
+        check_sm3_args("sm3", ("momentum", self.momentum), 1.0, 1e-8)?;
+        let lr = self.learning_rate.optax_value_in(count0, jax_mode::<F>());
+        if !lr.is_finite() {
+            return Err(Error::Hyper {
+                transform: "sm3".into(),
+                arg: "learning_rate".into(),
+                detail: format!("{lr} is not finite at step {count0}"),
+            });
+        }
+        Ok(())
+    }
+
     fn plan<F: Float>(&self, count0: u64) -> Plan<F> {
         let lr = self.learning_rate.optax_value_in(count0, jax_mode::<F>());
         Plan::new(self.momentum, 1.0, 1e-8, -lr)
@@ -82,6 +96,7 @@ impl<F: Float> Transformation<F> for Sm3 {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.check_args::<F>(0)?;
         Sm3State::new(leaf_metas(params)?)
     }
 
@@ -92,7 +107,20 @@ impl<F: Float> Transformation<F> for Sm3 {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args::<F>(state.count)?;
         update(&self.plan(state.count), updates, state, params)
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_args::<F>(state.count)?;
+        crate::check_update_trees(&state.leaves, updates, params)?;
+        state.validate()
     }
 
     crate::kernel::fused_step_with_buffer!();
@@ -104,6 +132,7 @@ impl<F: Float> Transformation<F> for Sm3 {
         state: &mut Self::State,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args::<F>(state.count)?;
         step(&self.plan(state.count), params, grads, state)
     }
 }

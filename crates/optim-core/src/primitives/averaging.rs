@@ -27,13 +27,16 @@ pub fn scale_by_schedule_free(
     /// The base optimizer's learning rate (constant or scheduled), which weighs the
     /// average.
     #[at(t)]
+    #[check(learning_rate.is_finite())]
     learning_rate: LearningRate,
     /// The interpolation between the average `x` and the base iterate `z` at which the
     /// gradients are taken.
     #[default(0.9)]
+    #[check(b1 > 0.0 && b1 <= 1.0)]
     b1: f64,
     /// The power of the largest learning rate so far in the averaging weights.
     #[default(2.0)]
+    #[check(weight_lr_power.is_finite())]
     weight_lr_power: f64,
     /// The base iterate `z`, a copy of the params at `init` (stored as `state_dtype`).
     #[state(init = params, dtype = state_dtype)]

@@ -28,6 +28,7 @@ pub fn clip_by_block_rms(
 pub fn scale_by_param_block_rms(
     /// The smallest factor.
     #[default(1e-3)]
+    #[check(min_scale >= 0.0)]
     min_scale: f64,
 ) {
     let p_sq = leaf_sum(|_g, p| p * p);
@@ -41,6 +42,7 @@ pub fn scale_by_param_block_rms(
 pub fn scale_by_param_block_norm(
     /// The smallest factor.
     #[default(1e-3)]
+    #[check(min_scale >= 0.0)]
     min_scale: f64,
 ) {
     let p_sq = leaf_sum(|_g, p| p * p);

@@ -7,6 +7,7 @@ use crate::optimizer;
 #[optimizer(unscaled)]
 pub fn clip(
     /// The largest magnitude an update element keeps.
+    #[check(max_delta >= 0.0)]
     max_delta: f64,
 ) {
     each(|g| minimum(maximum(g, -max_delta), max_delta))
@@ -21,6 +22,7 @@ pub fn clip(
 #[optimizer(unscaled)]
 pub fn clip_by_global_norm(
     /// The largest global norm the updates keep.
+    #[check(max_norm > 0.0)]
     max_norm: f64,
 ) {
     let sq_norm = tree_sum(|g| g * g);

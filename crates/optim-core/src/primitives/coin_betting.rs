@@ -17,9 +17,11 @@ use crate::optimizer;
 pub fn scale_by_cocob(
     /// The fraction of the wealth bet at first is at most `1 / alpha`.
     #[default(100.0)]
+    #[check(alpha.is_finite())]
     alpha: f64,
     /// The initial largest magnitude `L`, which keeps the first bet finite.
     #[default(1e-8)]
+    #[check(eps > 0.0 && eps.is_finite())]
     eps: f64,
     /// The initial params (`x_0`).
     #[state(init = params)]

@@ -28,18 +28,23 @@ pub fn scale_by_dadapt_adamw(
     /// Learning rate scheduling parameter; the recommended schedule is linear from 1.0
     /// to 0, with a 0-20% warmup.
     #[default(1.0)]
+    #[check(learning_rate.is_finite())]
     learning_rate: LearningRate,
     /// The decay rates `(b1, b2)` of the underlying AdamW's moments.
     #[default((0.9, 0.999))]
+    #[check((0.0..1.0).contains(&betas.0) && (0.0..1.0).contains(&betas.1))]
     betas: (f64, f64),
     /// The underlying AdamW's `eps`.
     #[default(1e-8)]
+    #[check(eps > 0.0 && eps.is_finite())]
     eps: f64,
     /// The initial (under-)estimate of the learning rate `d`.
     #[default(1e-6)]
+    #[check(estim_lr0 > 0.0 && estim_lr0.is_finite())]
     estim_lr0: f64,
     /// AdamW-style weight decay (scaled by the step's learning rate).
     #[default(0.0)]
+    #[check(weight_decay.is_finite())]
     weight_decay: f64,
     /// The first moment of the scaled gradients.
     #[state]
@@ -95,23 +100,30 @@ pub fn scale_by_prodigy(
     /// Learning rate scheduling parameter; the recommended schedule is linear from 1.0
     /// to 0, with a 0-20% warmup.
     #[default(1.0)]
+    #[check(learning_rate.is_finite())]
     learning_rate: LearningRate,
     /// The decay rates `(b1, b2)` of the underlying AdamW's moments.
     #[default((0.9, 0.999))]
+    #[check((0.0..1.0).contains(&betas.0) && (0.0..1.0).contains(&betas.1))]
     betas: (f64, f64),
     /// The decay of the estimate's averages; `None` takes `sqrt(b2)`.
+    #[check(beta3.is_none_or(|b| (0.0..=1.0).contains(&b)))]
     beta3: Option<f64>,
     /// The underlying AdamW's `eps` (scaled by `d`).
     #[default(1e-8)]
+    #[check(eps > 0.0 && eps.is_finite())]
     eps: f64,
     /// The initial (under-)estimate of the learning rate `d` (`d0`).
     #[default(1e-6)]
+    #[check(estim_lr0 > 0.0 && estim_lr0.is_finite())]
     estim_lr0: f64,
     /// The estimates of `d` are multiplied by this.
     #[default(1.0)]
+    #[check(estim_lr_coef.is_finite())]
     estim_lr_coef: f64,
     /// AdamW-style weight decay (scaled by the step's learning rate).
     #[default(0.0)]
+    #[check(weight_decay.is_finite())]
     weight_decay: f64,
     /// Leaves the step's learning rate out of the estimate's running sum, which avoids
     /// trouble during a warmup.

@@ -21,16 +21,20 @@ use crate::{optimizer, ScalarOrSchedule};
 pub fn scale_by_acprop(
     /// Exponential decay rate to track the first moment of past gradients.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate to track the second central moment of past gradients.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Term added to the denominator to improve numerical stability.
     #[default(1e-16)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Term added to the second moment of the prediction error to improve numerical
     /// stability; must be non-zero to backpropagate through the update.
     #[default(1e-16)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// First moment.
     #[state]
@@ -66,12 +70,15 @@ pub fn scale_by_acprop(
 pub fn scale_by_adopt(
     /// Exponential decay rate to track the first moment of past gradients.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate to track the second moment of past gradients.
     #[default(0.9999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// The smallest denominator: the root of the second moment is at least `eps`.
     #[default(1e-6)]
+    #[check(eps > 0.0)]
     eps: f64,
     /// Whether to use Nesterov momentum.
     #[default(false)]

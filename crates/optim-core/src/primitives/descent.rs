@@ -14,6 +14,7 @@ use crate::optimizer;
 #[optimizer(unscaled)]
 pub fn trace(
     /// Decay rate of the trace.
+    #[check((0.0..1.0).contains(&decay))]
     decay: f64,
     /// Whether to use Nesterov momentum.
     #[default(false)]
@@ -42,8 +43,10 @@ pub fn trace(
 #[optimizer(unscaled)]
 pub fn add_noise(
     /// Initial variance of the Gaussian noise added to the gradients.
+    #[check(eta >= 0.0)]
     eta: f64,
     /// Decay exponent of the noise variance over time.
+    #[check(gamma >= 0.0)]
     gamma: f64,
     /// Seed of the noise.
     #[default(0u64)]
@@ -71,9 +74,11 @@ pub fn add_noise(
 pub fn scale_by_optimistic_gradient(
     /// Coefficient for generalized optimistic gradient descent.
     #[default(1.0)]
+    #[check(alpha.is_finite())]
     alpha: f64,
     /// Coefficient for the negative momentum.
     #[default(1.0)]
+    #[check(beta.is_finite())]
     beta: f64,
     /// On the first step, use the current gradient as the previous one (newer optax).
     #[default(false)]
@@ -99,18 +104,23 @@ pub fn scale_by_optimistic_gradient(
 #[optimizer(unscaled)]
 pub fn scale_by_rprop(
     /// The initial step size.
+    #[check(learning_rate > 0.0)]
     learning_rate: f64,
     /// Multiplicative factor decreasing the step size when the gradient changes sign.
     #[default(0.5)]
+    #[check(eta_minus > 0.0)]
     eta_minus: f64,
     /// Multiplicative factor increasing the step size when the gradient keeps its sign.
     #[default(1.2)]
+    #[check(eta_plus > 0.0)]
     eta_plus: f64,
     /// Minimum step size.
     #[default(1e-6)]
+    #[check(min_step_size >= 0.0)]
     min_step_size: f64,
     /// Maximum step size.
     #[default(50.0)]
+    #[check(max_step_size >= 0.0)]
     max_step_size: f64,
     /// Per-element step size.
     #[state(init = learning_rate)]

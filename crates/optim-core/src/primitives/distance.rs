@@ -40,6 +40,15 @@ impl InitStep {
         }
     }
 
+    /// Whether the value is a finite number (a distance or a rate >= 0): what the
+    /// first step can use without producing NaN.
+    pub fn is_valid(self) -> bool {
+        let x = match self {
+            InitStep::Distance(x) | InitStep::LearningRate(x) | InitStep::Heuristic(x) => x,
+        };
+        x >= 0.0 && x.is_finite()
+    }
+
     /// The learning rate of the first step, for [`InitStep::LearningRate`].
     pub fn first_learning_rate(self) -> Option<f64> {
         match self {
@@ -95,9 +104,11 @@ pub fn scale_by_dog(
     /// The initial step: `Distance(r_0)`, `LearningRate(η_0)` or `Heuristic(α)` (optax's
     /// `("distance" | "learning_rate" | "heuristic", value)`).
     #[default(InitStep::Heuristic(1e-6))]
+    #[check(init_step.is_valid())]
     init_step: InitStep,
     /// Added to the sum of squared gradient norms, for numerical stability.
     #[default(1e-8)]
+    #[check(eps > 0.0 && eps.is_finite())]
     eps: f64,
     /// The initial params (`x_0`).
     #[state(init = params)]
@@ -138,10 +149,12 @@ pub fn scale_by_dog(
 #[optimizer(unscaled)]
 pub fn scale_by_dowg(
     /// Initial guess of the squared distance to the solution; `None` takes `eps`.
+    #[check(init_estim_sq_dist.is_none_or(|d| d >= 0.0 && d.is_finite()))]
     init_estim_sq_dist: Option<f64>,
     /// Keeps the denominator of the step size away from zero, and is the initial guess
     /// of the squared distance when `init_estim_sq_dist` is `None`.
     #[default(1e-4)]
+    #[check(eps > 0.0 && eps.is_finite())]
     eps: f64,
     /// The initial params (`x_0`).
     #[state(init = params)]

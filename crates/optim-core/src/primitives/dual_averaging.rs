@@ -22,13 +22,16 @@ use crate::{optimizer, LearningRate};
 pub fn scale_by_madgrad(
     /// A global scaling factor, either fixed or evolving along iterations with a
     /// scheduler.
+    #[check(learning_rate.is_finite())]
     learning_rate: LearningRate,
     /// Momentum parameter.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&momentum))]
     momentum: f64,
     /// Term added to the denominator (and to the learning rate) to improve numerical
     /// stability.
     #[default(1e-6)]
+    #[check(eps >= 0.0)]
     eps: f64,
     /// Weighted sum of squared gradients (`G_k`).
     #[state]

@@ -26,25 +26,31 @@ use crate::{optimizer, ScalarOrSchedule};
 pub fn scale_by_ademamix(
     /// Exponential decay rate to track the fast EMA.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate to track the second moment of past gradients.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Exponential decay rate to track the slow EMA, constant or scheduled.
     #[default(0.9999)]
+    #[check((0.0..1.0).contains(&b3))]
     b3: ScalarOrSchedule,
     /// Mixing coefficient in the linear combination of the fast and slow EMAs, constant
     /// or scheduled.
     #[default(6.0)]
+    #[check(alpha.is_finite())]
     alpha: ScalarOrSchedule,
     /// Added to the denominator outside the square root (as in the Adam paper) to avoid
     /// dividing by zero when rescaling.
     #[default(1e-8)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the second moment inside the square root (as in RMSProp), to avoid
     /// dividing by zero when rescaling; needed when computing (meta-)gradients through
     /// the update.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// Fast EMA of the gradient.
     #[state(dtype = mu_dtype)]
@@ -80,21 +86,26 @@ pub fn scale_by_ademamix(
 pub fn scale_by_simplified_ademamix(
     /// Exponential decay rate to track the EMA.
     #[default(0.99)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate to track the second moment of past gradients.
     #[default(0.95)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Mixing coefficient for the current gradient and the EMA, constant or scheduled.
     #[default(0.0)]
+    #[check(alpha.is_finite())]
     alpha: ScalarOrSchedule,
     /// Added to the denominator outside the square root (as in the Adam paper) to avoid
     /// dividing by zero when rescaling.
     #[default(1e-8)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the second moment inside the square root (as in RMSProp), to avoid
     /// dividing by zero when rescaling; needed when computing (meta-)gradients through
     /// the update.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// The accumulated momentum (optax's `m`).
     #[state]

@@ -12,12 +12,15 @@ use crate::optimizer;
 pub fn scale_by_rms(
     /// Decay rate of the moving average of squared gradients.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&decay))]
     decay: f64,
     /// A small constant avoiding division by zero.
     #[default(1e-8)]
+    #[check(eps >= 0.0)]
     eps: f64,
     /// Initial value of the second moment.
     #[default(0.0)]
+    #[check(initial_scale >= 0.0)]
     initial_scale: f64,
     /// Whether `eps` is added inside the square root of the denominator.
     #[default(true)]
@@ -47,12 +50,15 @@ pub fn scale_by_rms(
 pub fn scale_by_stddev(
     /// Decay rate of the moving averages.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&decay))]
     decay: f64,
     /// A small constant avoiding division by zero.
     #[default(1e-8)]
+    #[check(eps >= 0.0)]
     eps: f64,
     /// Initial value of the second moment.
     #[default(0.0)]
+    #[check(initial_scale >= 0.0)]
     initial_scale: f64,
     /// Whether `eps` is added inside the square root of the denominator.
     #[default(true)]
@@ -91,9 +97,11 @@ pub fn scale_by_stddev(
 pub fn scale_by_rss(
     /// Initial value of the accumulator.
     #[default(0.1)]
+    #[check(initial_accumulator_value >= 0.0)]
     initial_accumulator_value: f64,
     /// A small constant added inside the square root to avoid dividing by zero.
     #[default(1e-7)]
+    #[check(eps >= 0.0)]
     eps: f64,
     /// Sum of the squared gradients.
     #[state(init = initial_accumulator_value)]
@@ -118,9 +126,11 @@ pub fn scale_by_rss(
 pub fn scale_by_adadelta(
     /// Decay rate of the running averages of squared gradients and updates.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&rho))]
     rho: f64,
     /// A small constant added to the denominator for numerical stability.
     #[default(1e-6)]
+    #[check(eps >= 0.0)]
     eps: f64,
     /// Running average of the squared gradients.
     #[state]

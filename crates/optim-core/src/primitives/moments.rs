@@ -33,15 +33,19 @@ use crate::optimizer;
 pub fn scale_by_adam(
     /// Exponential decay rate of the first moment.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate of the second moment.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the denominator outside the square root.
     #[default(1e-8)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the second moment inside the square root.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// Whether to use Nesterov momentum.
     #[default(false)]
@@ -70,12 +74,15 @@ pub fn scale_by_adam(
 pub fn scale_by_adamax(
     /// Exponential decay rate of the first moment.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate of the maximum of past gradients.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the gradient magnitude, to avoid dividing by zero.
     #[default(1e-8)]
+    #[check(eps > 0.0)]
     eps: f64,
     /// First moment.
     #[state]
@@ -101,15 +108,19 @@ pub fn scale_by_adamax(
 pub fn scale_by_amsgrad(
     /// Exponential decay rate of the first moment.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate of the second moment.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the denominator outside the square root.
     #[default(1e-8)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the maximum of the second moment inside the square root.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// Whether to bias-correct the first moment (`false` matches the original paper).
     #[default(true)]
@@ -157,16 +168,20 @@ pub fn scale_by_amsgrad(
 pub fn scale_by_belief(
     /// Exponential decay rate of the first moment.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate of the second central moment.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the denominator outside the square root.
     #[default(1e-16)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the second central moment at every step; must be non-zero to
     /// backpropagate through the update.
     #[default(1e-16)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// Whether to use Nesterov momentum.
     #[default(false)]
@@ -199,15 +214,19 @@ pub fn scale_by_belief(
 pub fn scale_by_radam(
     /// Exponential decay rate of the first moment.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate of the second moment.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the denominator outside the square root.
     #[default(1e-8)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the second moment inside the square root.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// The length of the approximated moving average from which the variance is
     /// considered tractable.
@@ -250,18 +269,23 @@ pub fn scale_by_radam(
 pub fn scale_by_yogi(
     /// Exponential decay rate of the first moment.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Rate at which the second moment moves towards the squared gradient.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the denominator outside the square root.
     #[default(1e-3)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the second moment inside the square root.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// The starting value of both moments; must be positive.
     #[default(1e-6)]
+    #[check(initial_accumulator_value >= 0.0)]
     initial_accumulator_value: f64,
     /// First moment.
     #[state(init = initial_accumulator_value)]
@@ -290,18 +314,23 @@ pub fn scale_by_yogi(
 pub fn scale_by_novograd(
     /// Decay rate of the first moment.
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate of the per-leaf second moment.
     #[default(0.25)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the denominator outside the square root.
     #[default(1e-8)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Added to the second moment inside the square root.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// Strength of the weight decay.
     #[default(0.0)]
+    #[check(weight_decay.is_finite())]
     weight_decay: f64,
     /// First moment.
     #[state]

@@ -26,15 +26,19 @@ use crate::{optimizer, LearningRate};
 pub fn scale_by_momo(
     /// User-specified learning rate (the largest step size); recommended rather large.
     #[default(1.0)]
+    #[check(learning_rate.is_finite())]
     learning_rate: LearningRate,
     /// Momentum coefficient (of the averages).
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&beta))]
     beta: f64,
     /// A lower bound of the loss; zero is a good choice for many tasks.
     #[default(0.0)]
+    #[check(lower_bound.is_finite())]
     lower_bound: f64,
     /// Weight decay.
     #[default(0.0)]
+    #[check(weight_decay.is_finite())]
     weight_decay: f64,
     /// Estimates the lower bound on the fly, when no good guess is available.
     #[default(false)]
@@ -100,21 +104,27 @@ pub fn scale_by_momo(
 pub fn scale_by_momo_adam(
     /// User-specified learning rate (the largest step size).
     #[default(1e-2)]
+    #[check(learning_rate.is_finite())]
     learning_rate: LearningRate,
     /// Decay rate of the first moment (and of the averages).
     #[default(0.9)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Decay rate of the second moment.
     #[default(0.999)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Added to the preconditioner, as Adam's `eps`.
     #[default(1e-8)]
+    #[check(eps > 0.0 && eps.is_finite())]
     eps: f64,
     /// A lower bound of the loss; zero is a good choice for many tasks.
     #[default(0.0)]
+    #[check(lower_bound.is_finite())]
     lower_bound: f64,
     /// Weight decay, as AdamW applies it.
     #[default(0.0)]
+    #[check(weight_decay.is_finite())]
     weight_decay: f64,
     /// Estimates the lower bound on the fly, when no good guess is available.
     #[default(false)]

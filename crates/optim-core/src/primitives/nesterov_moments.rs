@@ -20,19 +20,24 @@ use crate::optimizer;
 pub fn scale_by_adan(
     /// Decay rate for the EWMA of gradients.
     #[default(0.98)]
+    #[check((0.0..1.0).contains(&b1))]
     b1: f64,
     /// Decay rate for the EWMA of differences of gradients.
     #[default(0.92)]
+    #[check((0.0..1.0).contains(&b2))]
     b2: f64,
     /// Decay rate for the EWMA of the algorithm's squared term.
     #[default(0.99)]
+    #[check((0.0..1.0).contains(&b3))]
     b3: f64,
     /// Term added to the denominator to improve numerical stability.
     #[default(1e-8)]
+    #[check(eps >= 0.0 && (eps > 0.0 || eps_root > 0.0))]
     eps: f64,
     /// Term added to the denominator inside the square root to improve numerical
     /// stability when backpropagating gradients through the rescaling.
     #[default(0.0)]
+    #[check(eps_root >= 0.0)]
     eps_root: f64,
     /// EWMA of gradients.
     #[state]

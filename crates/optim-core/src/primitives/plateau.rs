@@ -222,6 +222,18 @@ impl<F: Float> Transformation<F> for ReduceOnPlateau {
         Ok(())
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check()?;
+        self.value(extra)?;
+        check_update_trees(&state.leaves, updates, params)
+    }
+
     crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(

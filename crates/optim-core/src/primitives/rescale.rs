@@ -9,6 +9,7 @@ use crate::{optimizer, LearningRate};
 #[optimizer(unscaled)]
 pub fn scale_by_schedule(
     /// The factor at each 0-based step, a schedule (or a constant).
+    #[check(step_size_fn.is_finite())]
     step_size_fn: LearningRate,
 ) {
     each(|g| step_size_fn * g)
@@ -20,9 +21,11 @@ pub fn scale_by_schedule(
 pub fn normalize_by_update_norm(
     /// The factor the normalized updates are multiplied by.
     #[default(1.0)]
+    #[check(scale_factor.is_finite())]
     scale_factor: f64,
     /// Added to the norm, so a zero update stays finite.
     #[default(1e-6)]
+    #[check(eps >= 0.0)]
     eps: f64,
 ) {
     let sq_norm = tree_sum(|g| g * g);

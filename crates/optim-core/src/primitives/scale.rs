@@ -7,6 +7,7 @@ use crate::{optimizer, LearningRate, Mask, ScalarOrSchedule};
 #[optimizer(unscaled)]
 pub fn scale(
     /// The factor.
+    #[check(step_size.is_finite())]
     step_size: f64,
 ) {
     each(|g| step_size * g)
@@ -17,6 +18,7 @@ pub fn scale(
 #[optimizer(unscaled)]
 pub fn scale_by_learning_rate(
     /// The learning rate, constant or scheduled.
+    #[check(learning_rate.is_finite())]
     learning_rate: LearningRate,
     /// Whether to multiply by `-learning_rate` rather than `learning_rate`.
     #[default(true)]
@@ -37,6 +39,7 @@ pub fn add_decayed_weights(
     /// Strength of the decay, constant or scheduled (a learning rate applied after this
     /// scales it too).
     #[default(0.0)]
+    #[check(weight_decay.is_finite())]
     weight_decay: ScalarOrSchedule,
     /// The leaves to decay.
     mask: Mask,
@@ -48,6 +51,7 @@ pub fn add_decayed_weights(
 #[optimizer(unscaled)]
 pub fn ema(
     /// Decay rate of the average.
+    #[check((0.0..1.0).contains(&decay))]
     decay: f64,
     /// Whether to divide by `1 - decay^t`.
     #[default(true)]

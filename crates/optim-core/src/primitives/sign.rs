@@ -18,9 +18,11 @@ use crate::optimizer;
 pub fn scale_by_lion(
     /// Rate to combine the momentum and the current gradient.
     #[default(0.9)]
+    #[check((0.0..=1.0).contains(&b1))]
     b1: f64,
     /// Exponential decay rate of the momentum.
     #[default(0.99)]
+    #[check((0.0..=1.0).contains(&b2))]
     b2: f64,
     /// Momentum.
     #[state(dtype = mu_dtype)]

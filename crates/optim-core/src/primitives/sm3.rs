@@ -122,6 +122,12 @@ impl<F: Float> Sm3State<F> {
 
     /// Checks every buffer against the leaves; sizes the scratch of a deserialized state.
     fn check(&mut self) -> Result<(), Error> {
+        self.validate()?;
+        self.fit_scratch()
+    }
+
+    /// Checks every buffer against the leaves, writing nothing.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         let n = self.leaves.len();
         for (what, len) in [("mu", self.mu.len()), ("nu", self.nu.len())] {
             if len != n {
@@ -150,7 +156,7 @@ impl<F: Float> Sm3State<F> {
                 }
             }
         }
-        self.fit_scratch()
+        Ok(())
     }
 }
 
@@ -397,6 +403,10 @@ pub fn scale_by_sm3() -> ScaleBySm3 {
 }
 
 impl ScaleBySm3 {
+    fn check_args(&self) -> Result<(), Error> {
+        check_sm3_args("scale_by_sm3", ("b1", self.b1), self.b2, self.eps)
+    }
+
     /// Sets `b1`.
     #[must_use]
     pub fn b1(mut self, b1: f64) -> Self {
@@ -417,6 +427,32 @@ impl ScaleBySm3 {
     }
 }
 
+/// Checks SM3's decays and eps, as `transform` names them (`momentum` is `b1`): the
+/// momentum's decay in [0, 1), the accumulators' in [0, 1] (1 keeps plain sums), eps a
+/// finite number >= 0 (the step never divides by a zero accumulator).
+pub(crate) fn check_sm3_args(
+    transform: &str,
+    (b1_name, b1): (&str, f64),
+    b2: f64,
+    eps: f64,
+) -> Result<(), Error> {
+    let hyper = |arg: &str, detail: String| Error::Hyper {
+        transform: transform.into(),
+        arg: arg.into(),
+        detail,
+    };
+    if !(0.0..1.0).contains(&b1) {
+        return Err(hyper(b1_name, format!("{b1} is not in [0, 1)")));
+    }
+    if !(0.0..=1.0).contains(&b2) {
+        return Err(hyper("b2", format!("{b2} is not in [0, 1]")));
+    }
+    if !(eps >= 0.0 && eps.is_finite()) {
+        return Err(hyper("eps", format!("{eps} is not a finite number >= 0")));
+    }
+    Ok(())
+}
+
 hand_hyperparams!(ScaleBySm3, "scale_by_sm3", required: [], blank: ScaleBySm3::default(),
     { b1, b2, eps });
 
@@ -428,6 +464,7 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.check_args()?;
         Sm3State::new(leaf_metas(params)?)
     }
 
@@ -438,8 +475,21 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         let plan = Plan::new(self.b1, self.b2, self.eps, 1.0);
         update(&plan, updates, state, params)
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_args()?;
+        check_update_trees(&state.leaves, updates, params)?;
+        state.validate()
     }
 
     crate::kernel::fused_step_with_buffer!();
@@ -451,6 +501,7 @@ impl<F: Float> Transformation<F> for ScaleBySm3 {
         state: &mut Self::State,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         let plan = Plan::new(self.b1, self.b2, self.eps, 1.0);
         step(&plan, params, grads, state)
     }

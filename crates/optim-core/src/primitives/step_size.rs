@@ -15,12 +15,15 @@ use crate::optimizer;
 pub fn scale_by_polyak(
     /// A lower bound on the objective (its minimum, if known).
     #[default(0.0)]
+    #[check(f_min.is_finite())]
     f_min: f64,
     /// Upper bound on the step size.
     #[default(1.0)]
+    #[check(max_learning_rate >= 0.0)]
     max_learning_rate: f64,
     /// Added to the squared norm in the denominator.
     #[default(0.0)]
+    #[check(eps >= 0.0)]
     eps: f64,
     /// `"sps"`, or `"sps+"` to clip a negative gap at 0.
     #[default("sps")]

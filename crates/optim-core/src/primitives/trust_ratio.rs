@@ -17,12 +17,15 @@ use crate::optimizer;
 pub fn scale_by_trust_ratio(
     /// Norms below this value count as this value.
     #[default(0.0)]
+    #[check(min_norm >= 0.0)]
     min_norm: f64,
     /// Multiplies the trust ratio.
     #[default(1.0)]
+    #[check(trust_coefficient.is_finite())]
     trust_coefficient: f64,
     /// Added to the update norm in the denominator.
     #[default(0.0)]
+    #[check(eps >= 0.0)]
     eps: f64,
 ) {
     let (u_sq, p_sq) = leaf_sum(|g, p| (g * g, p * p));

@@ -81,6 +81,16 @@ impl<F: Float> Transformation<F> for Centralize {
         })
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &LeavesState,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)
+    }
+
     crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(
@@ -226,7 +236,23 @@ impl AdaptiveGradClip {
         }
     }
 
+    /// Checks the arguments: a NaN or negative `clipping` or `eps` makes every unit's
+    /// bound NaN or negative.
+    fn check(&self) -> Result<(), Error> {
+        for (arg, v) in [("clipping", self.clipping), ("eps", self.eps)] {
+            if v.is_nan() || v < 0.0 {
+                return Err(Error::Hyper {
+                    transform: "adaptive_grad_clip".into(),
+                    arg: arg.into(),
+                    detail: format!("must be at least 0, got {v}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn prepare(&self, state: &mut AdaptiveGradClipState) -> Result<(), Error> {
+        self.check()?;
         let widest = check_units(&state.leaves)?;
         if state.scratch.0.len() < widest || state.scratch.1.len() < widest {
             // A deserialized state has no scratch yet.
@@ -244,6 +270,7 @@ impl<F: Float> Transformation<F> for AdaptiveGradClip {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.check()?;
         let leaves = leaf_metas(params)?;
         let widest = check_units(&leaves)?;
         Ok(AdaptiveGradClipState {
@@ -270,6 +297,23 @@ impl<F: Float> Transformation<F> for AdaptiveGradClip {
         for_each_update_leaf(updates, Some(params), |i, io| {
             self.leaf(&leaves[i].shape, scratch, io)
         })
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        if params.is_none() {
+            return Err(Error::NeedsParams {
+                transform: "adaptive_grad_clip".into(),
+            });
+        }
+        self.check()?;
+        check_update_trees(&state.leaves, updates, params)?;
+        check_units(&state.leaves).map(|_| ())
     }
 
     crate::kernel::fused_step_with_buffer!();

@@ -47,6 +47,32 @@ pub fn loops(cx: &Cx) -> TokenStream {
         &mut Vec::new(),
     );
     let slices = quote!([#krate::exec::BufSlice<'_, F>; #nb]);
+    let red_dispatch = versioned(Versioned {
+        krate,
+        name: red_dispatch_fn,
+        generics: quote!(F: #krate::Float, __IO: #krate::__private::Io<F>, __R: #red_sig),
+        params: quote!(__r: &__R, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __shape: &[usize], __bs: #slices),
+        args: quote!(__r, __io, __leaf, __base, __masks, __shape, __bs),
+        ret: quote!(-> [f64; #r]),
+        body: quote! {
+            let mut __out = [0f64; #r];
+            let [#(#bufs),*] = __bs;
+            #red_dispatch_body
+            __out
+        },
+    });
+    let main_dispatch = versioned(Versioned {
+        krate,
+        name: dispatch_fn,
+        generics: quote!(F: #krate::Float, __IO: #krate::__private::Io<F>, __K: #kernel_sig),
+        params: quote!(__k: &__K, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], __bs: #slices),
+        args: quote!(__k, __io, __leaf, __base, __masks, __lv, __shape, __bs),
+        ret: quote!(),
+        body: quote! {
+            let [#(#bufs),*] = __bs;
+            #dispatch_body
+        },
+    });
     quote! {
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
@@ -108,22 +134,61 @@ pub fn loops(cx: &Cx) -> TokenStream {
             __acc.finish()
         }
 
+        #red_dispatch
+        #main_dispatch
+    }
+}
+
+/// A dispatch function compiled twice: for the target's baseline and, on x86-64, with
+/// AVX2 and FMA enabled (the loops it inlines get 8-lane vectors), chosen per call by
+/// `__private::simd()` (detected once; `OPTIM_SIMD=off` turns it off). The wider code
+/// gives the same bits, NaNs aside: every operation the loops do is correctly rounded per element
+/// (Rust never contracts `a * b + c` into a fused multiply-add, and `mul_add` is fused
+/// in both), and reductions add in the order the source writes, whatever the width.
+struct Versioned<'a> {
+    krate: &'a TokenStream,
+    name: &'a syn::Ident,
+    generics: TokenStream,
+    params: TokenStream,
+    args: TokenStream,
+    ret: TokenStream,
+    body: TokenStream,
+}
+
+fn versioned(v: Versioned<'_>) -> TokenStream {
+    let Versioned {
+        krate,
+        name,
+        generics,
+        params,
+        args,
+        ret,
+        body,
+    } = v;
+    let plain = format_ident!("{}_plain", name);
+    let wide = format_ident!("{}_avx2", name);
+    quote! {
+        #[inline(always)]
         #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
-        fn #red_dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __R: #red_sig>(
-            __r: &__R, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __shape: &[usize], __bs: #slices,
-        ) -> [f64; #r] {
-            let mut __out = [0f64; #r];
-            let [#(#bufs),*] = __bs;
-            #red_dispatch_body
-            __out
+        fn #plain<#generics>(#params) #ret {
+            #body
         }
 
-        #[allow(clippy::too_many_arguments, unused_variables)]
-        fn #dispatch_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, __K: #kernel_sig>(
-            __k: &__K, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], __bs: #slices,
-        ) {
-            let [#(#bufs),*] = __bs;
-            #dispatch_body
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn #wide<#generics>(#params) #ret {
+            #plain(#args)
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        fn #name<#generics>(#params) #ret {
+            #[cfg(target_arch = "x86_64")]
+            if #krate::__private::simd() {
+                // SAFETY: `simd()` is true only where the CPU has AVX2 and FMA.
+                return unsafe { #wide(#args) };
+            }
+            #plain(#args)
         }
     }
 }
@@ -198,16 +263,21 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
                 })
             }
 
-            #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
-            fn #dp<F: #krate::Float, __R: Fn(F, F, #krate::__private::Pos, &[usize], [bool; #m], #(#tys),*) -> [F; __N], const __N: usize>(
-                __r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], __masks: [bool; #m], __bs: [#krate::exec::BufSlice<'_, F>; #nb],
-            ) -> [f64; __N] {
+        });
+        out.extend(versioned(Versioned {
+            krate,
+            name: &dp,
+            generics: quote!(F: #krate::Float, __R: Fn(F, F, #krate::__private::Pos, &[usize], [bool; #m], #(#tys),*) -> [F; __N], const __N: usize),
+            params: quote!(__r: &__R, __g: &[F], __p: ::core::option::Option<&[F]>, __leaf: usize, __base: usize, __len: usize, __shape: &[usize], __masks: [bool; #m], __bs: [#krate::exec::BufSlice<'_, F>; #nb]),
+            args: quote!(__r, __g, __p, __leaf, __base, __len, __shape, __masks, __bs),
+            ret: quote!(-> [f64; __N]),
+            body: quote! {
                 let mut __out = [0f64; __N];
                 let [#(#names),*] = __bs;
                 #body
                 __out
-            }
-        });
+            },
+        }));
     }
     out
 }

@@ -163,6 +163,7 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
         quote!(let __value: f64 = 0.0;)
     };
     let uses_p = k.uses_p;
+    let validate = validate_fn(cx, &checks, &take_value);
     quote! {
         impl<F: #krate::Float> #krate::Transformation<F> for #name {
             type State = #state_name<F>;
@@ -219,6 +220,8 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 Ok(())
             }
 
+            #validate
+
             fn step_with_buffer<__P: #krate::Tree<F>>(
                 &self,
                 params: &mut __P,
@@ -263,6 +266,96 @@ pub fn trait_impl(cx: &Cx) -> TokenStream {
                 state.count = __count;
                 Ok(())
             }
+        }
+    }
+}
+
+/// `validate`: the checks `update_with` and `step_with` make before they write, as one
+/// read-only function: the state's buffers and their storage, the params a stage reads,
+/// the extra `value`, the trees against the state's leaves, and the string choices and
+/// `#[check]` conditions at the next step's values.
+fn validate_fn(cx: &Cx, checks: &TokenStream, take_value: &TokenStream) -> TokenStream {
+    let (k, krate, opt_name) = (cx.k, &cx.krate, &cx.opt_name);
+    let storage: Vec<_> = k
+        .bufs
+        .iter()
+        .map(|b| {
+            let (n, s, dtype, absent) = (&b.name, b.name.to_string(), b.dtype, b.absent);
+            quote!(#krate::__private::check_storage(&state.#n[__i], #dtype, #absent, &state.leaves[__i].path, #s)?;)
+        })
+        .collect();
+    let storage = if storage.is_empty() {
+        quote!()
+    } else {
+        quote!(for __i in 0..state.leaves.len() { #(#storage)* })
+    };
+    let bind_args = super::kernel::bind_args(cx);
+    let choices = super::state::choice_checks(cx);
+    let arg_checks = super::state::arg_checks(cx);
+    let bind_value = if k.uses_value {
+        quote!(let value: f64 = __value;)
+    } else {
+        quote!()
+    };
+    let uses_p = k.uses_p;
+    // Each stage's own checks, under its bindings, as its block in the kernel has them.
+    let stage_checks: Vec<_> = k
+        .stages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let checks = super::state::stage_checks(cx, s);
+            if checks.is_empty() {
+                return None;
+            }
+            let binds =
+                (0..s.decl.hypers.len()).filter_map(|hi| super::stage::stage_binding(cx, i, s, hi));
+            Some(quote!({ #(#binds)* #(#checks)* }))
+        })
+        .collect();
+    let bound = super::kernel::bound(cx);
+    let pre = &k.pre;
+    let args = if choices.is_empty() && arg_checks.is_empty() && stage_checks.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            #[allow(unused_imports)]
+            use #krate::dsl::*;
+            let this = self;
+            let __count = state.count + 1;
+            let __mode = if <F as #krate::Float>::DTYPE == #krate::Dtype::F64 {
+                #krate::schedule::JaxMode::X64
+            } else {
+                #krate::schedule::JaxMode::X32
+            };
+            #(#choices)*
+            #(#bind_args)*
+            #bind_value
+            #(#arg_checks)*
+            let t: f64 = __count as f64;
+            #(#pre)*
+            #(#bound)*
+            #(#stage_checks)*
+        }
+    };
+    quote! {
+        #[allow(unused_variables, clippy::all, non_snake_case, unused_parens)]
+        fn validate<__P: #krate::Tree<F>>(
+            &self,
+            updates: &__P,
+            state: &Self::State,
+            params: ::core::option::Option<&__P>,
+            _extra: &#krate::Extra,
+        ) -> ::core::result::Result<(), #krate::Error> {
+            #checks
+            if #uses_p && params.is_none() {
+                return Err(#krate::Error::NeedsParams { transform: #opt_name.into() });
+            }
+            #take_value
+            #krate::check_update_trees(&state.leaves, updates, params)?;
+            #storage
+            #args
+            Ok(())
         }
     }
 }

@@ -36,25 +36,7 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
     let kbufs = cx.bufs();
     let tys: Vec<_> = kbufs.iter().map(|_| quote!(F)).collect();
     let choices = super::state::choice_checks(cx);
-    let bind_args = k.args.iter().filter_map(|a| {
-        let n = &a.name;
-        let t = &a.ty;
-        // optax evaluates a schedule at its 0-based count, or (`#[at(t)]`) at the step.
-        let at = if a.at_t {
-            quote!(__count)
-        } else {
-            quote!(__count - 1)
-        };
-        match a.kind {
-            Kind::Plain => Some(quote!(let #n: #t = this.#n;)),
-            Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value_in(#at, __mode);)),
-            Kind::OptRate => Some(
-                quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value_in(#at, __mode));),
-            ),
-            Kind::Choice => Some(quote!(let #n: &str = this.#n.as_str();)),
-            _ => None,
-        }
-    });
+    let bind_args = bind_args(cx);
     let bind_value = if k.uses_value {
         quote!(let value: f64 = __value;)
     } else {
@@ -68,20 +50,7 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
             quote!(let #n: bool = #c;)
         })
     });
-    let bound = k.stages.iter().enumerate().flat_map(|(i, s)| {
-        s.decl
-            .hypers
-            .iter()
-            .zip(&s.sources)
-            .filter_map(move |(h, src)| match src {
-                Source::Expr(e) if h.kind.is_some_and(Kind::is_scalar) => {
-                    let b = bound_name(i, &h.name);
-                    let ty = per_step_ty(h);
-                    Some(quote!(let #b: #ty = #e;))
-                }
-                _ => None,
-            })
-    });
+    let bound = bound(cx);
     let blocks = (0..k.stages.len()).map(|i| stage_block(cx, i));
     let main = apply(cx, 0..k.stages.len(), Mode::Main);
     let (red, red_on) = match k.reducer {
@@ -201,4 +170,51 @@ pub fn kernel_fn(cx: &Cx) -> TokenStream {
             Ok((__red, __prep, __k, #red_on, [#(#ts_new),*]))
         }
     }
+}
+
+/// Binds each argument to its value at the step `__count` (a rate to its schedule's
+/// value, in `__mode`), as the kernel and the checks of `validate` read them from `this`.
+pub fn bind_args(cx: &Cx) -> Vec<TokenStream> {
+    cx.k.args.iter().filter_map(|a| {
+        let n = &a.name;
+        let t = &a.ty;
+        // optax evaluates a schedule at its 0-based count, or (`#[at(t)]`) at the step.
+        let at = if a.at_t {
+            quote!(__count)
+        } else {
+            quote!(__count - 1)
+        };
+        match a.kind {
+            Kind::Plain => Some(quote!(let #n: #t = this.#n;)),
+            Kind::Rate => Some(quote!(let #n: f64 = this.#n.optax_value_in(#at, __mode);)),
+            Kind::OptRate => Some(
+                quote!(let #n: Option<f64> = this.#n.as_ref().map(|r| r.optax_value_in(#at, __mode));),
+            ),
+            Kind::Choice => Some(quote!(let #n: &str = this.#n.as_str();)),
+            _ => None,
+        }
+    })
+    .collect()
+}
+
+/// Binds each stage argument that the composition sets to an expression, at the step.
+pub fn bound(cx: &Cx) -> Vec<TokenStream> {
+    cx.k.stages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.decl
+                .hypers
+                .iter()
+                .zip(&s.sources)
+                .filter_map(move |(h, src)| match src {
+                    Source::Expr(e) if h.kind.is_some_and(Kind::is_scalar) => {
+                        let b = bound_name(i, &h.name);
+                        let ty = per_step_ty(h);
+                        Some(quote!(let #b: #ty = #e;))
+                    }
+                    _ => None,
+                })
+        })
+        .collect()
 }

@@ -91,7 +91,7 @@ pub(super) fn apply(cx: &Cx, range: std::ops::Range<usize>, mode: Mode) -> Token
 
 /// A stage argument's per-step value inside its block, when it is not the composite's
 /// argument of the same name.
-fn stage_binding(cx: &Cx, i: usize, s: &Stage, hi: usize) -> Option<TokenStream> {
+pub(super) fn stage_binding(cx: &Cx, i: usize, s: &Stage, hi: usize) -> Option<TokenStream> {
     let h = &s.decl.hypers[hi];
     let n = &h.name;
     let kind = h.kind.expect("typed");

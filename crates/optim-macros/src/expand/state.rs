@@ -165,9 +165,22 @@ fn stage_init_bindings(cx: &Cx, s: &Stage, used: &TokenStream) -> Vec<TokenStrea
 
 /// The checks of a stage's arguments, as statements returning an error.
 pub fn stage_checks(cx: &Cx, s: &Stage) -> Vec<TokenStream> {
+    stage_checks_where(cx, s, |_| true)
+}
+
+/// The checks `init` makes: those of the arguments that are not set to an expression of
+/// the composition's per-step values (which only a step computes; it checks them).
+fn init_checks(cx: &Cx, s: &Stage) -> Vec<TokenStream> {
+    stage_checks_where(cx, s, |i| !matches!(s.sources[i], Source::Expr(_)))
+}
+
+fn stage_checks_where(cx: &Cx, s: &Stage, keep: impl Fn(usize) -> bool) -> Vec<TokenStream> {
     let (krate, opt) = (&cx.krate, &cx.opt_name);
     let mut out = Vec::new();
     for (i, h) in s.decl.hypers.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
         for c in &h.checks {
             let n = &h.name;
             let arg = s.reported(i);
@@ -242,7 +255,7 @@ pub fn init_body(cx: &Cx) -> TokenStream {
         let owned_ls: Vec<_> = k.leaf_states.iter().filter(|l| l.stage == si).collect();
         let owned_ts: Vec<_> = k.tree_states.iter().filter(|l| l.stage == si).collect();
         let tree_decls: Vec<_> = s.decl.tree_states().collect();
-        let checks = stage_checks(cx, s);
+        let checks = init_checks(cx, s);
         let elem_states: Vec<_> = s.decl.elem_states().collect();
         let leaf_decls: Vec<_> = s.decl.leaf_states().collect();
         // What the declarations and checks read, to bind only those arguments.
@@ -251,7 +264,10 @@ pub fn init_body(cx: &Cx) -> TokenStream {
             st.init.to_tokens(&mut used);
             st.enabled.to_tokens(&mut used);
         }
-        for h in &s.decl.hypers {
+        for (h, src) in s.decl.hypers.iter().zip(&s.sources) {
+            if matches!(src, Source::Expr(_)) {
+                continue;
+            }
             for c in &h.checks {
                 c.to_tokens(&mut used);
             }

@@ -136,6 +136,13 @@ impl Stage<'_> {
     pub fn reported(&self, i: usize) -> String {
         match &self.sources[i] {
             Source::Arg(c) => c.to_string(),
+            // Set from the composition's arguments: the expression says which.
+            Source::Expr(e) => format!(
+                "{}.{} = {}",
+                self.label(),
+                self.decl.hypers[i].name,
+                check_text(e)
+            ),
             _ => format!("{}.{}", self.label(), self.decl.hypers[i].name),
         }
     }

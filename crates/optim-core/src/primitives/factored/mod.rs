@@ -64,7 +64,7 @@ pub use state::FactoredRmsState;
 
 pub(crate) use fused::Plan;
 pub(crate) use run::{step, update, Extras};
-pub(crate) use scale_by_factored_rms::{decay_rate_pow, local_step};
+pub(crate) use scale_by_factored_rms::{check_factored_args, decay_rate_pow, local_step};
 
 // `adafactor` is registered by its documented trace; this primitive, which has none, by
 // this table.

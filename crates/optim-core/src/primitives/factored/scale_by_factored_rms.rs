@@ -20,6 +20,33 @@ pub(crate) fn decay_rate_pow(step: i64, decay_rate: f64) -> (f64, f64) {
     (rate as f64, (1.0f32 - rate) as f64)
 }
 
+/// Checks the arguments of the factored statistics where optax's math gives NaN or
+/// nonsense: a decay rate that is negative or not finite (the decay would leave
+/// [0, 1)), and an eps (named `eps_name`) that is not a finite positive number (zero
+/// gradients would then divide zero by zero).
+pub(crate) fn check_factored_args(
+    transform: &str,
+    decay_rate: f64,
+    eps_name: &str,
+    eps: f64,
+) -> Result<(), Error> {
+    let hyper = |arg: &str, detail: String| Error::Hyper {
+        transform: transform.into(),
+        arg: arg.into(),
+        detail,
+    };
+    if !(decay_rate >= 0.0 && decay_rate.is_finite()) {
+        return Err(hyper(
+            "decay_rate",
+            format!("{decay_rate} is not a finite number >= 0"),
+        ));
+    }
+    if !(eps > 0.0 && eps.is_finite()) {
+        return Err(hyper(eps_name, format!("{eps} is not a finite number > 0")));
+    }
+    Ok(())
+}
+
 /// The 0-based step of the decay schedule: optax's int32 counter minus the offset,
 /// clamped at zero.
 pub(crate) fn local_step(count0: u64, offset: i64) -> i64 {
@@ -126,6 +153,15 @@ impl ScaleByFactoredRms {
         self
     }
 
+    fn check_args(&self) -> Result<(), Error> {
+        check_factored_args(
+            "scale_by_factored_rms",
+            self.decay_rate,
+            "epsilon",
+            self.epsilon,
+        )
+    }
+
     fn plan<F: Float>(&self, count0: u64) -> Plan<F> {
         let (decay, omd) = decay_rate_pow(local_step(count0, self.step_offset), self.decay_rate);
         Plan {
@@ -157,6 +193,7 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.check_args()?;
         let metas = leaf_metas(params)?;
         FactoredRmsState::new(metas, self.factored, self.min_dim_size_to_factor)
     }
@@ -168,6 +205,7 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         params: Option<&P>,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         check_update_trees(&state.leaves, updates, params)?;
         state.check(self.factored, self.min_dim_size_to_factor)?;
         let plan = self.plan::<F>(state.count);
@@ -180,6 +218,18 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         Ok(())
     }
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_args()?;
+        check_update_trees(&state.leaves, updates, params)?;
+        state.validate(self.factored, self.min_dim_size_to_factor)
+    }
+
     crate::kernel::fused_step_with_buffer!();
 
     fn step_with<P: Tree<F>>(
@@ -189,6 +239,7 @@ impl<F: Float> Transformation<F> for ScaleByFactoredRms {
         state: &mut Self::State,
         _extra: &Extra,
     ) -> Result<(), Error> {
+        self.check_args()?;
         check_update_trees(&state.leaves, grads, Some(&*params))?;
         state.check(self.factored, self.min_dim_size_to_factor)?;
         let plan = self.plan::<F>(state.count);

@@ -112,6 +112,12 @@ impl<F: Float> FactoredRmsState<F> {
     /// Checks every buffer against the leaves and the configuration; sizes the scratch
     /// of a deserialized state. Writes nothing the step reads.
     pub(crate) fn check(&mut self, factored: bool, min_dim: usize) -> Result<(), Error> {
+        self.validate(factored, min_dim)?;
+        self.scratch.fit(&self.leaves, factored, min_dim)
+    }
+
+    /// Checks every buffer against the leaves and the configuration, writing nothing.
+    pub(crate) fn validate(&self, factored: bool, min_dim: usize) -> Result<(), Error> {
         let n = self.leaves.len();
         for (what, len) in [
             ("v_row", self.v_row.len()),
@@ -153,7 +159,7 @@ impl<F: Float> FactoredRmsState<F> {
                 }
             }
         }
-        self.scratch.fit(&self.leaves, factored, min_dim)
+        Ok(())
     }
 }
 

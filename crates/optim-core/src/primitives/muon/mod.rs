@@ -136,11 +136,20 @@ impl<F: Float> Scratch<F> {
 
 impl ScaleByMuon {
     fn check(&self) -> Result<(), Error> {
-        if !(0.0..=1.0).contains(&self.beta) {
+        // beta = 1 would divide the momentum by a zero bias correction.
+        if !(0.0..1.0).contains(&self.beta) {
             return Err(Error::Hyper {
                 transform: "scale_by_muon".into(),
                 arg: "beta".into(),
-                detail: format!("{} is not in [0, 1]", self.beta),
+                detail: format!("{} is not in [0, 1)", self.beta),
+            });
+        }
+        // eps = 0 would divide a zero matrix by its zero norm.
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err(Error::Hyper {
+                transform: "scale_by_muon".into(),
+                arg: "eps".into(),
+                detail: format!("{} is not a finite number > 0", self.eps),
             });
         }
         self.ns_coeffs.check(self.ns_steps)
@@ -175,6 +184,15 @@ impl ScaleByMuon {
 
     /// Checks the state before anything is written, and rebuilds missing scratch.
     fn prepare<F: Float>(&self, state: &mut ScaleByMuonState<F>) -> Result<(), Error> {
+        self.check_state(state)?;
+        if !state.scratch.fits(&state.plans) {
+            state.scratch = Scratch::for_plans(&state.plans);
+        }
+        Ok(())
+    }
+
+    /// Checks the arguments and every buffer of the state, writing nothing.
+    fn check_state<F: Float>(&self, state: &ScaleByMuonState<F>) -> Result<(), Error> {
         self.check()?;
         if state.mu.len() != state.leaves.len() || state.plans.len() != state.leaves.len() {
             return Err(corrupt(
@@ -195,9 +213,6 @@ impl ScaleByMuon {
                     format!("{} elements for a leaf of {}", mu.len(), m.len()),
                 ));
             }
-        }
-        if !state.scratch.fits(&state.plans) {
-            state.scratch = Scratch::for_plans(&state.plans);
         }
         Ok(())
     }
@@ -290,6 +305,17 @@ impl<F: Float> Transformation<F> for ScaleByMuon {
         })?;
         state.count += 1;
         Ok(())
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        self.check_state(state)
     }
 
     crate::kernel::fused_step_with_buffer!();
@@ -402,6 +428,17 @@ impl<F: Float> Transformation<F> for ScaleByShape {
             let (s, n) = (F::of(scales[i]), io.grads().len());
             io.apply(0, n, |_, g, _| s * g)
         })
+    }
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        check_update_trees(&state.leaves, updates, params)?;
+        self.check(state)
     }
 
     crate::kernel::fused_step_with_buffer!();

@@ -1,0 +1,145 @@
+//! The AVX2 build of the generated loops gives the same bits as the baseline build: for
+//! every registered optimizer (and primitive), in f32 and f64, and for the storage
+//! dtypes a `mu_dtype` can pick, params and state after three steps are bit-identical
+//! with `optim::exec::set_simd(true)` and `set_simd(false)`, on a tree with a leaf of
+//! several chunks, small leaves, a matrix, a scalar, an empty leaf, and values that
+//! reach the rounding corners (tiny, huge, negative zero, and overflow to infinity and
+//! NaN). Bits are compared exactly, except that all NaNs count as one.
+//!
+//! One test in its own binary: the switch is process-wide.
+
+mod common;
+
+use optim::exec::{set_simd, CHUNK};
+use optim::registry::{self, Visitor};
+use optim::{Extra, Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
+
+fn tree<F: Float>(shift: f64) -> TensorMap<F> {
+    let mut m = TensorMap::new();
+    let wave = |i: usize, k: f64| F::of(((i as f64 * 0.37 + k).sin() + shift) * 0.5);
+    let big = 2 * CHUNK + 37;
+    m.insert(
+        "big".into(),
+        Tensor::new([big], (0..big).map(|i| wave(i, 1.0)).collect::<Vec<_>>()).unwrap(),
+    );
+    for l in 0..8 {
+        let n = 61 + 13 * l;
+        m.insert(
+            format!("small{l}"),
+            Tensor::new([n], (0..n).map(|i| wave(i, l as f64)).collect::<Vec<_>>()).unwrap(),
+        );
+    }
+    let n = 140 * 150;
+    m.insert(
+        "mat".into(),
+        Tensor::new([140, 150], (0..n).map(|i| wave(i, 7.0)).collect::<Vec<_>>()).unwrap(),
+    );
+    let corners = [
+        1e-30,
+        -1e-30,
+        3e30,
+        -0.0,
+        0.0,
+        1e-38,
+        5e-39,
+        7.0,
+        -7.0,
+        1.0 + shift,
+    ];
+    m.insert(
+        "corners".into(),
+        Tensor::new(
+            [corners.len()],
+            corners.iter().map(|&x| F::of(x)).collect::<Vec<_>>(),
+        )
+        .unwrap(),
+    );
+    m.insert(
+        "scalar".into(),
+        Tensor::full(Vec::<usize>::new(), F::of(0.75)),
+    );
+    m.insert("empty".into(), Tensor::new([0], Vec::<F>::new()).unwrap());
+    m
+}
+
+/// The bits of `x`, with every NaN as one pattern: which NaN an operation on NaNs gives
+/// (its sign and payload) depends on operand order, which the compiler may commute
+/// (Rust makes no promise about NaN bits), and a NaN is a NaN to every reader.
+fn canonical(x: f64) -> u64 {
+    if x.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        x.to_bits()
+    }
+}
+
+/// Three steps with the AVX2 build on or off; the params' bits (as f64 bits, exact for
+/// either dtype) and the state's JSON.
+#[derive(Clone, Copy)]
+struct Run(bool);
+impl<F: Float> Visitor<F> for Run {
+    type Out = (Vec<u64>, String);
+    fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> (Vec<u64>, String) {
+        set_simd(self.0);
+        let mut p = tree::<F>(0.0);
+        let g = tree::<F>(0.3);
+        let mut s = t.init(&p).expect("init");
+        for _ in 0..3 {
+            t.step_with(&mut p, &g, &mut s, &Extra::value(1.5))
+                .expect("step");
+        }
+        let bits = p
+            .values()
+            .flat_map(|x| x.data().iter().map(|v| canonical(v.f64())))
+            .collect();
+        (bits, serde_json::to_string(&s).expect("state serializes"))
+    }
+}
+
+/// What differs between the two builds, if anything.
+fn differs<F: Float>(name: &str, args: Vec<(String, Value)>) -> Option<String> {
+    let on = common::by_name_filled::<F, _>(name, args.clone(), 0.01, Run(true));
+    let off = common::by_name_filled::<F, _>(name, args.clone(), 0.01, Run(false));
+    let what = match (on.0 == off.0, on.1 == off.1) {
+        (true, true) => return None,
+        (false, _) => "params",
+        (true, false) => "state",
+    };
+    Some(format!("{name} {args:?} ({}): {what} differ", F::DTYPE))
+}
+
+#[test]
+fn the_avx2_build_gives_the_baseline_bits() {
+    let wide = set_simd(true);
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        wide,
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+        "the AVX2 build is on exactly where the CPU has AVX2 and FMA"
+    );
+    let names = registry::names();
+    assert!(names.len() >= 40);
+    let mut bad = Vec::new();
+    for name in names {
+        bad.extend(differs::<f32>(name, Vec::new()));
+        bad.extend(differs::<f64>(name, Vec::new()));
+    }
+    // Low-precision state takes the conversion paths of `Store`.
+    for dtype in ["bfloat16", "float16", "float32", "float64"] {
+        for (name, arg) in [
+            ("adam", "mu_dtype"),
+            ("adamw", "mu_dtype"),
+            ("lion", "mu_dtype"),
+            ("sgd", "accumulator_dtype"),
+        ] {
+            let mut args = vec![(arg.to_string(), Value::Str(dtype.into()))];
+            if name == "sgd" {
+                args.push(("momentum".into(), Value::Num(0.9)));
+            }
+            bad.extend(differs::<f32>(name, args.clone()));
+            bad.extend(differs::<f64>(name, args));
+        }
+    }
+    set_simd(true);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
