@@ -170,7 +170,7 @@ impl ScaleByBacktrackingLinesearch {
         })
     }
 
-    pub(crate) fn validate<'e, F: Float, P: Tree<F>>(
+    pub(crate) fn check_inputs<'e, F: Float, P: Tree<F>>(
         &self,
         state: &ScaleByBacktrackingLinesearchState<F>,
         updates: &P,
@@ -277,7 +277,7 @@ impl<F: Float> Transformation<F> for ScaleByBacktrackingLinesearch {
         params: Option<&P>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let inputs = self.validate(state, &*updates, params, extra)?;
+        let inputs = self.check_inputs(state, &*updates, params, extra)?;
         let Some(params) = params else {
             unreachable!("validate requires the params")
         };
@@ -294,6 +294,16 @@ impl<F: Float> Transformation<F> for ScaleByBacktrackingLinesearch {
 
     crate::kernel::fused_step_with_buffer!();
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_inputs(state, updates, params, extra).map(|_| ())
+    }
+
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,
@@ -301,7 +311,7 @@ impl<F: Float> Transformation<F> for ScaleByBacktrackingLinesearch {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let inputs = self.validate(state, grads, Some(&*params), extra)?;
+        let inputs = self.check_inputs(state, grads, Some(&*params), extra)?;
         state.scratch.ensure(&state.leaves)?;
         let s = &mut state.scratch;
         super::load(&*params, &mut s.x)?;

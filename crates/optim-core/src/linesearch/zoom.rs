@@ -462,7 +462,7 @@ impl ScaleByZoomLinesearch {
 
     /// Checks the configuration, the trees and the extra arguments: everything a step
     /// reads, before it writes.
-    pub(crate) fn validate<'e, F: Float, P: Tree<F>>(
+    pub(crate) fn check_inputs<'e, F: Float, P: Tree<F>>(
         &self,
         state: &ScaleByZoomLinesearchState<F>,
         updates: &P,
@@ -522,7 +522,7 @@ impl<F: Float> Transformation<F> for ScaleByZoomLinesearch {
         params: Option<&P>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let inputs = self.validate(state, &*updates, params, extra)?;
+        let inputs = self.check_inputs(state, &*updates, params, extra)?;
         let Some(params) = params else {
             unreachable!("validate requires the params")
         };
@@ -539,6 +539,16 @@ impl<F: Float> Transformation<F> for ScaleByZoomLinesearch {
 
     crate::kernel::fused_step_with_buffer!();
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_inputs(state, updates, params, extra).map(|_| ())
+    }
+
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,
@@ -546,7 +556,7 @@ impl<F: Float> Transformation<F> for ScaleByZoomLinesearch {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        let inputs = self.validate(state, grads, Some(&*params), extra)?;
+        let inputs = self.check_inputs(state, grads, Some(&*params), extra)?;
         state.scratch.ensure(&state.leaves)?;
         let s = &mut state.scratch;
         super::load(&*params, &mut s.x)?;

@@ -145,6 +145,21 @@ impl Lbfgs {
         self
     }
 
+    /// A constant learning rate must be a number (a schedule is checked where it is
+    /// built).
+    fn check(&self) -> Result<(), Error> {
+        if let Some(LearningRate::Constant(v)) = &self.learning_rate {
+            if v.is_nan() {
+                return Err(Error::Hyper {
+                    transform: "lbfgs".into(),
+                    arg: "learning_rate".into(),
+                    detail: "must not be NaN".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn base(&self) -> ScaleByLbfgs {
         ScaleByLbfgs {
             memory_size: self.memory_size,
@@ -220,6 +235,7 @@ impl Lbfgs {
         params: Option<&P>,
         extra: &'e Extra,
     ) -> Result<Checked<'e, F>, Error> {
+        self.check()?;
         self.base().check_state(&state.lbfgs)?;
         check_update_trees(&state.lbfgs.leaves, grads, params)?;
         if params.is_none() {
@@ -230,9 +246,11 @@ impl Lbfgs {
         }
         let inputs = match (&self.linesearch, &state.linesearch) {
             (Linesearch::None, LinesearchState::None) => return Ok(Checked::None),
-            (Linesearch::Zoom(z), LinesearchState::Zoom(s)) => z.validate(s, grads, params, extra),
+            (Linesearch::Zoom(z), LinesearchState::Zoom(s)) => {
+                z.check_inputs(s, grads, params, extra)
+            }
             (Linesearch::Backtracking(b), LinesearchState::Backtracking(s)) => {
-                b.validate(s, grads, params, extra)
+                b.check_inputs(s, grads, params, extra)
             }
             _ => Err(Error::State {
                 path: "<root>".into(),
@@ -331,6 +349,7 @@ impl<F: Float> Transformation<F> for Lbfgs {
     }
 
     fn init<P: Tree<F>>(&self, params: &P) -> Result<Self::State, Error> {
+        self.check()?;
         let leaves = leaf_metas(params)?;
         let linesearch = match &self.linesearch {
             Linesearch::None => LinesearchState::None,
@@ -369,6 +388,16 @@ impl<F: Float> Transformation<F> for Lbfgs {
     }
 
     crate::kernel::fused_step_with_buffer!();
+
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        extra: &Extra,
+    ) -> Result<(), Error> {
+        self.prepare(state, updates, params, extra).map(|_| ())
+    }
 
     fn step_with<P: Tree<F>>(
         &self,

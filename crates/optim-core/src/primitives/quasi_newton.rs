@@ -375,6 +375,24 @@ impl<F: Float> Transformation<F> for ScaleByLbfgs {
 
     crate::kernel::fused_step_with_buffer!();
 
+    fn validate<P: Tree<F>>(
+        &self,
+        updates: &P,
+        state: &Self::State,
+        params: Option<&P>,
+        _extra: &Extra,
+    ) -> Result<(), Error> {
+        self.check_state(state)?;
+        check_update_trees(&state.leaves, updates, params)?;
+        if params.is_none() {
+            return Err(Error::MissingExtra {
+                transform: "scale_by_lbfgs".into(),
+                arg: "params".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn step_with<P: Tree<F>>(
         &self,
         params: &mut P,
