@@ -113,8 +113,9 @@ fn json<S: serde::Serialize>(s: &S) -> String {
     serde_json::to_string(s).expect("a state serializes")
 }
 
-fn good_extra() -> Extra {
-    Extra::value(1.5)
+/// The objective value, and the objective itself for the line searches of lbfgs.
+fn good_extra<F: Float>() -> Extra {
+    common::extra::<F>(1.5)
 }
 
 /// One kind of bad input: the gradients, the state (as built from `state_from`, else
@@ -136,7 +137,7 @@ fn bad_inputs<F: Float>() -> Vec<Bad<F>> {
         what,
         grads,
         state_from: None,
-        extra: good_extra(),
+        extra: good_extra::<F>(),
         names,
         may_pass: false,
     };
@@ -195,7 +196,7 @@ fn probe_into<F: Float, T: Transformation<F>>(
     };
     for k in 0..2 {
         let g = tree::<F>(0.3 + 0.1 * k as f64);
-        if let Err(e) = t.step_with(&mut params, &g, &mut state, &good_extra()) {
+        if let Err(e) = t.step_with(&mut params, &g, &mut state, &good_extra::<F>()) {
             return fail("a good step", e.to_string());
         }
     }
@@ -251,7 +252,7 @@ fn probe_into<F: Float, T: Transformation<F>>(
             what: "a later member's state from a different tree",
             grads: tree(0.7),
             state_from: None,
-            extra: good_extra(),
+            extra: good_extra::<F>(),
             names: "leaf `",
             may_pass: false,
         };

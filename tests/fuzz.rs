@@ -80,7 +80,7 @@ impl Visitor<f64> for MutateState {
         if let Ok(mut state) = serde_json::from_slice::<T::State>(&bytes) {
             let before = params.clone();
             let grads = small_tree();
-            let extra = optim::Extra::value(1.0);
+            let extra = common::extra::<f64>(1.0);
             if opt
                 .step_with(&mut params, &grads, &mut state, &extra)
                 .is_err()
@@ -119,7 +119,7 @@ impl Visitor<f64> for OddTrees {
             grads.insert(name, Tensor::new(shape, vec![0.25; n]).unwrap());
         }
         let before = params.clone();
-        let extra = optim::Extra::value(1.0);
+        let extra = common::extra::<f64>(1.0);
         if opt
             .step_with(&mut params, &grads, &mut state, &extra)
             .is_err()

@@ -11,7 +11,7 @@ mod common;
 
 use optim::registry::{self, Visitor};
 use optim::{
-    adam, Error, Extra, Float, Hyperparams, LearningRate, Tensor, TensorMap, Transformation, Value,
+    adam, Error, Float, Hyperparams, LearningRate, Tensor, TensorMap, Transformation, Value,
 };
 use std::marker::PhantomData;
 
@@ -136,7 +136,7 @@ impl<F: Float> Visitor<F> for Step<F> {
         let before = p.clone();
         let r = t.init(&p).and_then(|mut s| {
             let g = before.clone();
-            t.step_with(&mut p, &g, &mut s, &Extra::value(1.0))
+            t.step_with(&mut p, &g, &mut s, &common::extra::<F>(1.0))
         });
         (r.err(), p != before)
     }

@@ -4,8 +4,10 @@
 //! without being listed here), for the run-time combinators, and for the storage dtypes
 //! and configurations that take other code paths.
 
+mod common;
+
 use optim::registry::{self, Visitor};
-use optim::{Dtype, Error, Extra, Hyperparams, Tensor, TensorMap, Transformation, TreeExt, Value};
+use optim::{Dtype, Hyperparams, Tensor, TensorMap, Transformation, TreeExt, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -57,16 +59,16 @@ fn allocations<T: Transformation<f32>>(opt: &T) -> (usize, usize) {
     let mut p = tree();
     let g = tree();
     let mut s = opt.init(&p).expect("init");
+    let extra = common::extra::<f32>(1.0);
     let before = ALLOCS.load(Ordering::Relaxed);
     for _ in 0..10 {
-        opt.step_with(&mut p, &g, &mut s, &Extra::value(1.0))
-            .expect("step");
+        opt.step_with(&mut p, &g, &mut s, &extra).expect("step");
     }
     let step = ALLOCS.load(Ordering::Relaxed) - before;
     let mut u = g.clone();
     let before = ALLOCS.load(Ordering::Relaxed);
     for _ in 0..10 {
-        opt.update_with(&mut u, &mut s, Some(&p), &Extra::value(1.0))
+        opt.update_with(&mut u, &mut s, Some(&p), &extra)
             .expect("update");
     }
     let update = ALLOCS.load(Ordering::Relaxed) - before;
@@ -89,11 +91,7 @@ fn measure_by_name(name: &str) -> (usize, usize) {
     loop {
         match registry::by_name::<f32, _>(name, args.clone(), Measure) {
             Ok(counts) => return counts,
-            Err(Error::Hyper { arg, detail, .. })
-                if detail.contains("missing required") && args.len() < 8 =>
-            {
-                args.push((arg, Value::Num(0.5)));
-            }
+            Err(e) if args.len() < 8 && common::fill_missing(&mut args, &e, 0.5) => {}
             Err(e) => panic!("{name}: {e}"),
         }
     }

@@ -4,9 +4,11 @@
 //! while the measured steps run. This binary holds one test, so no other test allocates
 //! meanwhile.
 
+mod common;
+
 use optim::exec::CHUNK;
 use optim::registry::{self, Visitor};
-use optim::{Error, Extra, Hyperparams, Tensor, TensorMap, Transformation, Value};
+use optim::{Hyperparams, Tensor, TensorMap, Transformation, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -56,16 +58,15 @@ impl Visitor<f32> for Measure {
         let g = tree();
         let mut u = g.clone();
         let mut s = opt.init(&p).expect("init");
+        let extra = common::extra::<f32>(1.0);
         // One step outside the window: a thread's first parallel job may set up its
         // thread-local state.
-        opt.step_with(&mut p, &g, &mut s, &Extra::value(1.0))
-            .expect("step");
+        opt.step_with(&mut p, &g, &mut s, &extra).expect("step");
         let before = ALLOCS.load(Ordering::Relaxed);
         MEASURING.store(true, Ordering::SeqCst);
         for _ in 0..3 {
-            opt.step_with(&mut p, &g, &mut s, &Extra::value(1.0))
-                .expect("step");
-            opt.update_with(&mut u, &mut s, Some(&p), &Extra::value(1.0))
+            opt.step_with(&mut p, &g, &mut s, &extra).expect("step");
+            opt.update_with(&mut u, &mut s, Some(&p), &extra)
                 .expect("update");
         }
         MEASURING.store(false, Ordering::SeqCst);
@@ -78,11 +79,7 @@ fn measure(name: &str) -> usize {
     loop {
         match registry::by_name::<f32, _>(name, args.clone(), Measure) {
             Ok(n) => return n,
-            Err(Error::Hyper { arg, detail, .. })
-                if detail.contains("missing required") && args.len() < 8 =>
-            {
-                args.push((arg, Value::Num(0.5)));
-            }
+            Err(e) if args.len() < 8 && common::fill_missing(&mut args, &e, 0.5) => {}
             Err(e) => panic!("{name}: {e}"),
         }
     }

@@ -43,8 +43,8 @@ fn bits<F: Float>(m: &TensorMap<F>) -> Vec<u64> {
         .collect()
 }
 
-fn extra() -> Extra {
-    Extra::value(1.5)
+fn extra<F: Float>() -> Extra {
+    common::extra::<F>(1.5)
 }
 
 /// The argument names of a registered name.
@@ -104,7 +104,7 @@ impl<F: Float, T: Transformation<F>> Probe<F> for Concrete<T> {
         let mut p = tree::<F>(0.0);
         let mut s = t.init(&p).map_err(|e| format!("init: {e}"))?;
         for k in 0..steps {
-            t.step_with(&mut p, &grad(k), &mut s, &extra())
+            t.step_with(&mut p, &grad(k), &mut s, &extra::<F>())
                 .map_err(|e| format!("step {k}: {e}"))?;
         }
         Ok((bits(&p), json::<F, T>(&s)))
@@ -120,7 +120,7 @@ impl<F: Float, T: Transformation<F>> Probe<F> for Concrete<T> {
         let mut s = t.init(&p).map_err(|e| format!("init: {e}"))?;
         for k in 0..steps {
             let mut u = grad(k);
-            t.update_with(&mut u, &mut s, Some(&p), &extra())
+            t.update_with(&mut u, &mut s, Some(&p), &extra::<F>())
                 .map_err(|e| format!("update {k}: {e}"))?;
             apply_updates(&mut p, &u).map_err(|e| format!("apply {k}: {e}"))?;
         }
@@ -133,14 +133,14 @@ impl<F: Float, T: Transformation<F>> Probe<F> for Concrete<T> {
         let mut s = t.init(&p).map_err(|e| format!("init: {e}"))?;
         let g = |k: usize| tree::<F>(0.3 + 0.1 * k as f64);
         for k in 0..first {
-            t.step_with(&mut p, &g(k), &mut s, &extra())
+            t.step_with(&mut p, &g(k), &mut s, &extra::<F>())
                 .map_err(|e| format!("step {k}: {e}"))?;
         }
         let saved = json::<F, T>(&s);
         let mut s: T::State = serde_json::from_str(&saved)
             .map_err(|e| format!("the saved state does not load: {e}"))?;
         for k in first..first + second {
-            t.step_with(&mut p, &g(k), &mut s, &extra())
+            t.step_with(&mut p, &g(k), &mut s, &extra::<F>())
                 .map_err(|e| format!("step {k} after loading: {e}"))?;
         }
         Ok((bits(&p), json::<F, T>(&s)))
@@ -152,7 +152,7 @@ impl<F: Float, T: Transformation<F>> Probe<F> for Concrete<T> {
         let mut s = t
             .init(&p)
             .map_err(|e| format!("init on an empty tree: {e}"))?;
-        t.step_with(&mut p, &TensorMap::new(), &mut s, &extra())
+        t.step_with(&mut p, &TensorMap::new(), &mut s, &extra::<F>())
             .map_err(|e| format!("step on an empty tree: {e}"))
     }
 
@@ -166,7 +166,7 @@ impl<F: Float, T: Transformation<F>> Probe<F> for Concrete<T> {
         let mut s = t.init(&p).map_err(|e| format!("init: {e}"))?;
         let mut out = Vec::new();
         for k in 0..steps {
-            t.step_with(&mut p, &grad(k), &mut s, &extra())
+            t.step_with(&mut p, &grad(k), &mut s, &extra::<F>())
                 .map_err(|e| format!("step {k}: {e}"))?;
             out.push(p.clone());
         }

@@ -14,8 +14,8 @@ mod common;
 
 use optim::registry::{self, Visitor};
 use optim::{
-    adam, load_state, save_state, sgd, Error, Extra, Float, Hyperparams, SavedState, StateTensors,
-    Tensor, TensorMap, Transformation, TreeExt,
+    adam, load_state, save_state, sgd, Error, Float, Hyperparams, SavedState, StateTensors, Tensor,
+    TensorMap, Transformation, TreeExt,
 };
 use std::fmt::Debug;
 
@@ -56,7 +56,7 @@ fn run<F: Float, T: Transformation<F>>(
             .flat_map(|l| l.2.clone())
             .map(|x| x.f64().powi(2))
             .sum();
-        opt.step_with(p, &g, s, &Extra::value(value))?;
+        opt.step_with(p, &g, s, &common::extra::<F>(value))?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ mod common;
 
 use optim::exec::CHUNK;
 use optim::registry::{self, Visitor};
-use optim::{Extra, Hyperparams, Tensor, TensorMap, Transformation};
+use optim::{Hyperparams, Tensor, TensorMap, Transformation};
 
 fn tree(shift: f32) -> TensorMap<f32> {
     let mut m = TensorMap::new();
@@ -66,7 +66,7 @@ impl Visitor<f32> for Run {
             let g = tree(0.3);
             let mut s = t.init(&p).expect("init");
             for _ in 0..2 {
-                t.step_with(&mut p, &g, &mut s, &Extra::value(1.5))
+                t.step_with(&mut p, &g, &mut s, &common::extra::<f32>(1.5))
                     .expect("step");
             }
             (

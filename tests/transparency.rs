@@ -5,10 +5,12 @@
 //! k = 1, `apply_if_finite` on finite gradients, a chain of one, `partition` with one
 //! label, and the optimizer behind the erased `Boxed` type.
 
+mod common;
+
 use optim::expr::Boxed;
 use optim::registry::{self, Visitor};
 use optim::{
-    apply_if_finite, chain_of, inject_hyperparams, multi_steps, partition, Error, Extra, Float,
+    apply_if_finite, chain_of, inject_hyperparams, multi_steps, partition, Error, Float,
     Hyperparams, Labels, Tensor, TensorMap, Transformation, Value,
 };
 use serde::Serialize;
@@ -66,7 +68,7 @@ fn run<F: Float, T: Transformation<F>, S: Serialize>(
         if g.values().any(|t| t.data().iter().any(|x| !x.is_finite())) {
             break;
         }
-        opt.step_with(&mut params, &g, &mut state, &Extra::value(f))?;
+        opt.step_with(&mut params, &g, &mut state, &common::extra::<F>(f))?;
         trace.push(
             params
                 .values()
@@ -161,11 +163,7 @@ fn check_by_name<F: Float>(name: &str, failures: &mut Vec<String>, full: &mut us
         let probe = registry::by_name::<F, _>(name, args.clone(), Probe);
         match probe {
             Ok(()) => break,
-            Err(Error::Hyper { arg, detail, .. })
-                if detail.contains("missing required") && args.len() < 8 =>
-            {
-                args.push((arg, Value::Num(0.05)));
-            }
+            Err(e) if args.len() < 8 && common::fill_missing(&mut args, &e, 0.05) => {}
             Err(e) => {
                 failures.push(format!("{name}: {e}"));
                 return;

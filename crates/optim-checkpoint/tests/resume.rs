@@ -68,7 +68,18 @@ fn run<F: Float, T: Transformation<F>>(
             .flat_map(|l| l.2.clone())
             .map(|x| x.f64().powi(2))
             .sum();
-        opt.step_with(p, &g, s, &Extra::value(value))?;
+        // The objective itself (½Σx², gradient x) too, for the line searches of lbfgs.
+        let objective = optim_core::Objective::<F>::flat(|x, grad| {
+            let mut f = 0.0;
+            for (x, g) in x.iter().zip(grad.iter_mut()) {
+                for (&x, g) in x.iter().zip(g.iter_mut()) {
+                    f += 0.5 * x.f64() * x.f64();
+                    *g = x;
+                }
+            }
+            Ok(f)
+        });
+        opt.step_with(p, &g, s, &Extra::value(value).with_objective(objective))?;
     }
     Ok(())
 }
@@ -278,6 +289,14 @@ fn required_args(name: &str) -> Vec<(String, Value)> {
                 if detail.contains("missing required") && args.len() < 8 =>
             {
                 args.push((arg, Value::Num(0.05)));
+            }
+            // A required count (the line searches' `max_linesearch_steps`) takes a few
+            // steps.
+            Err(Error::Hyper { arg, detail, .. }) if detail.contains("integer") => {
+                match args.iter_mut().find(|(k, _)| *k == arg) {
+                    Some((_, v)) => *v = Value::Num(4.0),
+                    None => panic!("{name}: {arg}: {detail}"),
+                }
             }
             Err(e) => panic!("{name}: {e}"),
         }

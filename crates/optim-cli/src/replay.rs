@@ -94,6 +94,7 @@ fn to_tree<F: Float>(raw: &RawTree, what: &str) -> Result<TensorMap<F>, String> 
 }
 
 /// The objective, in the params' element type, as optax evaluates it.
+#[derive(Clone)]
 enum Objective<F: Float> {
     SumSquares,
     Quadratic { w: TensorMap<F>, c: TensorMap<F> },
@@ -142,9 +143,18 @@ impl<F: Float> Objective<F> {
         let mut f = F::zero();
         match self {
             Objective::SumSquares => {
+                // XLA's CPU backend flushes subnormal results to zero; lbfgs's documented
+                // trace drives f that low.
+                let flush = |s: F| {
+                    if s != F::zero() && s.is_finite() && !s.is_normal() {
+                        F::zero()
+                    } else {
+                        s
+                    }
+                };
                 for (xl, gl) in x.values().zip(g.values_mut()) {
                     for (&xi, gi) in xl.data().iter().zip(gl.data_mut()) {
-                        f = f + xi * xi;
+                        f = f + flush(xi * xi);
                         *gi = F::of(2.0) * xi;
                     }
                 }
@@ -225,7 +235,8 @@ fn poison<F: Float>(case: &Case, step: usize, g: &mut TensorMap<F>) {
     }
 }
 
-/// Runs the case's steps with `opt`, the objective value passed at every step;
+/// Runs the case's steps with `opt`, the objective value, the gradient and the objective
+/// itself passed at every step;
 /// `hyperparams` reads the injected hyperparameters from the state, if any, and `eval`
 /// the evaluation params from the state and params, if any.
 fn run_with<F: Float, T: Transformation<F>>(
@@ -241,12 +252,23 @@ fn run_with<F: Float, T: Transformation<F>>(
         on_step,
     } = run;
     let mut state = opt.init(&params).map_err(|e| e.to_string())?;
+    // The objective itself, for the line searches (optax's `value_fn`).
+    let value_fn = {
+        let objective = objective.clone();
+        optim_core::Objective::of_tree(&params, move |x: &TensorMap<F>| {
+            let (f, g) = objective.value_and_grad(x);
+            Ok((f.f64(), g))
+        })
+    };
     let mut values = Vec::with_capacity(case.steps + 1);
     let (mut f, mut g) = objective.value_and_grad(&params);
     values.push(f.f64());
     for step in 0..case.steps {
         poison(case, step, &mut g);
-        opt.step_with(&mut params, &g, &mut state, &Extra::value(f.f64()))
+        let extra = Extra::value(f.f64())
+            .with_grad(&g)
+            .with_objective(value_fn.clone());
+        opt.step_with(&mut params, &g, &mut state, &extra)
             .map_err(|e| format!("step {}: {e}", step + 1))?;
         (f, g) = objective.value_and_grad(&params);
         values.push(f.f64());

@@ -1,8 +1,8 @@
 //! The extra optax reference cases of `tests/data/extra` (see its PROVENANCE.md and
 //! generate.py): adafactor on a leaf large enough to factor with the default
 //! `min_dim_size_to_factor`, and a scalar and a 3-d leaf for each of the seven
-//! optimizers of issue 5 and the twenty of issue 11 (schedule-free's with their
-//! evaluation params). Every case must run: an optimizer the
+//! optimizers of issue 5 and the twenty-one of issue 11 (schedule-free's with their
+//! evaluation params, lbfgs with its objective). Every case must run: an optimizer the
 //! registry does not know is a failure, not a skip.
 
 use optim_cli::case::{parse_file, Case};
@@ -53,8 +53,8 @@ fn extra_cases_match_optax() {
         cases.len(),
         failures.join("\n")
     );
-    // All four files, both dtypes, all twenty-seven optimizers.
-    assert_eq!(cases.len(), 72, "the generated case count");
+    // All five files, both dtypes, all twenty-eight optimizers.
+    assert_eq!(cases.len(), 80, "the generated case count");
     for opt in [
         "lamb",
         "lars",
@@ -83,6 +83,7 @@ fn extra_cases_match_optax() {
         "schedule_free_adamw",
         "schedule_free_sgd",
         "mechanize",
+        "lbfgs",
     ] {
         for dtype in ["float32", "float64"] {
             assert!(

@@ -17,8 +17,8 @@ fn all_cases() -> Vec<Case> {
     files.sort();
     assert_eq!(
         files.len(),
-        46,
-        "one case file per built-in optimizer (the seed's 25, twenty of issue 11, and muon)"
+        47,
+        "one case file per built-in optimizer (the seed's 25, twenty of issue 11, muon and lbfgs)"
     );
     let mut cases = Vec::new();
     for f in files {

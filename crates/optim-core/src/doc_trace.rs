@@ -149,6 +149,42 @@ pub fn run_doc_trace<T: Transformation<f32>>(solver: T, value: bool) -> Result<F
     })
 }
 
+/// The example's objective as XLA evaluates it on CPU, where subnormal results flush to
+/// zero: what the line searches of `lbfgs` see in optax when they drive f below 1e-38.
+pub fn sum_squares_ftz(x: &[f32]) -> f32 {
+    x.iter()
+        .map(|v| v * v)
+        .map(|s| if s.is_subnormal() { 0.0 } else { s })
+        .sum()
+}
+
+/// [`run_doc_trace`] with the objective value and the objective itself passed to each
+/// step (`doc_trace(.., value, objective)`), for the line searches of `lbfgs`; f is
+/// [`sum_squares_ftz`].
+pub fn run_doc_trace_with_objective<T: Transformation<f32>>(solver: T) -> Result<FullTrace, Error> {
+    let mut params = vec![1.0f32, 2.0, 3.0];
+    let objective = crate::Objective::of_tree(&params, |x: &Vec<f32>| {
+        Ok((
+            sum_squares_ftz(x).into(),
+            x.iter().map(|v| 2.0 * v).collect::<Vec<f32>>(),
+        ))
+    });
+    let mut state = solver.init(&params)?;
+    let mut values = vec![sum_squares_ftz(&params)];
+    let mut steps = Vec::with_capacity(5);
+    for _ in 0..5 {
+        let grad: Vec<f32> = params.iter().map(|x| 2.0 * x).collect();
+        let extra = Extra::value(sum_squares_ftz(&params).into()).with_objective(objective.clone());
+        solver.step_with(&mut params, &grad, &mut state, &extra)?;
+        values.push(sum_squares_ftz(&params));
+        steps.push(params.clone());
+    }
+    Ok(FullTrace {
+        values,
+        params: steps,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

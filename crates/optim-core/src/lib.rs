@@ -20,6 +20,7 @@ pub mod dsl;
 #[doc(hidden)]
 pub mod exec;
 pub mod expr;
+pub mod linesearch;
 pub mod noise;
 pub mod optimizers;
 pub mod primitives;
@@ -43,6 +44,11 @@ pub use transform::{
 pub use tree::{Path, Tensor, TensorMap, Tree, TreeExt};
 
 pub use combine::*;
+pub use linesearch::{
+    scale_by_backtracking_linesearch, scale_by_zoom_linesearch, BacktrackingLinesearchInfo,
+    Objective, ScaleByBacktrackingLinesearch, ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearch, ScaleByZoomLinesearchState, ZoomLinesearchInfo,
+};
 pub use optimizers::*;
 pub use primitives::*;
 // An optimizer and the primitive it is built on may share a module name; the crate root's

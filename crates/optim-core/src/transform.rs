@@ -7,16 +7,93 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 /// Extra arguments some transformations need at update time (optax's `extra_args`).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+///
+/// `value` is the objective's value at the current params (`polyak_sgd`, `momo`,
+/// `reduce_on_plateau` and the line searches read it); `grad` the gradient there and
+/// `value_fn` the objective itself, which the line searches of `lbfgs`
+/// ([`scale_by_zoom_linesearch`](crate::scale_by_zoom_linesearch),
+/// [`scale_by_backtracking_linesearch`](crate::scale_by_backtracking_linesearch))
+/// evaluate at trial params. Both are kept type-erased so that one `Extra` serves every
+/// transformation and combinator: the line search downcasts them to the params' element
+/// type, and a missing one, or one over another element type, is
+/// [`Error::MissingExtra`] naming it. Cloning shares them (they sit behind an `Arc`), so
+/// an `Extra` built once can be passed to every step without allocating.
+#[derive(Clone, Default)]
 pub struct Extra {
-    /// The objective's value at the current params (`polyak_sgd` needs it).
+    /// The objective's value at the current params.
     pub value: Option<f64>,
+    /// The gradient at the current params: a `Vec<Vec<F>>` of the leaves in traversal
+    /// order, set by [`with_grad`](Self::with_grad).
+    pub grad: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The objective (optax's `value_fn`): an [`Objective<F>`](crate::Objective), set by
+    /// [`with_objective`](Self::with_objective).
+    pub value_fn: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Debug for Extra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extra")
+            .field("value", &self.value)
+            .field("grad", &self.grad.as_ref().map(|_| ".."))
+            .field("value_fn", &self.value_fn.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 impl Extra {
     /// Extra arguments carrying the objective value.
     pub fn value(value: f64) -> Self {
-        Extra { value: Some(value) }
+        Extra {
+            value: Some(value),
+            ..Extra::default()
+        }
+    }
+
+    /// These extra arguments with the objective (optax's `value_fn`), for the line
+    /// searches.
+    #[must_use]
+    pub fn with_objective<F: Float>(mut self, objective: crate::Objective<F>) -> Self {
+        self.value_fn = Some(Arc::new(objective));
+        self
+    }
+
+    /// These extra arguments with the gradient at the current params (copied, leaf by
+    /// leaf in traversal order: this allocates).
+    #[must_use]
+    pub fn with_grad<F: Float, P: Tree<F>>(mut self, grad: &P) -> Self {
+        let mut leaves: Vec<Vec<F>> = Vec::new();
+        let _ = grad.visit(&Path::ROOT, &mut |_, d, _| {
+            leaves.push(d.to_vec());
+            Ok(())
+        });
+        self.grad = Some(Arc::new(leaves));
+        self
+    }
+
+    /// The objective over `F`, or [`Error::MissingExtra`] naming `value_fn` for
+    /// `transform` when it is absent or over another element type.
+    pub fn objective<F: Float>(&self, transform: &str) -> Result<&crate::Objective<F>, Error> {
+        let missing = || Error::MissingExtra {
+            transform: transform.into(),
+            arg: format!("value_fn (an Objective<{}>)", F::DTYPE.name()),
+        };
+        let f = self.value_fn.as_ref().ok_or_else(missing)?;
+        f.downcast_ref::<crate::Objective<F>>().ok_or_else(missing)
+    }
+
+    /// The gradient's leaves over `F`, when given; one over another element type is
+    /// [`Error::MissingExtra`] naming `grad`.
+    pub fn grad_leaves<F: Float>(&self, transform: &str) -> Result<Option<&[Vec<F>]>, Error> {
+        match &self.grad {
+            None => Ok(None),
+            Some(g) => g
+                .downcast_ref::<Vec<Vec<F>>>()
+                .map(|v| Some(v.as_slice()))
+                .ok_or_else(|| Error::MissingExtra {
+                    transform: transform.into(),
+                    arg: format!("grad (leaves of {})", F::DTYPE.name()),
+                }),
+        }
     }
 }
 

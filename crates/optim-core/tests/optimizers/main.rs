@@ -11,6 +11,7 @@ mod ademamix;
 mod adopt;
 mod cocob;
 mod dog;
+mod lbfgs;
 mod lion;
 mod madgrad;
 mod mechanic;

@@ -34,6 +34,9 @@ pub struct Spec {
     pub numbers: Vec<String>,
     pub str_format: bool,
     pub value: bool,
+    /// `objective`: each step also passes the objective (`Extra::with_objective`), which
+    /// the line searches of `lbfgs` evaluate.
+    pub objective: bool,
     pub digits_only: bool,
     pub name: Option<LitStr>,
 }
@@ -123,6 +126,7 @@ pub struct SpecBuilder {
     printed: Option<LitStr>,
     str_format: bool,
     value: bool,
+    objective: bool,
     digits_only: bool,
     name: Option<LitStr>,
 }
@@ -149,6 +153,10 @@ impl SpecBuilder {
             "value" => {
                 dup(self.value)?;
                 self.value = true;
+            }
+            "objective" => {
+                dup(self.objective)?;
+                self.objective = true;
             }
             "format" => {
                 let f: Ident = m.value()?.parse()?;
@@ -233,6 +241,7 @@ impl SpecBuilder {
             numbers,
             str_format: self.str_format,
             value: self.value,
+            objective: self.objective,
             digits_only: self.digits_only,
             name: self.name,
         })

@@ -32,7 +32,12 @@ pub fn examples_doc(spec: &Spec) -> TokenStream {
     if spec.value {
         imports.insert(0, "Extra");
     }
-    let step = if spec.value {
+    if spec.objective {
+        imports.insert(1, "Objective");
+    }
+    let step = if spec.objective {
+        "    let value = f(&params);\n    let extra = Extra::value(value.into()).with_objective(objective.clone());\n    solver.step_with(&mut params, &grad, &mut state, &extra)?;"
+    } else if spec.value {
         "    let value = f(&params);\n    solver.step_with(&mut params, &grad, &mut state, &Extra::value(value.into()))?;"
     } else {
         "    solver.step(&mut params, &grad, &mut state)?;"
@@ -53,10 +58,21 @@ pub fn examples_doc(spec: &Spec) -> TokenStream {
         }
     );
     let before_import = format!("{intro}\nuse {k}::{{{}}};", imports.join(", "));
+    // With the objective, the line search evaluates f down to subnormal numbers, which
+    // XLA's CPU backend flushes to zero; the example's f does the same.
+    let f = if spec.objective {
+        "// f(x) = Σx² as XLA evaluates it on CPU: subnormal squares flush to zero.\n\
+         let f = |x: &[f32]| -> f32 {\n    \
+         x.iter().map(|v| v * v).map(|s| if s.is_subnormal() { 0.0 } else { s }).sum()\n\
+         };"
+    } else {
+        "let f = |x: &[f32]| -> f32 { x.iter().map(|v| v * v).sum() };"
+    };
     let after_import = format!(
-        "\nlet f = |x: &[f32]| -> f32 {{ x.iter().map(|v| v * v).sum() }};\n\
+        "\n{f}\n\
          let solver = {solver};\n\
          let mut params = vec![1.0f32, 2.0, 3.0];\n\
+         {objective}\
          let mut printed = vec![format!(\"Objective function:  {{}}\", python_str(f(&params)))];\n\
          let mut state = solver.init(&params)?;\n\
          for _ in 0..5 {{\n    \
@@ -67,7 +83,14 @@ pub fn examples_doc(spec: &Spec) -> TokenStream {
          println!(\"{{}}\", printed.join(\"\\n\"));\n\
          assert_eq!(printed, [\n{}\n]);\n\
          # Ok::<(), {k}::Error>(())\n```",
-        expected.join("\n")
+        expected.join("\n"),
+        objective = if spec.objective {
+            "let objective = Objective::of_tree(&params, move |x: &Vec<f32>| {\n    \
+             Ok((f(x).into(), x.iter().map(|v| 2.0 * v).collect()))\n\
+             });\n"
+        } else {
+            ""
+        }
     );
     let before = before_import.lines().map(|l| format!(" {l}"));
     let after = after_import.lines().map(|l| format!(" {l}"));
@@ -130,9 +153,14 @@ pub fn doc_traced_impl(ty: &Ident, name: &str, decl: &Decl) -> TokenStream {
         }
     };
     let span = spec.span;
+    let run_call = if spec.objective {
+        quote::quote_spanned! {span=> #krate::doc_trace::run_doc_trace_with_objective(#solver) }
+    } else {
+        quote::quote_spanned! {span=> #krate::run_doc_trace(#solver, #value) }
+    };
     let run = quote::quote_spanned! {span=>
         fn __run_doc_trace() -> ::core::result::Result<#krate::FullTrace, #krate::Error> {
-            #krate::run_doc_trace(#solver, #value)
+            #run_call
         }
     };
     quote! {

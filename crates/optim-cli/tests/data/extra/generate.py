@@ -4,7 +4,7 @@
 Run with a Python that has optax 0.2.8 and jax 0.10.2 (CPU):
 
     python generate.py   # writes adafactor_large.json, scalar_3d.json, scalar_3d_issue11.json,
-                         # scalar_3d_distance.json
+                         # scalar_3d_distance.json, scalar_3d_lbfgs.json
     python generate.py scalar_3d_issue11.json   # writes only the files named
 
 The float64 cases run with `jax_enable_x64` on and the float32 cases with it off, as the
@@ -123,6 +123,18 @@ def specs():
         for opt, name, args in distance:
             out.append(("scalar_3d_distance.json", f"{opt}/scalar_3d/{name}/{dtype}", opt, args,
                         dtype, SMALL, 10, 23))
+    # lbfgs (optax main) on the same leaves: its cases pass `value`, `grad` and the
+    # objective (`value_fn`) that the zoom line search evaluates.
+    lbfgs = [
+        ("lbfgs", "default", {}),
+        ("lbfgs", "memory_3_unscaled", {"memory_size": 3, "scale_init_precond": False}),
+        ("lbfgs", "learning_rate", {"learning_rate": 0.5}),
+        ("lbfgs", "no_linesearch", {"learning_rate": 0.1, "linesearch": None}),
+    ]
+    for dtype in ["float64", "float32"]:
+        for opt, name, args in lbfgs:
+            out.append(("scalar_3d_lbfgs.json", f"{opt}/scalar_3d/{name}/{dtype}", opt, args,
+                        dtype, SMALL, 10, 23))
     return out
 
 
@@ -191,6 +203,9 @@ def run(dtype):
             value, grads = jax.value_and_grad(f)(params)
             if opt_name in ("polyak_sgd", "momo", "momo_adam"):
                 updates, state = opt.update(grads, state, params, value=value)
+            elif opt_name == "lbfgs":
+                updates, state = opt.update(grads, state, params, value=value, grad=grads,
+                                            value_fn=f)
             else:
                 updates, state = opt.update(grads, state, params)
             params = optax.apply_updates(params, updates)

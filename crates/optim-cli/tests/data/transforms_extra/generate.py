@@ -72,7 +72,38 @@ SPECS = [
         {"fn": "scale", "args": {"step_size": -0.05}},
         {"fn": "apply_every", "args": {"k": 2}},
         "keep_params_nonnegative"]}}, SHAPES, 12, [], []),
+    # Line searches (issue 11) in chains: they receive `value`, `grad` and the objective
+    # (`value_fn`) at every step.
+    ("chain/sgd_backtracking", {"fn": "chain", "args": {"transforms": [
+        {"fn": "sgd", "args": {"learning_rate": 1.0}},
+        {"fn": "scale_by_backtracking_linesearch", "args": {"max_backtracking_steps": 15}}]}},
+     SHAPES, 10, [], []),
+    ("chain/sgd_backtracking_store_grad", {"fn": "chain", "args": {"transforms": [
+        {"fn": "sgd", "args": {"learning_rate": 2.0}},
+        {"fn": "scale_by_backtracking_linesearch", "args": {
+            "max_backtracking_steps": 15, "decrease_factor": 0.5, "slope_rtol": 0.3,
+            "store_grad": True}}]}}, SHAPES, 10, [], []),
+    ("chain/lbfgs_zoom_keep", {"fn": "chain", "args": {"transforms": [
+        {"fn": "scale_by_lbfgs", "args": {"memory_size": 4}},
+        {"fn": "scale", "args": {"step_size": -1.0}},
+        {"fn": "scale_by_zoom_linesearch", "args": {"max_linesearch_steps": 15,
+                                                    "max_learning_rate": 2.0}}]}},
+     SHAPES, 10, [], []),
 ]
+
+
+def reads_fn(expr, names):
+    """Whether `expr` contains a transformation named in `names`."""
+    if isinstance(expr, str):
+        return expr in names
+    if isinstance(expr, dict):
+        return expr.get("fn") in names or any(reads_fn(v, names) for v in expr.values())
+    if isinstance(expr, list):
+        return any(reads_fn(v, names) for v in expr)
+    return False
+
+
+LINESEARCHES = ("scale_by_backtracking_linesearch", "scale_by_zoom_linesearch")
 
 
 def reads_value(expr):
@@ -168,7 +199,10 @@ def run(dtype):
                 g0 = np.array(grads[first]).reshape(-1)
                 g0[0] = bad
                 grads = dict(grads, **{first: jnp.asarray(g0.reshape(grads[first].shape), jdt)})
-            if reads_value(expr):
+            if reads_fn(expr, LINESEARCHES):
+                updates, state = opt.update(grads, state, params, value=value, grad=grads,
+                                            value_fn=f)
+            elif reads_value(expr):
                 updates, state = opt.update(grads, state, params, value=value)
             else:
                 updates, state = opt.update(grads, state, params)
