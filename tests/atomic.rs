@@ -163,7 +163,8 @@ fn bad_inputs<F: Float>() -> Vec<Bad<F>> {
         Bad {
             extra: Extra::default(),
             may_pass: true,
-            ..case("no objective value", g(), "`value`")
+            // `value`, or `value_fn` where the objective itself is read (line searches).
+            ..case("no objective value or function", g(), "`value")
         },
     ]
 }
@@ -305,7 +306,8 @@ impl<F: Float> Visitor<F> for Atomic<F> {
             grads: tree(0.7),
             state_from: None,
             extra: Extra::default(),
-            names: "`value`",
+            // A first member that reads the objective itself names `value_fn` first.
+            names: "`value",
             may_pass: false,
         }];
         let c = chain(t.clone(), scale_by_polyak());

@@ -134,6 +134,25 @@ fn injected_hyperparameters_resume_bit_for_bit() {
     assert_eq!(round_trip::<f32, _>(&opt).unwrap(), None);
 }
 
+/// Low-precision state keeps its dtype and every bit through the envelope: adam's and
+/// lion's first moment and sgd's momentum in bfloat16 and float16, float32 params.
+#[test]
+fn low_precision_state_resumes_bit_for_bit() {
+    use optim::Dtype::{BF16, F16};
+    for dtype in [BF16, F16] {
+        assert_eq!(
+            round_trip::<f32, _>(&adam(1e-2).mu_dtype(dtype)).unwrap(),
+            None
+        );
+        assert_eq!(
+            round_trip::<f32, _>(&optim::lion(1e-3).mu_dtype(dtype)).unwrap(),
+            None
+        );
+        let sgd_m = sgd(1e-2).momentum(0.9).accumulator_dtype(dtype);
+        assert_eq!(round_trip::<f32, _>(&sgd_m).unwrap(), None);
+    }
+}
+
 /// Builds `name` with its required arguments filled, and hands it to `v`.
 fn each<F: Float, V: Visitor<F> + Clone>(name: &str, v: V) -> V::Out {
     common::by_name_filled::<F, V>(name, Vec::new(), 0.05, v)

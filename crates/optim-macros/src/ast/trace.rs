@@ -180,7 +180,7 @@ impl SpecBuilder {
             }
             _ => {
                 return Err(m.error(format!(
-                    "unknown doc_trace option `{key}`; expected `solver = ...`, `printed = \"...\"`, `value`, `format = e2|str`, `optax = trace|digits`{}",
+                    "unknown doc_trace option `{key}`; expected `solver = ...`, `printed = \"...\"`, `value`, `objective`, `format = e2|str`, `optax = trace|digits`{}",
                     if allow_name { " or `name = \"...\"`" } else { "" }
                 )))
             }
