@@ -219,7 +219,7 @@ impl<F: Float> Visitor<F> for Tamper {
         v.optimizer = "not_an_optimizer".into();
         expect("another optimizer", v, "optimizer", "not_an_optimizer");
         let mut v = saved.clone();
-        v.hyperparameters.push_str(" ");
+        v.hyperparameters.push(' ');
         expect("another configuration", v, "hyperparameters", "saved");
         let first = saved.tensors.keys().next().cloned();
         if let Some(first) = first {

@@ -12,7 +12,7 @@ mod common;
 
 use optim::exec::{set_simd, CHUNK};
 use optim::registry::{self, Visitor};
-use optim::{Extra, Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
+use optim::{Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
 
 fn tree<F: Float>(shift: f64) -> TensorMap<F> {
     let mut m = TensorMap::new();
@@ -85,7 +85,7 @@ impl<F: Float> Visitor<F> for Run {
         let g = tree::<F>(0.3);
         let mut s = t.init(&p).expect("init");
         for _ in 0..3 {
-            t.step_with(&mut p, &g, &mut s, &Extra::value(1.5))
+            t.step_with(&mut p, &g, &mut s, &common::extra::<F>(1.5))
                 .expect("step");
         }
         let bits = p

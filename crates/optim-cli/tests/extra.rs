@@ -2,7 +2,7 @@
 //! generate.py): adafactor on a leaf large enough to factor with the default
 //! `min_dim_size_to_factor`, and a scalar and a 3-d leaf for each of the seven
 //! optimizers of issue 5 and the twenty-one of issue 11 (schedule-free's with their
-//! evaluation params, lbfgs with its objective). Every case must run: an optimizer the
+//! evaluation params, lbfgs with its objective, muon with a matrix beside them). Every case must run: an optimizer the
 //! registry does not know is a failure, not a skip.
 
 use optim_cli::case::{parse_file, Case};
@@ -54,7 +54,7 @@ fn extra_cases_match_optax() {
         failures.join("\n")
     );
     // All five files, both dtypes, all twenty-eight optimizers.
-    assert_eq!(cases.len(), 80, "the generated case count");
+    assert_eq!(cases.len(), 86, "the generated case count");
     for opt in [
         "lamb",
         "lars",

@@ -4,7 +4,8 @@
 Run with a Python that has optax 0.2.8 and jax 0.10.2 (CPU):
 
     python generate.py   # writes adafactor_large.json, scalar_3d.json, scalar_3d_issue11.json,
-                         # scalar_3d_distance.json, scalar_3d_lbfgs.json
+                         # scalar_3d_distance.json, scalar_3d_lbfgs.json,
+                         # scalar_3d_muon.json
     python generate.py scalar_3d_issue11.json   # writes only the files named
 
 The float64 cases run with `jax_enable_x64` on and the float32 cases with it off, as the
@@ -40,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # issue's example 256x130 keeps these files at half the size.)
 LARGE = {"b": [128], "w": [130, 128]}
 SMALL = {"s": [], "t": [2, 3, 4]}
+MUON = {"m": [5, 3], "s": [], "t": [2, 3, 4]}
 
 
 def specs():
@@ -135,6 +137,19 @@ def specs():
         for opt, name, args in lbfgs:
             out.append(("scalar_3d_lbfgs.json", f"{opt}/scalar_3d/{name}/{dtype}", opt, args,
                         dtype, SMALL, 10, 23))
+    # muon (optax.contrib) on a scalar, a 3-d leaf (both go to its AdamW fallback, as
+    # optax treats only 2-d leaves as matrices by default) and a tall matrix (orthogonalized
+    # in the transposed orientation).
+    muon = [
+        ("muon", "default", {"learning_rate": 0.02}),
+        ("muon", "variant", {"learning_rate": 0.02, "ns_steps": 3, "beta": 0.9,
+                             "nesterov": False, "weight_decay": 0.01, "adam_b1": 0.8}),
+        ("muon", "adaptive", {"learning_rate": 0.02, "adaptive": True}),
+    ]
+    for dtype in ["float64", "float32"]:
+        for opt, name, args in muon:
+            out.append(("scalar_3d_muon.json", f"{opt}/scalar_3d_matrix/{name}/{dtype}", opt,
+                        args, dtype, MUON, 10, 29))
     return out
 
 
