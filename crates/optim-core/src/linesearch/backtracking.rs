@@ -270,58 +270,7 @@ impl<F: Float> Transformation<F> for ScaleByBacktrackingLinesearch {
         self.init_state(leaf_metas(params)?)
     }
 
-    fn update_with<P: Tree<F>>(
-        &self,
-        updates: &mut P,
-        state: &mut Self::State,
-        params: Option<&P>,
-        extra: &Extra,
-    ) -> Result<(), Error> {
-        let inputs = self.check_inputs(state, &*updates, params, extra)?;
-        let Some(params) = params else {
-            unreachable!("validate requires the params")
-        };
-        state.scratch.ensure(&state.leaves)?;
-        let s = &mut state.scratch;
-        super::load(params, &mut s.x)?;
-        super::load(&*updates, &mut s.u)?;
-        let found = self.search(s, &inputs, state.learning_rate, None)?;
-        super::scale(&mut s.u, found.stepsize);
-        super::store(updates, &s.u)?;
-        Self::commit(state, found);
-        Ok(())
-    }
-
-    crate::kernel::fused_step_with_buffer!();
-
-    fn validate<P: Tree<F>>(
-        &self,
-        updates: &P,
-        state: &Self::State,
-        params: Option<&P>,
-        extra: &Extra,
-    ) -> Result<(), Error> {
-        self.check_inputs(state, updates, params, extra).map(|_| ())
-    }
-
-    fn step_with<P: Tree<F>>(
-        &self,
-        params: &mut P,
-        grads: &P,
-        state: &mut Self::State,
-        extra: &Extra,
-    ) -> Result<(), Error> {
-        let inputs = self.check_inputs(state, grads, Some(&*params), extra)?;
-        state.scratch.ensure(&state.leaves)?;
-        let s = &mut state.scratch;
-        super::load(&*params, &mut s.x)?;
-        super::load(grads, &mut s.u)?;
-        let found = self.search(s, &inputs, state.learning_rate, None)?;
-        super::scale(&mut s.u, found.stepsize);
-        super::add_into(params, &s.u)?;
-        Self::commit(state, found);
-        Ok(())
-    }
+    super::search_methods!();
 }
 
 /// The tensors: `learning_rate`, `value`, `grad/<leaf>` (with `store_grad`) and the info

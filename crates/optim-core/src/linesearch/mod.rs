@@ -26,6 +26,70 @@ use crate::kernel::try_zeros;
 use crate::{Error, Float, LeafMeta, Path, Tree};
 use std::sync::{Arc, Mutex};
 
+/// `update_with`, `validate`, `step_with_buffer` and `step_with` of a line search
+/// (`scale_by_zoom_linesearch`, `scale_by_backtracking_linesearch`): check every input
+/// before writing, load the params and the direction into the scratch, search, scale the
+/// direction by the step size found, write it out and commit the search's state. Used
+/// inside the `impl Transformation<F>` block of a type with `check_inputs`, `search` and
+/// `commit`.
+macro_rules! search_methods {
+    () => {
+        fn update_with<P: Tree<F>>(
+            &self,
+            updates: &mut P,
+            state: &mut Self::State,
+            params: Option<&P>,
+            extra: &Extra,
+        ) -> Result<(), Error> {
+            let inputs = self.check_inputs(state, &*updates, params, extra)?;
+            let Some(params) = params else {
+                unreachable!("validate requires the params")
+            };
+            state.scratch.ensure(&state.leaves)?;
+            let s = &mut state.scratch;
+            super::load(params, &mut s.x)?;
+            super::load(&*updates, &mut s.u)?;
+            let found = self.search(s, &inputs, state.learning_rate, None)?;
+            super::scale(&mut s.u, found.stepsize);
+            super::store(updates, &s.u)?;
+            Self::commit(state, found);
+            Ok(())
+        }
+
+        crate::kernel::fused_step_with_buffer!();
+
+        fn validate<P: Tree<F>>(
+            &self,
+            updates: &P,
+            state: &Self::State,
+            params: Option<&P>,
+            extra: &Extra,
+        ) -> Result<(), Error> {
+            self.check_inputs(state, updates, params, extra).map(|_| ())
+        }
+
+        fn step_with<P: Tree<F>>(
+            &self,
+            params: &mut P,
+            grads: &P,
+            state: &mut Self::State,
+            extra: &Extra,
+        ) -> Result<(), Error> {
+            let inputs = self.check_inputs(state, grads, Some(&*params), extra)?;
+            state.scratch.ensure(&state.leaves)?;
+            let s = &mut state.scratch;
+            super::load(&*params, &mut s.x)?;
+            super::load(grads, &mut s.u)?;
+            let found = self.search(s, &inputs, state.learning_rate, None)?;
+            super::scale(&mut s.u, found.stepsize);
+            super::add_into(params, &s.u)?;
+            Self::commit(state, found);
+            Ok(())
+        }
+    };
+}
+pub(crate) use search_methods;
+
 type FlatFn<F> = dyn Fn(&[Vec<F>], &mut [Vec<F>]) -> Result<f64, Error> + Send + Sync;
 
 /// The objective a line search evaluates (optax's `value_fn`): at trial params, its
