@@ -9,7 +9,7 @@
 //! does not fit its shape; a state built for a different tree (the whole state, and only
 //! the state of a later member of a composition, whose earlier member would otherwise
 //! already have written); a missing objective value where one is read, and a chain whose
-//! second member reads it.
+//! second member reads it; an objective that fails in the middle of a line search.
 
 mod common;
 
@@ -19,7 +19,7 @@ use optim::tree::{Visit, VisitMut, Zip, ZipMut};
 use optim::{
     apply_if_finite, chain, conditionally_mask, conditionally_transform, flatten,
     inject_hyperparams, lookahead, masked, multi_steps, named_chain, partition, scale_by_adam,
-    scale_by_polyak, Error, Extra, Float, Hyperparams, Labels, Path, Tensor, TensorMap,
+    scale_by_polyak, Error, Extra, Float, Hyperparams, Labels, Objective, Path, Tensor, TensorMap,
     Transformation, Tree,
 };
 use std::collections::BTreeMap;
@@ -118,6 +118,17 @@ fn good_extra<F: Float>() -> Extra {
     common::extra::<F>(1.5)
 }
 
+/// The objective value and an objective that fails, as a user's may (after `validate`
+/// passed, in the middle of a line search, with an earlier member already run).
+fn failing_objective<F: Float>() -> Extra {
+    Extra::value(1.5).with_objective(Objective::<F>::flat(|_, _| {
+        Err(Error::BadValue {
+            expected: "a loss".into(),
+            got: "the objective's own error".into(),
+        })
+    }))
+}
+
 /// One kind of bad input: the gradients, the state (as built from `state_from`, else
 /// the state of two good steps) and the extra arguments, and what the error must name.
 struct Bad<F> {
@@ -159,6 +170,12 @@ fn bad_inputs<F: Float>() -> Vec<Bad<F>> {
         Bad {
             state_from: Some(with(tree(0.0), "b", vec![6], 6)),
             ..case("a state from a different tree", g(), "`b`")
+        },
+        Bad {
+            extra: failing_objective::<F>(),
+            // Only what evaluates the objective (a line search) fails.
+            may_pass: true,
+            ..case("an objective that fails", g(), "the objective's own error")
         },
         Bad {
             extra: Extra::default(),

@@ -193,6 +193,16 @@ pub trait Transformation<F: Float>: Send + Sync {
         extra: &Extra,
     ) -> Result<(), Error>;
 
+    /// Whether a call that [`validate`](Self::validate) passed may still fail: a line
+    /// search evaluates the user's objective, which may return an error (it writes
+    /// nothing then). A chain whose later member calls user code keeps a copy of what
+    /// its earlier members write, to restore on that error. Defaults to `false`;
+    /// combinators answer for their members.
+    #[doc(hidden)]
+    fn calls_user_code(&self) -> bool {
+        false
+    }
+
     /// [`init`](Self::init) for a member of a combinator that owns the updates buffer,
     /// so it needs no scratch of its own (a chain inside a chain). Defaults to `init`.
     #[doc(hidden)]

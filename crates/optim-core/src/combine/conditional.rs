@@ -113,6 +113,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Conditionally<T> {
         Ok(())
     }
 
+    fn calls_user_code(&self) -> bool {
+        self.inner.calls_user_code()
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,

@@ -122,6 +122,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for ApplyIfFinite<T> {
         Ok(())
     }
 
+    fn calls_user_code(&self) -> bool {
+        self.inner.calls_user_code()
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,

@@ -131,6 +131,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Flatten<T> {
         scatter(updates, u)
     }
 
+    fn calls_user_code(&self) -> bool {
+        self.inner.calls_user_code()
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,

@@ -301,6 +301,10 @@ where
         self.with_config::<F, _>(state, |c, s| c.update_with(updates, s, params, extra))
     }
 
+    fn calls_user_code(&self) -> bool {
+        self.inner.calls_user_code()
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,

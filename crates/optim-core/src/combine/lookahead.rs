@@ -143,6 +143,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Lookahead<T> {
         Ok(())
     }
 
+    fn calls_user_code(&self) -> bool {
+        self.fast_optimizer.calls_user_code()
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,

@@ -13,6 +13,7 @@
 mod conditional;
 mod finite;
 mod flatten;
+pub(crate) mod guard;
 mod inject;
 mod lookahead;
 mod masked;
@@ -155,11 +156,17 @@ impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for
         extra: &Extra,
     ) -> Result<(), Error> {
         // Both members are validated before the first one writes, so an error in the
-        // second (its state, an extra argument it reads) leaves everything unchanged.
-        self.validate(&*updates, state, params, extra)?;
-        self.0
-            .update_with(updates, &mut state.first, params, extra)?;
-        self.1.update_with(updates, &mut state.rest, params, extra)
+        // second (its state, an extra argument it reads) leaves everything unchanged;
+        // an objective failing in a later member's line search, by the guard.
+        guard::guarded(self.calls_user_code(), state, updates, |state, updates| {
+            self.validate(&*updates, state, params, extra)?;
+            self.0
+                .update_with(updates, &mut state.first, params, extra)?;
+            self.1.update_with(updates, &mut state.rest, params, extra)
+        })
+    }
+    fn calls_user_code(&self) -> bool {
+        self.0.calls_user_code() || self.1.calls_user_code()
     }
     fn validate<P: Tree<F>>(
         &self,
@@ -178,18 +185,20 @@ impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.validate(grads, state, Some(&*params), extra)?;
-        if overlay::copy_into(grads, &mut state.scratch).is_err() {
-            // A state deserialized (or built for a member) has no buffer yet.
-            state.scratch = overlay::scratch_for(grads)?;
-            overlay::copy_into(grads, &mut state.scratch)?;
-        }
-        let mut updates = Overlay::over(grads, &mut state.scratch);
-        let mut params = Overlay::of_mut(params);
-        self.0
-            .update_with(&mut updates, &mut state.first, Some(&params), extra)?;
-        self.1
-            .step_with_buffer(&mut params, &mut updates, &mut state.rest, extra)
+        guard::guarded(self.calls_user_code(), state, params, |state, params| {
+            self.validate(grads, state, Some(&*params), extra)?;
+            if overlay::copy_into(grads, &mut state.scratch).is_err() {
+                // A state deserialized (or built for a member) has no buffer yet.
+                state.scratch = overlay::scratch_for(grads)?;
+                overlay::copy_into(grads, &mut state.scratch)?;
+            }
+            let mut updates = Overlay::over(grads, &mut state.scratch);
+            let mut params = Overlay::of_mut(params);
+            self.0
+                .update_with(&mut updates, &mut state.first, Some(&params), extra)?;
+            self.1
+                .step_with_buffer(&mut params, &mut updates, &mut state.rest, extra)
+        })
     }
     fn step_with_buffer<P: Tree<F>>(
         &self,
@@ -198,11 +207,13 @@ impl<F: Float, A: Transformation<F>, B: Transformation<F>> Transformation<F> for
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.validate(&*buffer, state, Some(&*params), extra)?;
-        self.0
-            .update_with(buffer, &mut state.first, Some(&*params), extra)?;
-        self.1
-            .step_with_buffer(params, buffer, &mut state.rest, extra)
+        guard::guarded(self.calls_user_code(), state, params, |state, params| {
+            self.validate(&*buffer, state, Some(&*params), extra)?;
+            self.0
+                .update_with(buffer, &mut state.first, Some(&*params), extra)?;
+            self.1
+                .step_with_buffer(params, buffer, &mut state.rest, extra)
+        })
     }
 }
 

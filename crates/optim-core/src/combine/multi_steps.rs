@@ -362,6 +362,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for MultiSteps<T> {
         }
     }
 
+    fn calls_user_code(&self) -> bool {
+        self.opt.calls_user_code()
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,

@@ -2,7 +2,7 @@
 //! `named_chain`, and `chain` over a list), each state kept under its member's name.
 //! Members of different types are [`Boxed`](crate::expr::Boxed).
 
-use super::{overlay, Overlay};
+use super::{guard, overlay, Overlay};
 use crate::{Error, Extra, Float, Transformation, Tree};
 use serde::{Deserialize, Serialize};
 
@@ -131,12 +131,19 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for NamedChain<T> {
         params: Option<&P>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        // Every member is validated before the first one writes.
-        self.validate(&*updates, state, params, extra)?;
-        for ((_, t), (_, s)) in self.transforms.iter().zip(&mut state.states) {
-            t.update_with(updates, s, params, extra)?;
-        }
-        Ok(())
+        // Every member is validated before the first one writes (and an objective
+        // failing in a later member's line search restores what the earlier wrote).
+        guard::guarded(self.calls_user_code(), state, updates, |state, updates| {
+            self.validate(&*updates, state, params, extra)?;
+            for ((_, t), (_, s)) in self.transforms.iter().zip(&mut state.states) {
+                t.update_with(updates, s, params, extra)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn calls_user_code(&self) -> bool {
+        self.transforms.iter().any(|(_, t)| t.calls_user_code())
     }
 
     fn validate<P: Tree<F>>(
@@ -160,16 +167,18 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for NamedChain<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.validate(grads, state, Some(&*params), extra)?;
-        if overlay::copy_into(grads, &mut state.scratch).is_err() {
-            // A deserialized state (or one built for a member) has no buffer yet.
-            state.scratch = overlay::scratch_for(grads)?;
-            overlay::copy_into(grads, &mut state.scratch)?;
-        }
-        let NamedChainState { states, scratch } = state;
-        let mut updates = Overlay::over(grads, scratch);
-        let mut params = Overlay::of_mut(params);
-        run(&self.transforms, states, &mut params, &mut updates, extra)
+        guard::guarded(self.calls_user_code(), state, params, |state, params| {
+            self.validate(grads, state, Some(&*params), extra)?;
+            if overlay::copy_into(grads, &mut state.scratch).is_err() {
+                // A deserialized state (or one built for a member) has no buffer yet.
+                state.scratch = overlay::scratch_for(grads)?;
+                overlay::copy_into(grads, &mut state.scratch)?;
+            }
+            let NamedChainState { states, scratch } = state;
+            let mut updates = Overlay::over(grads, scratch);
+            let mut params = Overlay::of_mut(params);
+            run(&self.transforms, states, &mut params, &mut updates, extra)
+        })
     }
 
     fn step_with_buffer<P: Tree<F>>(
@@ -179,8 +188,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for NamedChain<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.validate(&*buffer, state, Some(&*params), extra)?;
-        run(&self.transforms, &mut state.states, params, buffer, extra)
+        guard::guarded(self.calls_user_code(), state, params, |state, params| {
+            self.validate(&*buffer, state, Some(&*params), extra)?;
+            run(&self.transforms, &mut state.states, params, buffer, extra)
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `partition` (and its older optax name `multi_transform`): a different transformation
 //! for each group of leaves, the groups given by a label per leaf.
 
-use super::Selected;
+use super::{guard, Selected};
 use crate::{check_update_trees, leaf_metas, Error, Extra, Float, LeafMeta, Transformation, Tree};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -242,14 +242,21 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Partition<T> {
         params: Option<&P>,
         extra: &Extra,
     ) -> Result<(), Error> {
-        // Every member is validated before any member writes.
-        self.validate(&*updates, state, params, extra)?;
-        for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
-            let mut view = Selected::writable(&mut *updates, &g.flags);
-            let pview = params.map(|p| Selected::shared(p, &g.flags));
-            t.update_with(&mut view, &mut g.state, pview.as_ref(), extra)?;
-        }
-        Ok(())
+        // Every member is validated before any member writes (and an objective
+        // failing in a later group's line search restores what the earlier wrote).
+        guard::guarded(self.calls_user_code(), state, updates, |state, updates| {
+            self.validate(&*updates, state, params, extra)?;
+            for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
+                let mut view = Selected::writable(&mut *updates, &g.flags);
+                let pview = params.map(|p| Selected::shared(p, &g.flags));
+                t.update_with(&mut view, &mut g.state, pview.as_ref(), extra)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn calls_user_code(&self) -> bool {
+        self.transforms.values().any(|t| t.calls_user_code())
     }
 
     fn validate<P: Tree<F>>(
@@ -276,13 +283,15 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Partition<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.validate(grads, state, Some(&*params), extra)?;
-        for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
-            let mut pview = Selected::writable(&mut *params, &g.flags);
-            let gview = Selected::shared(grads, &g.flags);
-            t.step_with(&mut pview, &gview, &mut g.state, extra)?;
-        }
-        Ok(())
+        guard::guarded(self.calls_user_code(), state, params, |state, params| {
+            self.validate(grads, state, Some(&*params), extra)?;
+            for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
+                let mut pview = Selected::writable(&mut *params, &g.flags);
+                let gview = Selected::shared(grads, &g.flags);
+                t.step_with(&mut pview, &gview, &mut g.state, extra)?;
+            }
+            Ok(())
+        })
     }
 
     fn step_with_buffer<P: Tree<F>>(
@@ -292,12 +301,14 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Partition<T> {
         state: &mut Self::State,
         extra: &Extra,
     ) -> Result<(), Error> {
-        self.validate(&*buffer, state, Some(&*params), extra)?;
-        for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
-            let mut pview = Selected::writable(&mut *params, &g.flags);
-            let mut bview = Selected::writable(&mut *buffer, &g.flags);
-            t.step_with_buffer(&mut pview, &mut bview, &mut g.state, extra)?;
-        }
-        Ok(())
+        guard::guarded(self.calls_user_code(), state, params, |state, params| {
+            self.validate(&*buffer, state, Some(&*params), extra)?;
+            for (g, t) in state.groups.iter_mut().zip(self.transforms.values()) {
+                let mut pview = Selected::writable(&mut *params, &g.flags);
+                let mut bview = Selected::writable(&mut *buffer, &g.flags);
+                t.step_with_buffer(&mut pview, &mut bview, &mut g.state, extra)?;
+            }
+            Ok(())
+        })
     }
 }

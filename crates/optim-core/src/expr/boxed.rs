@@ -222,6 +222,7 @@ trait DynTransformation<F: Float>: Send + Sync {
         extra: &Extra,
     ) -> Result<(), Error>;
     fn load(&self, state: &mut DynState) -> Result<(), Error>;
+    fn calls_user_code(&self) -> bool;
     fn hyperparams<'s>(&self, state: &'s DynState) -> Option<&'s BTreeMap<String, f64>>;
     fn set_hyperparam(&self, state: &mut DynState, name: &str, value: f64) -> Result<(), Error>;
 }
@@ -289,6 +290,9 @@ where
     }
     fn load(&self, state: &mut DynState) -> Result<(), Error> {
         state.get_mut::<F, T::State>(self.0.name()).map(|_| ())
+    }
+    fn calls_user_code(&self) -> bool {
+        self.0.calls_user_code()
     }
     fn hyperparams<'s>(&self, state: &'s DynState) -> Option<&'s BTreeMap<String, f64>> {
         K::hyperparams(state.get_ref::<T::State>(self.0.name()).ok()?)
@@ -410,6 +414,10 @@ impl<F: Float> Transformation<F> for Boxed<F> {
                 self.0.update_with(u, state, Some(&*p), extra)
             }),
         }
+    }
+
+    fn calls_user_code(&self) -> bool {
+        self.0.calls_user_code()
     }
 
     fn validate<P: Tree<F>>(

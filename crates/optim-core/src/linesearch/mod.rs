@@ -58,6 +58,11 @@ macro_rules! search_methods {
 
         crate::kernel::fused_step_with_buffer!();
 
+        // The search evaluates the user's objective, which may fail.
+        fn calls_user_code(&self) -> bool {
+            true
+        }
+
         fn validate<P: Tree<F>>(
             &self,
             updates: &P,

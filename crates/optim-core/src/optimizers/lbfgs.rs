@@ -389,6 +389,11 @@ impl<F: Float> Transformation<F> for Lbfgs {
 
     crate::kernel::fused_step_with_buffer!();
 
+    // The line search evaluates the objective.
+    fn calls_user_code(&self) -> bool {
+        !matches!(self.linesearch, Linesearch::None)
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,

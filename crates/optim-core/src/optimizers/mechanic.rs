@@ -307,6 +307,10 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Mechanize<T> {
         Ok(())
     }
 
+    fn calls_user_code(&self) -> bool {
+        self.base_optimizer.calls_user_code()
+    }
+
     fn validate<P: Tree<F>>(
         &self,
         updates: &P,
