@@ -1,6 +1,6 @@
 //! A burn MLP (64-128-10, ReLU) classifying scikit-learn's 8x8 handwritten digits
 //! (1,797 images, vendored in `examples/data/digits/` with scikit-learn's BSD licence),
-//! trained by optim's AdamW with a warmup-cosine schedule through `optim::burn::Optim`:
+//! trained by optim's AdamW with a warmup-cosine schedule through `optim_burn::Optim`:
 //! the task of `train_candle`, in burn 0.22 on its ndarray CPU backend.
 //!
 //! It prints the held-out accuracy after a progress bar, draws the loss curves to a PNG,
@@ -19,9 +19,9 @@ use burn::optim::GradientsParams;
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use optim::burn::Optim;
 use optim::schedule::warmup_cosine_decay_schedule;
 use optim::{adamw, Mask};
+use optim_burn::Optim;
 use plot::{draw_panel, Curve};
 use plotters::prelude::*;
 use std::io::Read;

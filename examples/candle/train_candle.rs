@@ -1,6 +1,6 @@
 //! A candle MLP (64-128-10, ReLU) classifying scikit-learn's 8x8 handwritten digits
 //! (1,797 images, vendored in `examples/data/digits/` with scikit-learn's BSD licence),
-//! trained by optim's AdamW with a warmup-cosine schedule through `optim::candle::Optim`.
+//! trained by optim's AdamW with a warmup-cosine schedule through `optim_candle::Optim`.
 //!
 //! It prints the held-out accuracy after a progress bar, draws the loss curves to a PNG,
 //! and checks resumption: halfway through it saves a checkpoint (the vars and the
@@ -14,9 +14,9 @@ mod plot;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Module, Optimizer, VarBuilder, VarMap};
 use indicatif::{ProgressBar, ProgressStyle};
-use optim::candle::Optim;
 use optim::schedule::warmup_cosine_decay_schedule;
 use optim::{adamw, Mask};
+use optim_candle::Optim;
 use plot::{draw_panel, Curve};
 use plotters::prelude::*;
 use std::io::Read;
