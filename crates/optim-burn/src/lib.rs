@@ -35,20 +35,23 @@
 //!
 //! # What it copies
 //!
-//! burn hands a param's data out only as a copy (`Tensor::into_data`), and builds a
-//! tensor only from owned data (`Tensor::from_data`). So a step copies every float param
-//! and its gradient out of burn into optim trees (kept between steps: optim itself
-//! allocates nothing after the first step), runs the fused step on the trees, and builds
-//! each updated param anew from the tree's data (one buffer per param per step, on the
-//! param's device). Every float param must have a gradient: a missing one is an error
-//! naming the param, and the module comes back unchanged only on success (the step takes
-//! the module by value, as burn's does; on error it is dropped, so keep a clone if you
-//! need it). Params must be float32 (burn's default float type).
+//! burn hands a tensor's data out by value (`Tensor::into_data`) and builds a tensor from
+//! owned data (`Tensor::from_data`); on the ndarray backend both move the buffer when
+//! burn holds the only reference to it. So a step takes each float param out of the
+//! module (a mapper pass), moves its buffer and its gradient's into optim trees, runs the
+//! fused step on the trees, and moves each buffer back into a param built on the param's
+//! device: on the CPU no element is copied. A param whose tensor is shared (a clone of
+//! the module is alive) is copied out instead (burn's `into_data` then iterates the
+//! elements, which is slow), and other backends copy to and from the device. Every float
+//! param must have a gradient: a missing one is an error naming the param, and the module
+//! comes back only on success (the step takes the module by value, as burn's does; on
+//! error it is dropped, so keep a clone if you need it). Params must be float32 (burn's
+//! default float type).
 
 mod per_tensor;
 pub use per_tensor::{PerTensor, TensorState};
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
 use optim_core::{Error, StateTensors, Tensor as Leaf, TensorMap, Transformation};
@@ -90,16 +93,43 @@ impl<O: Transformation<f32>> Optim<O> {
         &self.opt
     }
 
-    /// One step: copies the module's float params and their gradients out, runs the
-    /// transformation on the trees, and returns the module with the updated params.
+    /// One step: moves the module's float params and their gradients into the trees,
+    /// runs the transformation on them, and returns the module with the updated params
+    /// (see "What it copies" above).
     pub fn step<M: Module>(&mut self, module: M, mut grads: GradientsParams) -> Result<M, Error> {
-        self.copy_out(&module, Some(&mut grads))?;
+        let mut take = TakeOut {
+            path: Vec::new(),
+            params: &mut self.params,
+            grads: (&mut grads, &mut self.grads),
+            seen: Vec::new(),
+            error: None,
+        };
+        let module = module.map(&mut take);
+        let TakeOut { seen, error, .. } = take;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if let Some(gone) = self.params.keys().find(|k| !seen.contains(k)) {
+            return Err(Error::MissingLeaf {
+                path: gone.clone(),
+                missing_in: "module".into(),
+            });
+        }
         if self.state.is_none() {
             self.state = Some(self.opt.init(&self.params)?);
         }
         let state = self.state.as_mut().expect("built above");
         self.opt.step(&mut self.params, &self.grads, state)?;
-        self.copy_in(module)
+        let mut back = PutBack {
+            path: Vec::new(),
+            params: &mut self.params,
+            error: None,
+        };
+        let module = module.map(&mut back);
+        match back.error {
+            Some(e) => Err(e),
+            None => Ok(module),
+        }
     }
 
     fn copy_out<M: Module>(
@@ -268,6 +298,129 @@ impl ModuleVisitor for CopyOut<'_> {
                 self.error = Some(e);
             }
         }
+    }
+}
+
+/// The data of a float32 tensor as a vector: its own buffer, moved, when burn holds the
+/// only reference to it (else a copy).
+fn take_data<const D: usize>(
+    path: &str,
+    what: &str,
+    tensor: Tensor<D>,
+) -> Result<(Vec<usize>, Vec<f32>), Error> {
+    let shape = tensor.shape().to_vec();
+    let data = tensor.into_data();
+    let dtype = data.dtype();
+    let vec = data.try_into_vec::<f32>().map_err(|e| Error::BadValue {
+        expected: format!("float32 data for the {what} `{path}` (optim-burn runs float32)"),
+        got: format!("{dtype:?} ({e:?})"),
+    })?;
+    Ok((shape, vec))
+}
+
+/// Puts `data` into the leaf `name` of `m` (a new leaf when missing).
+fn put_leaf(
+    m: &mut TensorMap<f32>,
+    name: &str,
+    (shape, data): (Vec<usize>, Vec<f32>),
+) -> Result<(), Error> {
+    let leaf = Leaf::new(shape, data)?;
+    match m.get_mut(name) {
+        Some(t) => *t = leaf,
+        None => {
+            m.insert(name.to_string(), leaf);
+        }
+    }
+    Ok(())
+}
+
+/// A step's first pass: moves each float param's buffer and its gradient's into the
+/// trees by path, leaving an empty tensor (on the param's device, with its gradient
+/// flag) in the param until [`PutBack`].
+struct TakeOut<'a> {
+    path: Vec<String>,
+    params: &'a mut TensorMap<f32>,
+    grads: (&'a mut GradientsParams, &'a mut TensorMap<f32>),
+    seen: Vec<String>,
+    error: Option<Error>,
+}
+
+impl TakeOut<'_> {
+    fn take<const D: usize>(
+        &mut self,
+        name: &str,
+        id: ParamId,
+        tensor: Tensor<D>,
+    ) -> Result<(), Error> {
+        put_leaf(self.params, name, take_data(name, "param", tensor)?)?;
+        let (grads, out) = &mut self.grads;
+        let g = grads.remove::<D>(id).ok_or_else(|| Error::MissingLeaf {
+            path: name.to_string(),
+            missing_in: "gradients".into(),
+        })?;
+        put_leaf(out, name, take_data(name, "gradient", g)?)
+    }
+}
+
+impl ModuleMapper for TakeOut<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if self.error.is_some() {
+            return param;
+        }
+        let name = self.path.join(".");
+        let (id, tensor, mapper) = param.consume();
+        let (device, require_grad) = (tensor.device(), tensor.is_require_grad());
+        if let Err(e) = self.take(&name, id, tensor) {
+            self.error = Some(e);
+        }
+        self.seen.push(name);
+        let mut empty = Tensor::<D>::empty([0; D], &device);
+        if require_grad {
+            empty = empty.require_grad();
+        }
+        Param::from_mapped_value(id, empty, mapper)
+    }
+}
+
+/// A step's second pass: moves each updated buffer back into its param, as a tensor
+/// built on the param's device (burn's `from_data` keeps the buffer).
+struct PutBack<'a> {
+    path: Vec<String>,
+    params: &'a mut TensorMap<f32>,
+    error: Option<Error>,
+}
+
+impl ModuleMapper for PutBack<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let name = self.path.join(".");
+        let Some(leaf) = self.params.get_mut(&name) else {
+            self.error.get_or_insert(Error::MissingLeaf {
+                path: name,
+                missing_in: "optimizer's params".into(),
+            });
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        let shape = leaf.shape().to_vec();
+        // The tree's leaf stays empty until the next step fills it.
+        let data = std::mem::replace(leaf, Leaf::zeros(vec![0])).into_data();
+        let mut updated = Tensor::<D>::from_data(TensorData::new(data, shape), &tensor.device());
+        if tensor.is_require_grad() {
+            updated = updated.require_grad();
+        }
+        Param::from_mapped_value(id, updated, mapper)
     }
 }
 

@@ -3,6 +3,7 @@
 //! module built anew (new `ParamId`s) exactly; a missing gradient is an error naming the
 //! param. The per-parameter adapter (`PerTensor`, driven by burn's `ModuleOptimizer`) gives the
 //! same bits; its records resume exactly; a failing step leaves the params and reports why.
+//! A step moves the buffers out of the module and back, and copies those a clone shares.
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, Relu};
@@ -239,4 +240,27 @@ fn a_failing_per_tensor_step_leaves_the_param_and_reports_why() {
     assert_eq!(errors.len(), 4, "one error per param: {errors:?}");
     assert!(errors[0].to_string().contains("value"), "{}", errors[0]);
     assert!(per_tensor.take_errors().is_empty(), "errors are taken once");
+}
+
+/// A step moves each param's buffer out of the module and back; a clone of the module
+/// shares those buffers, so they must be copied instead: the clone keeps its values,
+/// and the stepped module still equals the plain-tree reference.
+#[test]
+fn a_step_leaves_a_clone_of_the_module_unchanged() {
+    let opt = adamw(1e-2);
+    let mut m = model();
+    let mut reference = m.tree();
+    let mut state = opt.init(&reference).unwrap();
+    let mut adapter = optim_burn::Optim::new(opt.clone());
+    for t in 0..3 {
+        let kept = m.clone();
+        let kept_values = kept.tree();
+        let grads = grads_of(&m, t);
+        opt.step(&mut reference, &m.grads_tree(&grads), &mut state)
+            .unwrap();
+        m = adapter.step(m, grads).unwrap();
+        assert_eq!(kept.tree(), kept_values, "step {t}: the clone changed");
+        assert_ne!(kept.tree(), m.tree(), "step {t}: the step moved nothing");
+        assert_eq!(m.tree(), reference, "step {t}");
+    }
 }
