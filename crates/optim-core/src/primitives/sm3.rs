@@ -11,12 +11,15 @@
 //! A step is one pass over each leaf: the update of an element needs only the previous
 //! accumulators, so the new maxima are gathered in a scratch buffer (sized by `init`, one
 //! entry per accumulator) during the same pass and copied over the old ones at the end.
-//! Each gradient, momentum and param element is read once and written once.
+//! Each gradient, momentum and param element is read once and written once. On several
+//! threads a large leaf's rows are split into blocks, each with a scratch part of its
+//! own, whose maxima are combined at the end (a maximum is exact, so the bits do not
+//! depend on the split).
 //!
 //! A scalar (0-d) leaf behaves as a 1-element vector, where optax 0.2.8 raises an
 //! `IndexError` (deviation 3 of the reference set).
 
-use crate::exec::{BufPtr, Exec, LeafMem};
+use crate::exec::{BufPtr, Exec, LeafMem, CHUNK};
 use crate::kernel::{
     corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, try_zeros, AnyLeaf, LeafIo,
 };
@@ -24,6 +27,7 @@ use crate::state_tensors::{
     visit_elems, visit_elems_mut, StateTensors, TensorMut, TensorRef, VisitTensor, VisitTensorMut,
 };
 use crate::{check_update_trees, leaf_metas, Error, Extra, Float, LeafMeta, Transformation, Tree};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The state of [`Sm3`](crate::Sm3) and [`ScaleBySm3`] (optax's `ScaleBySM3State`).
@@ -71,10 +75,31 @@ fn accumulators(shape: &[usize]) -> usize {
     }
 }
 
-/// Number of scratch entries of a leaf of `shape`.
+/// The most blocks of rows a leaf is split into on several threads.
+const PARTS: usize = 8;
+
+/// Whether a leaf of `n` elements is worth splitting across the threads of a parallel
+/// step (at least two chunks).
+fn splits(n: usize) -> bool {
+    n >= 2 * CHUNK
+}
+
+/// Blocks of rows of a leaf of rank >= 2 on several threads (a row: one index of every
+/// outer axis), each gathering its new accumulators in a part of the scratch of its own:
+/// up to [`PARTS`] for a leaf that [`splits`], else 1. Fixed by the shape, so the
+/// scratch is sized at `init` whatever the pool.
+fn parts(shape: &[usize]) -> usize {
+    let n: usize = shape.iter().product();
+    match shape.last() {
+        Some(&last) if shape.len() >= 2 && last > 0 && splits(n) => PARTS.min(n / last),
+        _ => 1,
+    }
+}
+
+/// Number of scratch entries of a leaf of `shape`: a set of new accumulators per part.
 fn scratch_len(shape: &[usize]) -> usize {
     if shape.len() >= 2 {
-        accumulators(shape)
+        accumulators(shape).saturating_mul(parts(shape))
     } else {
         0
     }
@@ -201,7 +226,65 @@ impl<F: Float> Plan<F> {
     }
 }
 
-/// One leaf of a step.
+/// A vector's elements (or a scalar as a 1-element vector): one accumulator per element,
+/// which is the new accumulated value itself.
+fn vector<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], io: &mut IO) {
+    let n = nu.len();
+    let mu = &mut mu[..n];
+    io.apply(0, n, |k, g, _| {
+        let acc = plan.c_g * (g * g) + plan.c_mu * mu[k];
+        mu[k] = acc;
+        plan.element(g, acc, &mut nu[k])
+    });
+}
+
+/// Rows `rows` of a leaf of rank >= 2 whose elements (from the first row's) are `io` and
+/// `nu`: each element's update from the old accumulators `mu`, and the maxima of the new
+/// ones gathered into `new` (`accumulators(shape)` entries, from -inf).
+fn rows_of<F: Float, IO: LeafIo<F>>(
+    plan: &Plan<F>,
+    shape: &[usize],
+    mu: &[F],
+    nu: &mut [F],
+    new: &mut [F],
+    rows: std::ops::Range<usize>,
+    io: &mut IO,
+) {
+    let rank = shape.len();
+    let last = shape[rank - 1];
+    let total = accumulators(shape);
+    // The accumulators of axis k start at Σ shape[..k]; the last axis's are read per
+    // element, the outer axes' once per row.
+    let off_last = total - last;
+    let (new_outer, new_last) = new[..total].split_at_mut(off_last);
+    let mu_last = &mu[off_last..total];
+    // Calls `f(position)` with the position of each outer axis's accumulator of `row`.
+    let outer = |row: usize, f: &mut dyn FnMut(usize)| {
+        let (mut r, mut off) = (row, off_last);
+        for ax in (0..rank - 1).rev() {
+            off -= shape[ax];
+            f(off + r % shape[ax]);
+            r /= shape[ax];
+        }
+    };
+    for row in rows.clone() {
+        // The smallest accumulator of the outer axes for this row.
+        let mut m_outer = F::infinity();
+        outer(row, &mut |pos| m_outer = m_outer.min(mu[pos]));
+        let start = (row - rows.start) * last;
+        let nu_row = &mut nu[start..start + last];
+        let mut row_max = F::neg_infinity();
+        io.apply(start, last, |k, g, _| {
+            let acc = plan.c_g * (g * g) + plan.c_mu * m_outer.min(mu_last[k]);
+            new_last[k] = new_last[k].max(acc);
+            row_max = row_max.max(acc);
+            plan.element(g, acc, &mut nu_row[k])
+        });
+        outer(row, &mut |pos| new_outer[pos] = new_outer[pos].max(row_max));
+    }
+}
+
+/// One leaf of a step, on the thread of its task.
 fn run_leaf<F: Float, IO: LeafIo<F>>(
     plan: &Plan<F>,
     shape: &[usize],
@@ -213,55 +296,64 @@ fn run_leaf<F: Float, IO: LeafIo<F>>(
     let n = io.grads().len();
     let nu = &mut nu[..n];
     if shape.len() < 2 {
-        // A vector (or a scalar as a 1-element vector): one accumulator per element,
-        // which is the new accumulated value itself.
-        let mu = &mut mu[..n];
-        io.apply(0, n, |k, g, _| {
-            let acc = plan.c_g * (g * g) + plan.c_mu * mu[k];
-            mu[k] = acc;
-            plan.element(g, acc, &mut nu[k])
-        });
-        return;
+        return vector(plan, mu, nu, io);
     }
     if n == 0 {
         // No element: no maximum to take; the accumulators stay.
         return;
     }
-    let rank = shape.len();
-    let last = shape[rank - 1];
     let total = accumulators(shape);
     let new = &mut scratch[..total];
     new.fill(F::neg_infinity());
-    // The accumulators of axis k start at Σ shape[..k]; the last axis's are read per
-    // element, the outer axes' once per row (a row: one index of every outer axis).
-    let off_last = total - last;
-    let (new_outer, new_last) = new.split_at_mut(off_last);
-    let mu_last = &mu[off_last..];
-    // Calls `f(position)` with the position of each outer axis's accumulator of `row`.
-    let outer = |row: usize, f: &mut dyn FnMut(usize)| {
-        let (mut r, mut off) = (row, off_last);
-        for ax in (0..rank - 1).rev() {
-            off -= shape[ax];
-            f(off + r % shape[ax]);
-            r /= shape[ax];
-        }
-    };
-    for row in 0..n / last {
-        // The smallest accumulator of the outer axes for this row.
-        let mut m_outer = F::infinity();
-        outer(row, &mut |pos| m_outer = m_outer.min(mu[pos]));
-        let start = row * last;
-        let nu_row = &mut nu[start..start + last];
-        let mut row_max = F::neg_infinity();
-        io.apply(start, last, |k, g, _| {
-            let acc = plan.c_g * (g * g) + plan.c_mu * m_outer.min(mu_last[k]);
-            new_last[k] = new_last[k].max(acc);
-            row_max = row_max.max(acc);
-            plan.element(g, acc, &mut nu_row[k])
-        });
-        outer(row, &mut |pos| new_outer[pos] = new_outer[pos].max(row_max));
+    rows_of(plan, shape, mu, nu, new, 0..n / shape[shape.len() - 1], io);
+    mu[..total].copy_from_slice(new);
+}
+
+/// [`run_leaf`] across the threads of a parallel step, for a leaf that [`splits`]: a
+/// vector in chunks; a leaf of rank >= 2 in [`parts`] blocks of rows, each gathering its
+/// maxima in its own part of the scratch, then combined part by part in order. Every
+/// element is computed as in [`run_leaf`], and a maximum does not depend on how its
+/// operands are grouped, so the bits are those of the sequential pass. `io(start, end)`
+/// gives elements `start..end` of the leaf (called once per disjoint range).
+fn run_leaf_split<F: Float, IO: LeafIo<F>>(
+    plan: &Plan<F>,
+    shape: &[usize],
+    mu: &mut [F],
+    nu: &mut [F],
+    scratch: &mut [F],
+    io: impl Fn(usize, usize) -> IO + Sync,
+) {
+    let n = nu.len();
+    if shape.len() < 2 {
+        let mu = &mut mu[..n];
+        mu.par_chunks_mut(CHUNK)
+            .zip(nu.par_chunks_mut(CHUNK))
+            .enumerate()
+            .for_each(|(c, (mu, nu))| {
+                let start = c * CHUNK;
+                vector(plan, mu, nu, &mut io(start, start + nu.len()));
+            });
+        return;
     }
-    mu[..total].copy_from_slice(&new[..total]);
+    let last = shape[shape.len() - 1];
+    let (rows, total) = (n / last, accumulators(shape));
+    let per = rows.div_ceil(parts(shape));
+    let blocks = rows.div_ceil(per);
+    let old = &*mu;
+    scratch[..blocks * total]
+        .par_chunks_mut(total)
+        .zip(nu.par_chunks_mut(per * last))
+        .enumerate()
+        .for_each(|(b, (new, nu))| {
+            new.fill(F::neg_infinity());
+            let r = b * per..(b * per + per).min(rows);
+            let mut io = io(r.start * last, r.end * last);
+            rows_of(plan, shape, old, nu, new, r, &mut io);
+        });
+    let (first, rest) = scratch.split_at(total);
+    for (j, m) in mu[..total].iter_mut().enumerate() {
+        *m = (1..blocks).fold(first[j], |acc, b| acc.max(rest[(b - 1) * total + j]));
+    }
 }
 
 /// An update of the whole tree with `plan`; counts the step.
@@ -323,9 +415,10 @@ impl<F: Float> Sm3State<F> {
         scratch.exec.push(mem, bufs);
     }
 
-    /// Runs every recorded leaf, as tasks of whole leaves on rayon's current pool (each
-    /// leaf's pass is the sequential one, on buffers of its own: the bits do not depend
-    /// on the thread count); counts the step.
+    /// Runs every recorded leaf, as tasks of whole leaves on rayon's current pool, a leaf
+    /// of two chunks or more split across the threads ([`run_leaf_split`], the same bits
+    /// as the sequential pass, so they do not depend on the thread count); counts the
+    /// step.
     fn execute(&mut self, plan: &Plan<F>, step: bool) {
         let exec = &mut self.scratch.exec;
         exec.ready();
@@ -342,8 +435,14 @@ impl<F: Float> Sm3State<F> {
                     BufPtr::Native(p) => std::slice::from_raw_parts_mut(p, lens[k]),
                     _ => &mut [],
                 });
-                let mut io = AnyLeaf::of(exec, i, 0, n, step);
-                run_leaf(plan, shape, mu, nu, new, &mut io);
+                if exec.is_parallel() && splits(n) {
+                    // SAFETY: each call covers a range of the leaf no other call covers.
+                    let io = |start, end| AnyLeaf::of(exec, i, start, end, step);
+                    run_leaf_split(plan, shape, mu, nu, new, io);
+                } else {
+                    let mut io = AnyLeaf::of(exec, i, 0, n, step);
+                    run_leaf(plan, shape, mu, nu, new, &mut io);
+                }
             }
         });
         self.count += 1;
@@ -529,5 +628,73 @@ impl<F: Float> StateTensors<F> for Sm3State<F> {
         f(&format!("{prefix}count"), TensorMut::Count(&mut self.count))?;
         visit_elems_mut(prefix, "mu", &self.leaves, &mut self.mu, f)?;
         visit_elems_mut(prefix, "nu", &self.leaves, &mut self.nu, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::StepLeaf;
+
+    /// The params, shared by the split pass's tasks, each writing its own range.
+    struct Shared(*mut f32);
+    // SAFETY: the tasks write disjoint ranges (what `run_leaf_split` promises).
+    unsafe impl Sync for Shared {}
+
+    fn wave(n: usize, k: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as f32 * 0.37 + k).sin()) * 0.5)
+            .collect()
+    }
+
+    /// The split pass gives the sequential pass's bits, for a vector, matrices with
+    /// fewer and more rows than parts, and a leaf of rank 3 whose outer accumulators are
+    /// shared by several blocks; over steps, so the accumulators read are not zeros.
+    #[test]
+    fn the_split_pass_gives_the_sequential_bits() {
+        let plan = Plan::<f32>::new(0.9, 0.99, 1e-8, -0.1);
+        for shape in [
+            vec![3 * CHUNK + 5],
+            vec![5, 2 * CHUNK],
+            vec![530, 150],
+            vec![140, 150, 4],
+            vec![7, 3, 4000],
+        ] {
+            let n: usize = shape.iter().product();
+            assert!(splits(n), "{shape:?}");
+            let acc = accumulators(&shape);
+            let mut seq = (wave(n, 0.0), vec![0.0; acc], vec![0.0; n]);
+            let mut par = seq.clone();
+            let mut scratch_seq = vec![0.0; scratch_len(&shape)];
+            let mut scratch_par = scratch_seq.clone();
+            for t in 0..3 {
+                let g = wave(n, 1.0 + t as f32);
+                let (p, mu, nu) = &mut seq;
+                let mut io = StepLeaf { p, g: &g };
+                run_leaf(&plan, &shape, mu, nu, &mut scratch_seq, &mut io);
+                let (p, mu, nu) = &mut par;
+                let shared = Shared(p.as_mut_ptr());
+                let g = &g;
+                let io = |start: usize, end: usize| {
+                    let shared = &shared;
+                    // SAFETY: each call covers a range no other call covers.
+                    let p =
+                        unsafe { std::slice::from_raw_parts_mut(shared.0.add(start), end - start) };
+                    StepLeaf {
+                        p,
+                        g: &g[start..end],
+                    }
+                };
+                run_leaf_split(&plan, &shape, mu, nu, &mut scratch_par, io);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&seq.0), bits(&par.0), "{shape:?} step {t}: params");
+                assert_eq!(
+                    bits(&seq.1),
+                    bits(&par.1),
+                    "{shape:?} step {t}: accumulators"
+                );
+                assert_eq!(bits(&seq.2), bits(&par.2), "{shape:?} step {t}: momentum");
+            }
+        }
     }
 }
