@@ -4,7 +4,8 @@
 //!   leaf of 1e6, 1e7 and 5e7 elements, on 1 and 2 threads: the `#[optimizer]` step
 //!   against a hand-written fused loop of the same math on the same thread count (cut
 //!   into the same 32Ki-element chunks), and against an in-place STREAM-like kernel with
-//!   the same read/write mix (the bandwidth a step of that mix can reach here).
+//!   the same read/write mix (the bandwidth a step of that mix can reach here), each
+//!   measured right after the generated step at the same size and thread count.
 //! - A GPT-2-small-shaped tree (148 leaves, 124M params) with AdamW.
 //! - Per-leaf overhead: 1,000 leaves of 1,000 elements and 10,000 of 100, against one
 //!   leaf of the same 1e6 elements.
@@ -201,6 +202,8 @@ fn generated<T: Transformation<f32>>(c: &mut Criterion, name: &str, bytes: u64, 
         group.throughput(Throughput::Bytes(bytes * n as u64));
         let (mut p, g) = data(n);
         let mut s = opt.init(&p).expect("init");
+        let mut hand_bufs = matches!(name, "adam" | "adamw" | "lion" | "sgd_momentum")
+            .then(|| (p.clone(), vec![0.0f32; n], vec![0.0f32; n]));
         for threads in THREADS {
             let pool = pool(threads);
             group.bench_function(id("generated", threads, n), |b| {
@@ -222,66 +225,55 @@ fn generated<T: Transformation<f32>>(c: &mut Criterion, name: &str, bytes: u64, 
                 })
             });
             optim::exec::set_simd(wide);
+            if let Some((hp, hm, hv)) = hand_bufs.as_mut() {
+                hand_rows(&mut group, name, threads, &pool, (hp, &g, hm, hv));
+            }
         }
     }
     group.finish();
 }
 
-fn hand(c: &mut Criterion) {
-    for (name, bytes) in [
-        ("adam", 28u64),
-        ("adamw", 28),
-        ("lion", 20),
-        ("sgd_momentum", 20),
-    ] {
-        let mut group = c.benchmark_group(name);
-        for n in SIZES {
-            group.throughput(Throughput::Bytes(bytes * n as u64));
-            let (mut p, g) = data(n);
-            let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
-            for threads in THREADS {
-                let mut t = 0;
-                let pool = pool(threads);
-                {
-                    group.bench_function(id("hand", threads, n), |b| {
-                        b.iter_custom(|iters| {
-                            on_pool(&pool, iters, || {
-                                t += 1;
-                                let g = black_box(&g);
-                                match name {
-                                    "adam" => chunks4(&mut p, g, &mut m, &mut v, |p, g, m, v| {
-                                        hand_adam(p, g, m, v, t, 1e-3, 0.0)
-                                    }),
-                                    "adamw" => chunks4(&mut p, g, &mut m, &mut v, |p, g, m, v| {
-                                        hand_adam(p, g, m, v, t, 1e-3, 1e-4)
-                                    }),
-                                    "lion" => chunks3(&mut p, g, &mut m, |p, g, m| {
-                                        hand_lion(p, g, m, 1e-4, 1e-3)
-                                    }),
-                                    _ => chunks3(&mut p, g, &mut m, |p, g, m| {
-                                        hand_sgd_momentum(p, g, m, 1e-3, 0.9)
-                                    }),
-                                }
-                            })
-                        })
-                    });
-                    group.bench_function(id("stream", threads, n), |b| {
-                        b.iter_custom(|iters| {
-                            on_pool(&pool, iters, || {
-                                let g = black_box(&g);
-                                if bytes == 28 {
-                                    chunks4(&mut p, g, &mut m, &mut v, stream4)
-                                } else {
-                                    chunks3(&mut p, g, &mut m, stream3)
-                                }
-                            })
-                        })
-                    });
+/// The hand-written loop of `name` (adam, adamw, lion, sgd_momentum) and the stream
+/// kernel of its read/write mix, at the size of `p`, on `pool`: benched in the generated
+/// step's group right after it, so that each ratio compares adjacent measurements.
+fn hand_rows(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    threads: usize,
+    pool: &rayon::ThreadPool,
+    (p, g, m, v): (&mut [f32], &[f32], &mut [f32], &mut [f32]),
+) {
+    let n = p.len();
+    let mut t = 0;
+    group.bench_function(id("hand", threads, n), |b| {
+        b.iter_custom(|iters| {
+            on_pool(pool, iters, || {
+                t += 1;
+                let g = black_box(g);
+                match name {
+                    "adam" => chunks4(p, g, m, v, |p, g, m, v| hand_adam(p, g, m, v, t, 1e-3, 0.0)),
+                    "adamw" => chunks4(p, g, m, v, |p, g, m, v| {
+                        hand_adam(p, g, m, v, t, 1e-3, 1e-4)
+                    }),
+                    "lion" => chunks3(p, g, m, |p, g, m| hand_lion(p, g, m, 1e-4, 1e-3)),
+                    _ => chunks3(p, g, m, |p, g, m| hand_sgd_momentum(p, g, m, 1e-3, 0.9)),
                 }
-            }
-        }
-        group.finish();
-    }
+            })
+        })
+    });
+    let four = matches!(name, "adam" | "adamw");
+    group.bench_function(id("stream", threads, n), |b| {
+        b.iter_custom(|iters| {
+            on_pool(pool, iters, || {
+                let g = black_box(g);
+                if four {
+                    chunks4(p, g, m, v, stream4)
+                } else {
+                    chunks3(p, g, m, stream3)
+                }
+            })
+        })
+    });
 }
 
 fn trees(c: &mut Criterion) {
@@ -452,7 +444,6 @@ fn benches(c: &mut Criterion) {
     generated(c, "lion", 20, lion(1e-4));
     generated(c, "sgd_momentum", 20, sgd(1e-3).momentum(0.9));
     generated(c, "adam_bf16", 24, adam(1e-3).mu_dtype(Dtype::BF16));
-    hand(c);
 }
 
 criterion_group! {
