@@ -197,7 +197,7 @@ pub fn table(root: &Path) -> String {
             format!("[`{short}`]({p})")
         };
         let what = if r.hand_written {
-            "hand-written (kernel in `primitives/`)".to_string()
+            "hand-written (its module says why)".to_string()
         } else if let Some(b) = &r.partial {
             format!("`{b}` with other defaults")
         } else {

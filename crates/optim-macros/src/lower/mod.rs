@@ -175,7 +175,8 @@ pub fn normalize_ty(ty: &Type) -> Type {
 
 /// The text of a `#[check]`, for docs and error messages.
 pub fn check_text(e: &Expr) -> String {
-    crate::expand::doc::one_line(e)
+    // As rustfmt would write it (`(0.0..1.0).contains(&b1)`), not as tokens print.
+    crate::expand::doc::pretty_expr(e)
 }
 
 /// Builds an [`Arg`] from a declared hyperparameter with a known type (as written: the
