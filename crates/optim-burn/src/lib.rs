@@ -106,63 +106,33 @@ impl<O: Transformation<f32>> Optim<O> {
         };
         let module = module.map(&mut take);
         let TakeOut { seen, error, .. } = take;
-        if let Some(e) = error {
-            return Err(e);
-        }
-        if let Some(gone) = self.params.keys().find(|k| !seen.contains(k)) {
-            return Err(Error::MissingLeaf {
-                path: gone.clone(),
-                missing_in: "module".into(),
-            });
-        }
+        all_seen(&self.params, seen, error)?;
         if self.state.is_none() {
             self.state = Some(self.opt.init(&self.params)?);
         }
         let state = self.state.as_mut().expect("built above");
         self.opt.step(&mut self.params, &self.grads, state)?;
-        let mut back = PutBack {
-            path: Vec::new(),
-            params: &mut self.params,
-            error: None,
-        };
-        let module = module.map(&mut back);
-        match back.error {
-            Some(e) => Err(e),
-            None => Ok(module),
-        }
+        self.put_in(module, true)
     }
 
-    fn copy_out<M: Module>(
-        &mut self,
-        module: &M,
-        grads: Option<&mut GradientsParams>,
-    ) -> Result<(), Error> {
+    /// Copies the module's float params into the tree (for `save` and `load`).
+    fn copy_out<M: Module>(&mut self, module: &M) -> Result<(), Error> {
         let mut out = CopyOut {
             path: Vec::new(),
             params: &mut self.params,
-            grads: grads.map(|g| (g, &mut self.grads)),
             seen: Vec::new(),
             error: None,
         };
         module.visit(&mut out);
         let CopyOut { seen, error, .. } = out;
-        if let Some(e) = error {
-            return Err(e);
-        }
-        // A param seen before but not now: the module changed under the state.
-        if let Some(gone) = self.params.keys().find(|k| !seen.contains(k)) {
-            return Err(Error::MissingLeaf {
-                path: gone.clone(),
-                missing_in: "module".into(),
-            });
-        }
-        Ok(())
+        all_seen(&self.params, seen, error)
     }
 
-    fn copy_in<M: Module>(&self, module: M) -> Result<M, Error> {
-        let mut map = CopyIn {
+    fn put_in<M: Module>(&mut self, module: M, moves: bool) -> Result<M, Error> {
+        let mut map = PutIn {
             path: Vec::new(),
-            params: &self.params,
+            params: &mut self.params,
+            moves,
             error: None,
         };
         let module = module.map(&mut map);
@@ -183,7 +153,7 @@ impl<O: Transformation<f32>> Optim<O> {
         O: Debug,
         O::State: StateTensors<f32>,
     {
-        self.copy_out(module, None)?;
+        self.copy_out(module)?;
         if self.state.is_none() {
             self.state = Some(self.opt.init(&self.params)?);
         }
@@ -204,7 +174,7 @@ impl<O: Transformation<f32>> Optim<O> {
         O::State: StateTensors<f32>,
     {
         let before = std::mem::take(&mut self.params);
-        if let Err(e) = self.copy_out(&module, None) {
+        if let Err(e) = self.copy_out(&module) {
             self.params = before;
             return Err(e);
         }
@@ -216,7 +186,7 @@ impl<O: Transformation<f32>> Optim<O> {
             Ok((state, meta)) => {
                 self.params = params;
                 self.state = Some(state);
-                Ok((self.copy_in(module)?, meta))
+                Ok((self.put_in(module, false)?, meta))
             }
             Err(e) => {
                 self.params = before;
@@ -245,13 +215,27 @@ fn copy_data(path: &str, what: &str, data: &TensorData, out: &mut [f32]) -> Resu
     Ok(())
 }
 
-/// Copies float params (and their gradients) into optim trees by path.
+/// Copies float params into the optim tree by path (the module stays as it is).
 struct CopyOut<'a> {
     path: Vec<String>,
     params: &'a mut TensorMap<f32>,
-    grads: Option<(&'a mut GradientsParams, &'a mut TensorMap<f32>)>,
     seen: Vec<String>,
     error: Option<Error>,
+}
+
+/// The error of a pass over the module, else one for a param the tree has and the pass
+/// did not see (the module changed under the state).
+fn all_seen(params: &TensorMap<f32>, seen: Vec<String>, error: Option<Error>) -> Result<(), Error> {
+    if let Some(e) = error {
+        return Err(e);
+    }
+    match params.keys().find(|k| !seen.contains(k)) {
+        Some(gone) => Err(Error::MissingLeaf {
+            path: gone.clone(),
+            missing_in: "module".into(),
+        }),
+        None => Ok(()),
+    }
 }
 
 impl CopyOut<'_> {
@@ -266,20 +250,6 @@ impl CopyOut<'_> {
             &data,
             leaf(self.params, &name, &shape).data_mut(),
         )?;
-        if let Some((grads, out)) = &mut self.grads {
-            let g = grads
-                .remove::<D>(param.id)
-                .ok_or_else(|| Error::MissingLeaf {
-                    path: name.clone(),
-                    missing_in: "gradients".into(),
-                })?;
-            copy_data(
-                &name,
-                "gradient",
-                &g.into_data(),
-                leaf(out, &name, &shape).data_mut(),
-            )?;
-        }
         self.seen.push(name);
         Ok(())
     }
@@ -336,7 +306,7 @@ fn put_leaf(
 
 /// A step's first pass: moves each float param's buffer and its gradient's into the
 /// trees by path, leaving an empty tensor (on the param's device, with its gradient
-/// flag) in the param until [`PutBack`].
+/// flag) in the param until [`PutIn`] moves the buffer back.
 struct TakeOut<'a> {
     path: Vec<String>,
     params: &'a mut TensorMap<f32>,
@@ -388,15 +358,17 @@ impl ModuleMapper for TakeOut<'_> {
     }
 }
 
-/// A step's second pass: moves each updated buffer back into its param, as a tensor
-/// built on the param's device (burn's `from_data` keeps the buffer).
-struct PutBack<'a> {
+/// Builds each float param anew from the tree's data, on the param's device: moving the
+/// buffer out of the tree (a step's second pass; burn's `from_data` keeps it, and the
+/// tree's leaf stays empty until the next step fills it), or copying it (`load`).
+struct PutIn<'a> {
     path: Vec<String>,
     params: &'a mut TensorMap<f32>,
+    moves: bool,
     error: Option<Error>,
 }
 
-impl ModuleMapper for PutBack<'_> {
+impl ModuleMapper for PutIn<'_> {
     fn enter_module(&mut self, name: &str, _: &str) {
         self.path.push(name.to_string());
     }
@@ -414,44 +386,13 @@ impl ModuleMapper for PutBack<'_> {
         };
         let (id, tensor, mapper) = param.consume();
         let shape = leaf.shape().to_vec();
-        // The tree's leaf stays empty until the next step fills it.
-        let data = std::mem::replace(leaf, Leaf::zeros(vec![0])).into_data();
+        let data = if self.moves {
+            std::mem::replace(leaf, Leaf::zeros(vec![0])).into_data()
+        } else {
+            leaf.data().to_vec()
+        };
         let mut updated = Tensor::<D>::from_data(TensorData::new(data, shape), &tensor.device());
         if tensor.is_require_grad() {
-            updated = updated.require_grad();
-        }
-        Param::from_mapped_value(id, updated, mapper)
-    }
-}
-
-/// Builds each float param anew from the tree's data.
-struct CopyIn<'a> {
-    path: Vec<String>,
-    params: &'a TensorMap<f32>,
-    error: Option<Error>,
-}
-
-impl ModuleMapper for CopyIn<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = self.path.join(".");
-        let Some(p) = self.params.get(&name) else {
-            self.error.get_or_insert(Error::MissingLeaf {
-                path: name,
-                missing_in: "optimizer's params".into(),
-            });
-            return param;
-        };
-        let (id, tensor, mapper) = param.consume();
-        let require_grad = tensor.is_require_grad();
-        let data = TensorData::new(p.data().to_vec(), p.shape().to_vec());
-        let mut updated = Tensor::<D>::from_data(data, &tensor.device());
-        if require_grad {
             updated = updated.require_grad();
         }
         Param::from_mapped_value(id, updated, mapper)
