@@ -193,6 +193,7 @@ impl<F: Float, T: Transformation<F>> Transformation<F> for Masked<T> {
         self.inner
             .update_with(&mut view, &mut state.inner, pview.as_ref(), extra)
     }
+
     fn calls_user_code(&self) -> bool {
         self.inner.calls_user_code()
     }
