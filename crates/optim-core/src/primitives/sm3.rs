@@ -14,7 +14,8 @@
 //! Each gradient, momentum and param element is read once and written once. On several
 //! threads a large leaf's rows are split into blocks, each with a scratch part of its
 //! own, whose maxima are combined at the end (a maximum is exact, so the bits do not
-//! depend on the split).
+//! depend on the split). The per-block loops are built twice, like the generated steps:
+//! for the baseline target and for AVX2 + FMA, chosen by [`crate::exec::simd`].
 //!
 //! A scalar (0-d) leaf behaves as a 1-element vector, where optax 0.2.8 raises an
 //! `IndexError` (deviation 3 of the reference set).
@@ -226,9 +227,60 @@ impl<F: Float> Plan<F> {
     }
 }
 
+/// [`vector_body`] from the AVX2 + FMA build where [`simd`](crate::exec::simd) is on, as
+/// the generated steps run (the same bits: no operation here is fused or reordered).
+fn vector<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], io: &mut IO) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::exec::simd() {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn wide<F: Float, IO: LeafIo<F>>(
+            p: &Plan<F>,
+            mu: &mut [F],
+            nu: &mut [F],
+            io: &mut IO,
+        ) {
+            vector_body(p, mu, nu, io)
+        }
+        // SAFETY: `simd()` is on only where the CPU has AVX2 and FMA.
+        return unsafe { wide(plan, mu, nu, io) };
+    }
+    vector_body(plan, mu, nu, io)
+}
+
+/// [`rows_body`] from the AVX2 + FMA build where [`simd`](crate::exec::simd) is on.
+fn rows_of<F: Float, IO: LeafIo<F>>(
+    plan: &Plan<F>,
+    shape: &[usize],
+    mu: &[F],
+    nu: &mut [F],
+    new: &mut [F],
+    rows: std::ops::Range<usize>,
+    io: &mut IO,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::exec::simd() {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn wide<F: Float, IO: LeafIo<F>>(
+            p: &Plan<F>,
+            shape: &[usize],
+            mu: &[F],
+            nu: &mut [F],
+            new: &mut [F],
+            rows: std::ops::Range<usize>,
+            io: &mut IO,
+        ) {
+            rows_body(p, shape, mu, nu, new, rows, io)
+        }
+        // SAFETY: `simd()` is on only where the CPU has AVX2 and FMA.
+        return unsafe { wide(plan, shape, mu, nu, new, rows, io) };
+    }
+    rows_body(plan, shape, mu, nu, new, rows, io)
+}
+
 /// A vector's elements (or a scalar as a 1-element vector): one accumulator per element,
 /// which is the new accumulated value itself.
-fn vector<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], io: &mut IO) {
+#[inline(always)]
+fn vector_body<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], io: &mut IO) {
     let n = nu.len();
     let mu = &mut mu[..n];
     io.apply(0, n, |k, g, _| {
@@ -241,7 +293,8 @@ fn vector<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], i
 /// Rows `rows` of a leaf of rank >= 2 whose elements (from the first row's) are `io` and
 /// `nu`: each element's update from the old accumulators `mu`, and the maxima of the new
 /// ones gathered into `new` (`accumulators(shape)` entries, from -inf).
-fn rows_of<F: Float, IO: LeafIo<F>>(
+#[inline(always)]
+fn rows_body<F: Float, IO: LeafIo<F>>(
     plan: &Plan<F>,
     shape: &[usize],
     mu: &[F],
