@@ -230,21 +230,7 @@ impl<F: Float> Plan<F> {
 /// [`vector_body`] from the AVX2 + FMA build where [`simd`](crate::exec::simd) is on, as
 /// the generated steps run (the same bits: no operation here is fused or reordered).
 fn vector<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], io: &mut IO) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::exec::simd() {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn wide<F: Float, IO: LeafIo<F>>(
-            p: &Plan<F>,
-            mu: &mut [F],
-            nu: &mut [F],
-            io: &mut IO,
-        ) {
-            vector_body(p, mu, nu, io)
-        }
-        // SAFETY: `simd()` is on only where the CPU has AVX2 and FMA.
-        return unsafe { wide(plan, mu, nu, io) };
-    }
-    vector_body(plan, mu, nu, io)
+    crate::exec::wide(|| vector_body(plan, mu, nu, io))
 }
 
 /// [`rows_body`] from the AVX2 + FMA build where [`simd`](crate::exec::simd) is on.
@@ -257,24 +243,7 @@ fn rows_of<F: Float, IO: LeafIo<F>>(
     rows: std::ops::Range<usize>,
     io: &mut IO,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::exec::simd() {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn wide<F: Float, IO: LeafIo<F>>(
-            p: &Plan<F>,
-            shape: &[usize],
-            mu: &[F],
-            nu: &mut [F],
-            new: &mut [F],
-            rows: std::ops::Range<usize>,
-            io: &mut IO,
-        ) {
-            rows_body(p, shape, mu, nu, new, rows, io)
-        }
-        // SAFETY: `simd()` is on only where the CPU has AVX2 and FMA.
-        return unsafe { wide(plan, shape, mu, nu, new, rows, io) };
-    }
-    rows_body(plan, shape, mu, nu, new, rows, io)
+    crate::exec::wide(|| rows_body(plan, shape, mu, nu, new, rows, io))
 }
 
 /// A vector's elements (or a scalar as a 1-element vector): one accumulator per element,
