@@ -1,7 +1,7 @@
 //! Optimizer step throughput, every comparison measured in the same run.
 //!
-//! - Adam, AdamW, SGD with momentum, Lion and Adam with bfloat16 first moment, on one f32
-//!   leaf of 1e6, 1e7 and 5e7 elements, on 1 and 2 threads: the `#[optimizer]` step
+//! - Adam, AdamW, SGD with momentum, Lion, and Adam with a bfloat16 first moment and with
+//!   both moments bfloat16, on one f32 leaf of 1e6, 1e7 and 5e7 elements, on 1 and 2 threads: the `#[optimizer]` step
 //!   against a hand-written fused loop of the same math on the same thread count (cut
 //!   into the same 32Ki-element chunks), and against an in-place STREAM-like kernel with
 //!   the same read/write mix (the bandwidth a step of that mix can reach here), each
@@ -17,7 +17,8 @@
 //!
 //! Memory traffic per element (4-byte f32): Adam/AdamW read p, g, m, v and write p, m, v
 //! (28 bytes); Lion and SGD with momentum read p, g, m and write p, m (20 bytes); Adam
-//! with bf16 m moves 2 bytes less each way (24 bytes). After criterion has measured
+//! with bf16 m moves 2 bytes less each way (24 bytes), with bf16 m and v 4 bytes less
+//! (20 bytes). After criterion has measured
 //! everything, the bench prints medians, GB/s and the ratios of each row.
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
@@ -444,6 +445,12 @@ fn benches(c: &mut Criterion) {
     generated(c, "lion", 20, lion(1e-4));
     generated(c, "sgd_momentum", 20, sgd(1e-3).momentum(0.9));
     generated(c, "adam_bf16", 24, adam(1e-3).mu_dtype(Dtype::BF16));
+    generated(
+        c,
+        "adam_bf16_state",
+        20,
+        adam(1e-3).mu_dtype(Dtype::BF16).nu_dtype(Dtype::BF16),
+    );
 }
 
 criterion_group! {
@@ -490,6 +497,7 @@ fn main() {
         ("lion", 20.0, "lion"),
         ("sgd_momentum", 20.0, "sgd_momentum"),
         ("adam_bf16", 24.0, "adam"),
+        ("adam_bf16_state", 20.0, "adam"),
     ];
     for (name, bytes, base) in rows {
         for n in SIZES {
@@ -525,14 +533,19 @@ fn main() {
             }
         }
     }
-    for n in SIZES {
-        for t in THREADS {
-            let k = format!("generated-{t}t");
-            if let (Some(a), Some(b)) = (median_ns("adam_bf16", &k, n), median_ns("adam", &k, n)) {
-                println!(
-                    "bf16-state adam / f32-state adam at {n}, {t} thread(s): {:.3}",
-                    a / b
-                );
+    for (row, what) in [
+        ("adam_bf16", "bf16 mu"),
+        ("adam_bf16_state", "bf16 mu and nu"),
+    ] {
+        for n in SIZES {
+            for t in THREADS {
+                let k = format!("generated-{t}t");
+                if let (Some(a), Some(b)) = (median_ns(row, &k, n), median_ns("adam", &k, n)) {
+                    println!(
+                        "adam with {what} / f32-state adam at {n}, {t} thread(s): {:.3}",
+                        a / b
+                    );
+                }
             }
         }
     }

@@ -128,10 +128,9 @@ fn bf16_to_f32(b: half::bf16) -> f32 {
 }
 
 /// f32 to bfloat16, rounding to nearest with ties to even, NaN kept quiet: the bits
-/// `half::bf16::from_f32` gives (the tests below compare on a sample of patterns; the
-/// two-select form this replaced agreed on all 2^32), as one add and a shift plus a
-/// select for NaN, so a
-/// loop of them vectorizes into a few instructions per lane: adding 0x7FFF plus the
+/// `half::bf16::from_f32` gives (the tests below compare on a sample of patterns; this
+/// form agreed on all 2^32), as one add and a shift plus a select for NaN, so a loop of
+/// them vectorizes into a few instructions per lane: adding 0x7FFF plus the
 /// kept half's lowest bit carries into the kept half exactly when the dropped half is
 /// over one half, or exactly one half with an odd kept half. (`half::bf16::from_f64`,
 /// which f32 state went through before, rounds a few values near the smallest normal
@@ -139,10 +138,11 @@ fn bf16_to_f32(b: half::bf16) -> f32 {
 #[inline(always)]
 pub(crate) fn f32_to_bf16(x: f32) -> half::bf16 {
     let b = x.to_bits();
-    let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000;
-    let r = (b.wrapping_add(0x7FFF + ((b >> 16) & 1)) >> 16) as u16;
-    let q = ((b >> 16) | 0x0040) as u16;
-    half::bf16::from_bits(if nan { q } else { r })
+    let r = b.wrapping_add(0x7FFF + ((b >> 16) & 1)) >> 16;
+    let q = (b >> 16) | 0x0040;
+    // Selected in 32-bit lanes and narrowed once (a float compare and a blend, then one
+    // pack per 8 lanes): narrowing `r`, `q` and the mask separately made three packs.
+    half::bf16::from_bits((if x.is_nan() { q } else { r }) as u16)
 }
 
 impl<F: Float> Store<F> for half::bf16 {

@@ -15,6 +15,10 @@ use crate::{
 /// moving averages with bias correction. With `nesterov`, it uses Nesterov momentum
 /// (equivalent to [`nadam`]).
 ///
+/// `mu_dtype` and `nu_dtype` set how the two moments are stored (the arithmetic stays in
+/// the params' dtype). optax has `mu_dtype` only; with both at bfloat16 an f32 step moves
+/// 20 bytes per element instead of 28.
+///
 /// References: Kingma et al, 2014, *Adam: A Method for Stochastic Optimization*;
 /// Dozat, 2016, *Incorporating Nesterov Momentum into Adam*.
 #[optimizer(
@@ -24,7 +28,17 @@ use crate::{
         printed = "1.40E+01 1.39E+01 1.39E+01 1.39E+01 1.38E+01",
     ),
 )]
-pub fn adam(learning_rate: _, b1: _, b2: _, eps: _, eps_root: _, mu_dtype: _, nesterov: _) {}
+pub fn adam(
+    learning_rate: _,
+    b1: _,
+    b2: _,
+    eps: _,
+    eps_root: _,
+    mu_dtype: _,
+    nu_dtype: _,
+    nesterov: _,
+) {
+}
 
 /// The NAdam optimizer.
 ///
@@ -64,6 +78,7 @@ pub fn adamw(
     eps: _,
     eps_root: _,
     mu_dtype: _,
+    nu_dtype: _,
     #[default(1e-4)] weight_decay: _,
     mask: _,
     nesterov: _,

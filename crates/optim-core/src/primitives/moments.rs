@@ -54,7 +54,7 @@ pub fn scale_by_adam(
     #[state(dtype = mu_dtype)]
     mu: State,
     /// Second moment.
-    #[state]
+    #[state(dtype = nu_dtype)]
     nu: State,
 ) {
     let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) = bias_corrections(b1, b2, t);

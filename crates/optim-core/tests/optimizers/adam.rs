@@ -277,3 +277,52 @@ fn adabelief_and_amsgrad_keep_mu_dtype_where_optax_has_it() {
         Transformation::<f32>::init(&nadamw(0.1).mu_dtype(optim_core::Dtype::BF16), &p).unwrap();
     assert!(matches!(st.mu[0], Buf::BF16(_)) && matches!(st.nu[0], Buf::Native(_)));
 }
+
+/// `nu_dtype` (not in optax) stores the second moment in bfloat16 and nothing else: the
+/// step equals Adam's equations in f32, each new `nu` used unrounded and stored rounded
+/// to bfloat16 (read back exactly next step), as `mu_dtype` does for the first moment.
+#[test]
+fn nu_dtype_stores_the_second_moment_only() {
+    use half::bf16;
+    let bf = optim_core::Dtype::BF16;
+    for opt in [
+        adam(0.1).nu_dtype(bf),
+        adam(0.1).nesterov(true).nu_dtype(bf),
+    ] {
+        let mut p = vec![0.5f32, -1.25, 3.0];
+        let mut st = Transformation::<f32>::init(&opt, &p).unwrap();
+        assert!(matches!(st.nu[0], Buf::BF16(_)) && matches!(st.mu[0], Buf::Native(_)));
+        let (mut q, mut mu, mut nu) = (p.clone(), [0.0f32; 3], [0.0f32; 3]);
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f32);
+        for t in 1..=5 {
+            let g: Vec<f32> = q.iter().map(|x| 2.0 * x - 0.3).collect();
+            opt.step(&mut p, &g, &mut st).unwrap();
+            let (bc1, bc1n, bc2) = (
+                (1.0 / (1.0 - b1.powf(t as f64))) as f32,
+                (1.0 / (1.0 - b1.powf(t as f64 + 1.0))) as f32,
+                (1.0 / (1.0 - b2.powf(t as f64))) as f32,
+            );
+            for i in 0..3 {
+                mu[i] = (1.0 - b1) as f32 * g[i] + b1 as f32 * mu[i];
+                let v = (1.0 - b2) as f32 * (g[i] * g[i]) + b2 as f32 * nu[i];
+                // Stored rounded; this step uses the f32 value (as optax's `mu_dtype`).
+                nu[i] = bf16::from_f32(v).to_f32();
+                let m_hat = if opt.nesterov {
+                    b1 as f32 * (mu[i] * bc1n) + (1.0 - b1) as f32 * (g[i] * bc1)
+                } else {
+                    mu[i] * bc1
+                };
+                q[i] += -0.1f32 * (m_hat / ((v * bc2 + 0.0).sqrt() + eps));
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p), bits(&q), "nesterov {} step {t}", opt.nesterov);
+            let Buf::BF16(stored) = &st.nu[0] else {
+                panic!("nu not bf16")
+            };
+            assert_eq!(
+                stored.iter().map(|x| x.to_f32()).collect::<Vec<_>>(),
+                nu.to_vec()
+            );
+        }
+    }
+}
