@@ -113,6 +113,60 @@ fn first_factored_step_matches_the_definition() {
     }
 }
 
+/// Leaves of two chunks or more add their sums over the second-largest axis in blocks
+/// of rows (`Layout::a_blocks`), on one thread or several: the first step's statistics
+/// still equal their definition (`mean(g² + eps)` over one factored axis), with and
+/// without adafactor's clipping (which sums them in another loop), on a matrix and on a
+/// rank-4 leaf whose factored axes have axes around them.
+#[test]
+fn large_leaves_sum_their_statistics_by_the_definition() {
+    let shapes: [&[usize]; 2] = [&[300, 260], &[3, 140, 130, 2]];
+    for shape in shapes {
+        let g = tree(&[("w", shape)], 11);
+        let gd = g["w"].data().to_vec();
+        let mut axes: Vec<usize> = (0..shape.len()).collect();
+        axes.sort_by_key(|&i| shape[i]);
+        let (d1, d0) = (axes[shape.len() - 2], axes[shape.len() - 1]);
+        // The flat index of element `k` in the shape without axis `drop`.
+        let reduced = |mut k: usize, drop: usize| {
+            let (mut out, mut stride) = (0, 1);
+            for ax in (0..shape.len()).rev() {
+                let c = k % shape[ax];
+                k /= shape[ax];
+                if ax != drop {
+                    out += c * stride;
+                    stride *= shape[ax];
+                }
+            }
+            out
+        };
+        let n = gd.len();
+        let (mut row, mut col) = (vec![0.0; n / shape[d0]], vec![0.0; n / shape[d1]]);
+        for (k, &x) in gd.iter().enumerate() {
+            row[reduced(k, d0)] += x * x + 1e-30;
+            col[reduced(k, d1)] += x * x + 1e-30;
+        }
+        row.iter_mut().for_each(|v| *v /= shape[d0] as f64);
+        col.iter_mut().for_each(|v| *v /= shape[d1] as f64);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let opt = scale_by_factored_rms();
+            let mut s = opt.init(&g).unwrap();
+            pool.install(|| opt.update(&mut g.clone(), &mut s, None).unwrap());
+            close(&s.v_row[0], &row, 1e-13);
+            close(&s.v_col[0], &col, 1e-13);
+            let opt = adafactor().learning_rate(0.1);
+            let (mut p, mut s) = (g.clone(), opt.init(&g).unwrap());
+            pool.install(|| opt.step(&mut p, &g, &mut s).unwrap());
+            close(&s.factored.v_row[0], &row, 1e-13);
+            close(&s.factored.v_col[0], &col, 1e-13);
+        }
+    }
+}
+
 /// adafactor is optax's chain of primitives; the fused version must agree with the
 /// chain of this crate's separate transformations.
 #[test]

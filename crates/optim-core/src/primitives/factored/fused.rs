@@ -5,7 +5,6 @@
 
 use super::layout::Layout;
 use super::stats::{factored_moment, moment_and_sum};
-use super::stats_split::factored_moment_split;
 use crate::float::Store;
 use crate::kernel::{sum_sq, LeafIo};
 use crate::{Absent, Float};
@@ -34,8 +33,8 @@ pub(crate) struct Plan<F> {
 /// Pass 1 over a leaf (see "Passes over a leaf" in `mod.rs`): its gradients `g`, params
 /// `p` when given, statistics and scratch (`a`, `b`, `w`, see `stats.rs`). Returns the
 /// leaf's scale (clip, learning rate, parameter scale) for [`pass2`]. `split`: run the
-/// factored statistics on every thread of the current pool (`stats_split.rs`, the same
-/// bits) and the parameter rms beside them.
+/// factored statistics' blocks of rows on every thread of the current pool (the same
+/// bits, `stats.rs`) and the parameter rms beside them.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn pass1<F: Float>(
@@ -66,8 +65,7 @@ pub(super) fn pass1<F: Float>(
     // The second moment, its factors and, with clipping, the sum of squared updates.
     let clip = plan.clip.is_some();
     let mut moment = || match layout {
-        Some(l) if split => factored_moment_split(l, g, v_row, v_col, (a, b, w), d, omd, eps, clip),
-        Some(l) => factored_moment(l, g, v_row, v_col, (a, b, w), d, omd, eps, clip),
+        Some(l) => factored_moment(l, g, v_row, v_col, (a, b, w), d, omd, eps, clip, split),
         // The new second moment now, and the rms of the unclipped update.
         None if clip => moment_and_sum(g, &mut v[..n], d, omd, eps),
         None => F::zero(),

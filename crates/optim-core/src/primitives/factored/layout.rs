@@ -85,21 +85,44 @@ impl Layout {
     }
 
     /// The offsets of run `r`'s entries in the arrays reduced over `a` and over `b`, as
-    /// [`for_each_run`](Self::for_each_run) gives them for the `r`-th run.
+    /// [`for_each_run_in`](Self::for_each_run_in) gives them for the `r`-th run.
     #[inline(always)]
     pub(super) fn offsets(&self, r: usize) -> (usize, usize) {
         let (x, y) = (r / (self.na * self.mid), r % self.mid);
         ((x * self.mid + y) * self.nb * self.inner, r * self.inner)
     }
 
-    /// Calls `f(start, a_off, b_off)` for every contiguous run of `n_b * C` elements:
-    /// its offset in the leaf, and the offsets of its entries in the arrays reduced over
-    /// `a` (a run of `n_b * C`) and over `b` (a run of `C`).
+    /// The number of blocks of the index `i` along axis a that the sums over a are
+    /// added in (a partial sum per block, then the blocks in order): one for a leaf under
+    /// two chunks, the plain order; up to 8 for a larger one, whatever the thread count,
+    /// so that a parallel step runs the blocks on its threads and a sequential step adds
+    /// the same partial sums in the same order.
+    pub(super) fn a_blocks(&self) -> usize {
+        if self.runs() * self.nb * self.inner < 2 * crate::exec::CHUNK {
+            1
+        } else {
+            self.na.min(8)
+        }
+    }
+
+    /// The indices along axis a of block `k` of `blocks`.
+    pub(super) fn block_rows(&self, k: usize, blocks: usize) -> std::ops::Range<usize> {
+        k * self.na / blocks..(k + 1) * self.na / blocks
+    }
+
+    /// Calls `f(start, a_off, b_off)` for every contiguous run of `n_b * C` elements whose
+    /// index along axis a is in `rows`: its offset in the leaf, and the offsets of its
+    /// entries in the arrays reduced over `a` (a run of `n_b * C`) and over `b` (a run of
+    /// `C`).
     #[inline(always)]
-    pub(super) fn for_each_run(&self, mut f: impl FnMut(usize, usize, usize)) {
+    pub(super) fn for_each_run_in(
+        &self,
+        rows: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
         let run = self.nb * self.inner;
         for x in 0..self.outer {
-            for i in 0..self.na {
+            for i in rows.clone() {
                 for y in 0..self.mid {
                     let start = ((x * self.na + i) * self.mid + y) * run;
                     let a_off = (x * self.mid + y) * run;

@@ -13,7 +13,6 @@
 //!
 //! - `layout.rs`: which axes are factored, and the leaf seen as `[A, n_a, B, n_b, C]`;
 //! - `stats.rs`: pass 1, the statistics, their factors and the clip's `Σ u²`;
-//! - `stats_split.rs`: pass 1 of a large leaf on every thread, with the same bits;
 //! - `state.rs`: [`FactoredRmsState`] and its scratch;
 //! - `fused.rs`: the kernel of a step over one leaf (pass 1, then pass 2, the update),
 //!   configured by a `Plan`;
@@ -40,6 +39,10 @@
 //!    statistics alone once pass 1 ends (`factored_sum_u2`). An unfactored leaf with
 //!    clipping updates its second moment here and sums `u²`. With
 //!    `multiply_by_parameter_scale` the params are read once for their sum of squares.
+//!    A leaf of two chunks or more adds its sums over `a` (and `w`) in at most 8 blocks
+//!    of rows, each into a part of its own, then the parts in order
+//!    (`Layout::a_blocks`): the same blocks whatever the thread count, so a parallel
+//!    step streams each block on a thread and gets the sequential step's bits.
 //! 2. the update: read gradient, param and momentum, write param (or update) and momentum.
 //!
 //! So every element of a leaf-sized buffer (gradient, params, momentum, the update) is
@@ -48,8 +51,8 @@
 //! the 2048 f32 columns of a 4096×2048 leaf); a longer run is still correct but its
 //! re-read comes from memory. The statistics (`v_row`, `v_col`, `w`, and the row and
 //! column scratch, which hold the sums and then the factors) are one entry per row or
-//! column, not per element, and are read a few times each. No scratch is leaf-sized: that
-//! is the memory factoring exists to save.
+//! column, not per element (the scratch over `a`: one per block of rows), and are read a
+//! few times each. No scratch is leaf-sized: that is the memory factoring exists to save.
 
 mod fused;
 mod layout;
@@ -57,7 +60,6 @@ mod run;
 mod scale_by_factored_rms;
 mod state;
 mod stats;
-mod stats_split;
 
 pub use scale_by_factored_rms::{scale_by_factored_rms, ScaleByFactoredRms};
 pub use state::FactoredRmsState;

@@ -119,7 +119,7 @@ unsafe fn native<'a, F: Float>(
 }
 
 /// Runs every recorded leaf: pass 1, then pass 2 (`fused.rs`). A leaf of at least two
-/// chunks in a parallel step runs pass 1 split across the threads (`stats_split.rs`) and
+/// chunks in a parallel step runs pass 1's blocks of rows across the threads and
 /// pass 2 in blocks of runs of about `CHUNK` elements, each block on any thread; the
 /// others run on the thread of their task. Either way each element and statistic is
 /// computed by the same operations in the same order.
@@ -132,9 +132,16 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
     exec.run_leaves(|i| {
         let (shape, n) = (&leaves[i].shape[..], leaves[i].len());
         let layout = Layout::of(shape, plan.factored, plan.min_dim);
-        let (row, col, full, la, lb) = match &layout {
-            Some(l) => (l.row_len(), l.col_len(), 0, l.len_a(), l.len_b()),
-            None => (0, 0, n, 0, 0),
+        let (row, col, full, la, lb, blocks) = match &layout {
+            Some(l) => (
+                l.row_len(),
+                l.col_len(),
+                0,
+                l.len_a(),
+                l.len_b(),
+                l.a_blocks(),
+            ),
+            None => (0, 0, n, 0, 0, 1),
         };
         let wd = decay.get(i).copied().unwrap_or(false);
         let split = exec.is_parallel() && n >= 2 * CHUNK;
@@ -151,9 +158,9 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
                 native(exec, i, 3, 0, full),
             );
             let s = (
-                native(exec, i, 4, 0, la),
+                native(exec, i, 4, 0, blocks * la),
                 native(exec, i, 5, 0, lb),
-                native(exec, i, 6, 0, la),
+                native(exec, i, 6, 0, blocks * la),
             );
             pass1(plan, layout.as_ref(), g, p, stats, s, split)
         };

@@ -58,20 +58,24 @@ impl<F> PartialEq for Scratch<F> {
     }
 }
 
+/// The lengths of a leaf's scratch over a (`a` and `w`: a part of `len_a` per block of
+/// rows, `Layout::a_blocks`) and over b.
+fn scratch_lens(shape: &[usize], factored: bool, min_dim: usize) -> (usize, usize) {
+    Layout::of(shape, factored, min_dim).map_or((0, 0), |l| (l.a_blocks() * l.len_a(), l.len_b()))
+}
+
 impl<F: Float> Scratch<F> {
     /// Sizes the scratch for `metas` (nothing to do when it already fits).
     fn fit(&mut self, metas: &[LeafMeta], factored: bool, min_dim: usize) -> Result<(), Error> {
         let fits = self.a.len() == metas.len()
             && metas.iter().enumerate().all(|(i, m)| {
-                let (la, lb) = Layout::of(&m.shape, factored, min_dim)
-                    .map_or((0, 0), |l| (l.len_a(), l.len_b()));
+                let (la, lb) = scratch_lens(&m.shape, factored, min_dim);
                 self.a[i].len() == la && self.b[i].len() == lb && self.w[i].len() == la
             });
         if !fits {
             let (mut a, mut b, mut w) = (Vec::new(), Vec::new(), Vec::new());
             for m in metas {
-                let (la, lb) = Layout::of(&m.shape, factored, min_dim)
-                    .map_or((0, 0), |l| (l.len_a(), l.len_b()));
+                let (la, lb) = scratch_lens(&m.shape, factored, min_dim);
                 a.push(try_zeros(la, &m.path, "scratch")?);
                 b.push(try_zeros(lb, &m.path, "scratch")?);
                 w.push(try_zeros(la, &m.path, "scratch")?);

@@ -6,11 +6,17 @@
 use super::layout::Layout;
 use crate::kernel::{zip_sum, LANES};
 use crate::Float;
+use rayon::prelude::*;
 
 /// Pass 1 over a factored leaf `l` with gradients `g`: decays the new statistics into
 /// `v_row` and `v_col` (`d` the decay, `omd` its complement), leaves the row and column
 /// factors in the leaf's scratch `a` and `b` (over `a` and over `b`; `w` holds the clip's
 /// weights), and returns the clip's `Σ u²` when `clip` (else zero).
+///
+/// The sums over a are added per block of rows ([`Layout::a_blocks`]), each block into
+/// its own part of `a` and `w` (`a_blocks` parts of `len_a`), then the parts in order
+/// into the first. With `split` the blocks run on every thread of the current pool, each
+/// streaming its own rows; the bits are the sequential pass's.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn factored_moment<F: Float>(
@@ -23,13 +29,11 @@ pub(super) fn factored_moment<F: Float>(
     omd: F,
     eps: F,
     clip: bool,
+    split: bool,
 ) -> F {
-    let (la, lb) = (l.len_a(), l.len_b());
-    let (sa, sb) = (&mut a[..la], &mut b[..lb]);
-    sa.fill(F::zero());
-    sb.fill(F::zero());
-    let run = l.nb * l.inner;
-    let nb = F::of(l.nb as f64);
+    let (la, lb, blocks) = (l.len_a(), l.len_b(), l.a_blocks());
+    let (a, sb) = (&mut a[..blocks * la], &mut b[..lb]);
+    let w = &mut w[..if clip { blocks * la } else { 0 }];
     // The statistic over a needs every run; the one over b (`vb`) only the run its
     // entries sit in.
     let vb = if l.row_over_a {
@@ -37,41 +41,120 @@ pub(super) fn factored_moment<F: Float>(
     } else {
         &mut *v_row
     };
-    if clip {
-        // Per run: read it once for its sums over b, hence its new entries of
-        // `vb`; read it again, from cache, for the sums over a and for
-        // `w = Σ_i g² / vb`, which gives the clip's Σ u² below.
-        let sw = &mut w[..la];
-        sw.fill(F::zero());
-        l.for_each_run(|start, a_off, b_off| {
-            let g = &g[start..start + run];
-            let ka = &mut sa[a_off..a_off + run];
-            let kw = &mut sw[a_off..a_off + run];
-            let kb = &mut sb[b_off..b_off + l.inner];
-            let vb = &mut vb[b_off..b_off + l.inner];
-            if l.inner == 1 {
+    let shared = Shared {
+        g,
+        a: a.as_mut_ptr(),
+        w: w.as_mut_ptr(),
+        sb: sb.as_mut_ptr(),
+        vb: vb.as_mut_ptr(),
+    };
+    let block = |k: usize| {
+        // SAFETY: block `k` writes part `k` of `a` and `w` and the entries of `sb` and
+        // `vb` of its own runs, which no other block touches; the slices above are not
+        // used until every block is done.
+        unsafe { rows_block(l, &shared, k, blocks, (d, omd, eps), clip) }
+    };
+    if split {
+        (0..blocks).into_par_iter().for_each(block);
+    } else {
+        (0..blocks).for_each(block);
+    }
+    let (sa, rest) = a.split_at_mut(la);
+    for part in rest.chunks_exact(la) {
+        for (s, &p) in sa.iter_mut().zip(part) {
+            *s = *s + p;
+        }
+    }
+    let (sw, rest) = w.split_at_mut(if clip { la } else { 0 });
+    for part in rest.chunks_exact(la.max(1)) {
+        for (s, &p) in sw.iter_mut().zip(part) {
+            *s = *s + p;
+        }
+    }
+    if !clip {
+        let nb = F::of(l.nb as f64);
+        for (v, &s) in vb.iter_mut().zip(sb.iter()) {
+            *v = d * *v + omd * (s / nb);
+        }
+    }
+    finish(l, v_row, v_col, (sa, sb, sw), d, omd, clip)
+}
+
+/// What the blocks of [`factored_moment`] share: the gradients, and the scratch and
+/// statistic over b that each writes its own disjoint parts of.
+struct Shared<'a, F> {
+    g: &'a [F],
+    a: *mut F,
+    w: *mut F,
+    sb: *mut F,
+    vb: *mut F,
+}
+
+// SAFETY: the blocks write disjoint elements through the pointers (`rows_block`).
+unsafe impl<F: Sync> Sync for Shared<'_, F> {}
+
+/// Block `k` of `blocks` of pass 1: the runs whose index along a is in the block. Their
+/// sums over a go into part `k` of the scratch `a` and, with clipping, their weights
+/// `w = Σ_i g² / vb` into part `k` of `w`; their sums over b into `sb` and, with
+/// clipping, their new entries of `vb` (and `sb` then holds their reciprocals until the
+/// factors replace them).
+///
+/// # Safety
+/// The pointers of `s` cover `blocks` parts of `len_a` (`w`: when `clip`), `len_b` and
+/// `vb`'s length, and no one else accesses part `k` or the entries of this block's runs
+/// while it runs.
+#[inline(always)]
+unsafe fn rows_block<F: Float>(
+    l: &Layout,
+    s: &Shared<'_, F>,
+    k: usize,
+    blocks: usize,
+    (d, omd, eps): (F, F, F),
+    clip: bool,
+) {
+    use std::slice::from_raw_parts_mut as part;
+    let (la, run, inner) = (l.len_a(), l.nb * l.inner, l.inner);
+    let nb = F::of(l.nb as f64);
+    // SAFETY (all the slices below): as the caller promises.
+    let pa = unsafe { part(s.a.add(k * la), la) };
+    let pw = if clip {
+        unsafe { part(s.w.add(k * la), la) }
+    } else {
+        &mut []
+    };
+    pa.fill(F::zero());
+    pw.fill(F::zero());
+    l.for_each_run_in(l.block_rows(k, blocks), |start, a_off, b_off| {
+        let g = &s.g[start..start + run];
+        let ka = &mut pa[a_off..a_off + run];
+        let kb = unsafe { part(s.sb.add(b_off), inner) };
+        kb.fill(F::zero());
+        if clip {
+            // Read the run once for its sums over b, hence its new entries of `vb`;
+            // read it again, from cache, for the sums over a and for
+            // `w = Σ_i g² / vb`, which gives the clip's Σ u² (`finish`).
+            let kw = &mut pw[a_off..a_off + run];
+            let vb = unsafe { part(s.vb.add(b_off), inner) };
+            if inner == 1 {
                 kb[0] = kb[0] + zip_sum(g, g, |g, _| g * g + eps);
             } else {
-                for g in g.chunks_exact(l.inner) {
+                for g in g.chunks_exact(inner) {
                     for (&g, b) in g.iter().zip(kb.iter_mut()) {
                         *b = *b + (g * g + eps);
                     }
                 }
             }
-            // The new entries of `vb`; `kb` holds their reciprocals until the
-            // factors replace them.
             for (v, b) in vb.iter_mut().zip(kb.iter_mut()) {
                 *v = d * *v + omd * (*b / nb);
                 *b = F::one() / *v;
             }
-            if l.inner == 1 {
-                let r = kb[0];
-                sums_and_weights(g, ka, kw, r, eps);
+            if inner == 1 {
+                sums_and_weights(g, ka, kw, kb[0], eps);
             } else {
                 for ((g, ka), kw) in g
-                    .chunks_exact(l.inner)
-                    .zip(ka.chunks_exact_mut(l.inner))
-                    .zip(kw.chunks_exact_mut(l.inner))
+                    .chunks_exact(inner)
+                    .zip(ka.chunks_exact_mut(inner))
+                    .zip(kw.chunks_exact_mut(inner))
                 {
                     for (((&g, a), w), &r) in
                         g.iter().zip(ka.iter_mut()).zip(kw.iter_mut()).zip(&*kb)
@@ -82,29 +165,18 @@ pub(super) fn factored_moment<F: Float>(
                     }
                 }
             }
-        });
-    } else {
-        l.for_each_run(|start, a_off, b_off| {
-            let g = &g[start..start + run];
-            let ka = &mut sa[a_off..a_off + run];
-            let kb = &mut sb[b_off..b_off + l.inner];
-            if l.inner == 1 {
-                kb[0] = kb[0] + zip_sum_into(g, ka, eps);
-            } else {
-                for (g, ka) in g.chunks_exact(l.inner).zip(ka.chunks_exact_mut(l.inner)) {
-                    for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
-                        let e = g * g + eps;
-                        *a = *a + e;
-                        *b = *b + e;
-                    }
+        } else if inner == 1 {
+            kb[0] = kb[0] + zip_sum_into(g, ka, eps);
+        } else {
+            for (g, ka) in g.chunks_exact(inner).zip(ka.chunks_exact_mut(inner)) {
+                for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
+                    let e = g * g + eps;
+                    *a = *a + e;
+                    *b = *b + e;
                 }
             }
-        });
-        for (v, &s) in vb.iter_mut().zip(sb.iter()) {
-            *v = d * *v + omd * (s / nb);
         }
-    }
-    finish(l, v_row, v_col, (sa, sb, &w[..la]), d, omd, clip)
+    });
 }
 
 /// The end of pass 1, over the statistics alone: decays the sums over a (in `sa`) into
