@@ -198,6 +198,30 @@ fn adafactor_equals_its_chain_of_primitives() {
     }
 }
 
+/// A vector of several chunks sums the clip's `Σ u²` per chunk, on one thread or
+/// several; a clipping threshold that clips makes any error in that sum show in the step,
+/// against the chain, which clips from the update itself.
+#[test]
+fn a_large_unfactored_leaf_clips_as_its_chain_does() {
+    let p0 = tree(&[("v", &[5 * 32 * 1024 + 123])], 3);
+    let fused = adafactor().learning_rate(0.05).clipping_threshold(0.3);
+    let composed = chain!(
+        scale_by_factored_rms(),
+        clip_by_block_rms(0.3),
+        scale_by_learning_rate(0.05).flip_sign(false),
+        scale_by_param_block_rms(),
+        scale(-1.0)
+    );
+    let want = run(&composed, &p0, 3);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        close(&pool.install(|| run(&fused, &p0, 3)), &want, 1e-13);
+    }
+}
+
 #[test]
 fn update_and_step_agree() {
     let p0 = tree(&[("b", &[6]), ("w", &[5, 6])], 2);

@@ -5,9 +5,11 @@
 
 use super::layout::Layout;
 use super::stats::{factored_moment, moment_and_sum};
+use crate::exec::CHUNK;
 use crate::float::Store;
 use crate::kernel::{sum_sq, LeafIo};
 use crate::{Absent, Float};
+use rayon::prelude::*;
 
 /// Everything a step needs, resolved once: what `adafactor` and `scale_by_factored_rms`
 /// configure of the kernel.
@@ -67,7 +69,24 @@ pub(super) fn pass1<F: Float>(
     let mut moment = || match layout {
         Some(l) => factored_moment(l, g, v_row, v_col, (a, b, w), d, omd, eps, clip, split),
         // The new second moment now, and the rms of the unclipped update.
-        None if clip => moment_and_sum(g, &mut v[..n], d, omd, eps),
+        None if clip && a.is_empty() => moment_and_sum(g, &mut v[..n], d, omd, eps),
+        // A leaf of two chunks or more: a partial sum per chunk (`state::sum_blocks`),
+        // on every thread when `split`, added in order.
+        None if clip => {
+            let sum = |(s, (g, v)): (&mut F, (&[F], &mut [F]))| {
+                *s = moment_and_sum(g, v, d, omd, eps);
+            };
+            if split {
+                a.par_iter_mut()
+                    .zip(g.par_chunks(CHUNK).zip(v[..n].par_chunks_mut(CHUNK)))
+                    .for_each(sum);
+            } else {
+                a.iter_mut()
+                    .zip(g.chunks(CHUNK).zip(v[..n].chunks_mut(CHUNK)))
+                    .for_each(sum);
+            }
+            a.iter().fold(F::zero(), |t, &s| t + s)
+        }
         None => F::zero(),
     };
     let (param_scale, sum_u2) = if split {

@@ -7,7 +7,7 @@
 
 use super::fused::{pass1, pass2, Plan};
 use super::layout::Layout;
-use super::state::{FactoredExec, FactoredRmsState, Scratch};
+use super::state::{scratch_lens, FactoredExec, FactoredRmsState, Scratch};
 use crate::exec::{absent, BufPtr, BufSlice, LeafMem, CHUNK};
 use crate::kernel::{for_each_step_leaf, for_each_update_leaf, AnyLeaf};
 use crate::{Buf, Error, Float, Tree};
@@ -132,17 +132,11 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
     exec.run_leaves(|i| {
         let (shape, n) = (&leaves[i].shape[..], leaves[i].len());
         let layout = Layout::of(shape, plan.factored, plan.min_dim);
-        let (row, col, full, la, lb, blocks) = match &layout {
-            Some(l) => (
-                l.row_len(),
-                l.col_len(),
-                0,
-                l.len_a(),
-                l.len_b(),
-                l.a_blocks(),
-            ),
-            None => (0, 0, n, 0, 0, 1),
+        let (row, col, full, la) = match &layout {
+            Some(l) => (l.row_len(), l.col_len(), 0, l.len_a()),
+            None => (0, 0, n, 0),
         };
+        let (sa, lb) = scratch_lens(shape, plan.factored, plan.min_dim);
         let wd = decay.get(i).copied().unwrap_or(false);
         let split = exec.is_parallel() && n >= 2 * CHUNK;
         // SAFETY (both passes): leaf `i` runs in this task alone (and, split, in the
@@ -158,9 +152,9 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
                 native(exec, i, 3, 0, full),
             );
             let s = (
-                native(exec, i, 4, 0, blocks * la),
+                native(exec, i, 4, 0, sa),
                 native(exec, i, 5, 0, lb),
-                native(exec, i, 6, 0, blocks * la),
+                native(exec, i, 6, 0, sa),
             );
             pass1(plan, layout.as_ref(), g, p, stats, s, split)
         };

@@ -58,10 +58,24 @@ impl<F> PartialEq for Scratch<F> {
     }
 }
 
-/// The lengths of a leaf's scratch over a (`a` and `w`: a part of `len_a` per block of
-/// rows, `Layout::a_blocks`) and over b.
-fn scratch_lens(shape: &[usize], factored: bool, min_dim: usize) -> (usize, usize) {
-    Layout::of(shape, factored, min_dim).map_or((0, 0), |l| (l.a_blocks() * l.len_a(), l.len_b()))
+/// The lengths of a leaf's scratch `a` (and `w`) and `b`. A factored leaf: a part of
+/// `len_a` per block of rows (`Layout::a_blocks`), and `len_b`. An unfactored leaf of two
+/// chunks or more: one partial sum of the clip's `Σ u²` per chunk in `a` (and `w`, unused).
+pub(super) fn scratch_lens(shape: &[usize], factored: bool, min_dim: usize) -> (usize, usize) {
+    match Layout::of(shape, factored, min_dim) {
+        Some(l) => (l.a_blocks() * l.len_a(), l.len_b()),
+        None => (sum_blocks(shape.iter().product()), 0),
+    }
+}
+
+/// The number of chunks whose partial sums an unfactored leaf of `n` elements adds its
+/// clip's `Σ u²` from (none under two chunks: one sum, in the plain order).
+pub(super) fn sum_blocks(n: usize) -> usize {
+    if n < 2 * crate::exec::CHUNK {
+        0
+    } else {
+        n.div_ceil(crate::exec::CHUNK)
+    }
 }
 
 impl<F: Float> Scratch<F> {
