@@ -64,6 +64,30 @@ pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The body of a hand-written kernel, for [`wide_run`]. Each impl marks `run`
+/// `#[inline(always)]`, so the body compiles into the AVX2 copy whatever its size. A
+/// closure given to [`wide`] compiles into it only if the inliner takes it, and it does
+/// not take a large one.
+pub(crate) trait Body {
+    type Out;
+    fn run(self) -> Self::Out;
+}
+
+/// [`wide`] for a [`Body`].
+#[inline(always)]
+pub(crate) fn wide_run<B: Body>(b: B) -> B::Out {
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn go<B: Body>(b: B) -> B::Out {
+            b.run()
+        }
+        // SAFETY: `simd()` is on only where the CPU has AVX2 and FMA.
+        return unsafe { go(b) };
+    }
+    b.run()
+}
+
 /// Turns the AVX2 build on or off for the whole process (it stays off on a CPU without
 /// AVX2 and FMA); returns whether it is on. For comparing the two builds.
 pub fn set_simd(on: bool) -> bool {

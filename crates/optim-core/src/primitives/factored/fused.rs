@@ -74,7 +74,7 @@ pub(super) fn pass1<F: Float>(
         // on every thread when `split`, added in order.
         None if clip => {
             let sum = |(s, (g, v)): (&mut F, (&[F], &mut [F]))| {
-                *s = moment_and_sum(g, v, d, omd, eps);
+                *s = crate::exec::wide_run(MomentChunk { g, v, d, omd, eps });
             };
             if split {
                 a.par_iter_mut()
@@ -200,5 +200,23 @@ impl<F: Float> Decayed<F> for crate::AsF32 {
     #[inline(always)]
     fn decayed(self, beta: F) -> F {
         F::of((beta.f64() as f32 * self.0) as f64)
+    }
+}
+
+/// `moment_and_sum` over one chunk of an unfactored leaf, as a
+/// [`Body`](crate::exec::Body) (its AVX2 build).
+struct MomentChunk<'a, F> {
+    g: &'a [F],
+    v: &'a mut [F],
+    d: F,
+    omd: F,
+    eps: F,
+}
+
+impl<F: Float> crate::exec::Body for MomentChunk<'_, F> {
+    type Out = F;
+    #[inline(always)]
+    fn run(self) -> F {
+        moment_and_sum(self.g, self.v, self.d, self.omd, self.eps)
     }
 }

@@ -85,7 +85,7 @@ impl Layout {
     }
 
     /// The offsets of run `r`'s entries in the arrays reduced over `a` and over `b`, as
-    /// [`for_each_run_in`](Self::for_each_run_in) gives them for the `r`-th run.
+    /// [`runs_in`](Self::runs_in) gives them for the `r`-th run.
     #[inline(always)]
     pub(super) fn offsets(&self, r: usize) -> (usize, usize) {
         let (x, y) = (r / (self.na * self.mid), r % self.mid);
@@ -110,27 +110,26 @@ impl Layout {
         k * self.na / blocks..(k + 1) * self.na / blocks
     }
 
-    /// Calls `f(start, a_off, b_off)` for every contiguous run of `n_b * C` elements whose
-    /// index along axis a is in `rows`: its offset in the leaf, and the offsets of its
-    /// entries in the arrays reduced over `a` (a run of `n_b * C`) and over `b` (a run of
-    /// `C`).
+    /// Every contiguous run of `n_b * C` elements whose index along axis a is in `rows`,
+    /// in memory order for each `x`: `(start, a_off, b_off)`, its offset in the leaf and
+    /// the offsets of its entries in the arrays reduced over `a` (a run of `n_b * C`) and
+    /// over `b` (a run of `C`).
     #[inline(always)]
-    pub(super) fn for_each_run_in(
+    pub(super) fn runs_in(
         &self,
         rows: std::ops::Range<usize>,
-        mut f: impl FnMut(usize, usize, usize),
-    ) {
+    ) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
         let run = self.nb * self.inner;
-        for x in 0..self.outer {
-            for i in rows.clone() {
-                for y in 0..self.mid {
+        (0..self.outer).flat_map(move |x| {
+            rows.clone().flat_map(move |i| {
+                (0..self.mid).map(move |y| {
                     let start = ((x * self.na + i) * self.mid + y) * run;
                     let a_off = (x * self.mid + y) * run;
                     let b_off = ((x * self.na + i) * self.mid + y) * self.inner;
-                    f(start, a_off, b_off);
-                }
-            }
-        }
+                    (start, a_off, b_off)
+                })
+            })
+        })
     }
 }
 

@@ -8,8 +8,9 @@
 use super::fused::{pass1, pass2, Plan};
 use super::layout::Layout;
 use super::state::{scratch_lens, FactoredExec, FactoredRmsState, Scratch};
+use crate::exec::Body;
 use crate::exec::{absent, BufPtr, BufSlice, LeafMem, CHUNK};
-use crate::kernel::{for_each_step_leaf, for_each_update_leaf, AnyLeaf};
+use crate::kernel::{for_each_step_leaf, for_each_update_leaf, AnyLeaf, LeafIo};
 use crate::{Buf, Error, Float, Tree};
 use rayon::prelude::*;
 
@@ -180,14 +181,17 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
                 let f = (fa, fb, v);
                 let l = layout.as_ref();
                 let mut io = AnyLeaf::of(exec, i, start, start + len, step);
-                match exec.buf(i, 0).slice(start, len) {
-                    BufSlice::Native(m) => pass2(plan, l, runs, f, s, wd, m, &mut io),
-                    BufSlice::F32(m) => pass2(plan, l, runs, f, s, wd, m, &mut io),
-                    BufSlice::F64(m) => pass2(plan, l, runs, f, s, wd, m, &mut io),
-                    BufSlice::BF16(m) => pass2(plan, l, runs, f, s, wd, m, &mut io),
-                    BufSlice::F16(m) => pass2(plan, l, runs, f, s, wd, m, &mut io),
-                    BufSlice::Absent(n) => pass2(plan, l, runs, f, s, wd, &mut absent(n), &mut io),
-                }
+                let mu = exec.buf(i, 0).slice(start, len);
+                crate::exec::wide_run(Pass2 {
+                    plan,
+                    l,
+                    runs,
+                    f,
+                    s,
+                    wd,
+                    mu,
+                    io: &mut io,
+                });
             }
         };
         let blocks = units.div_ceil(per);
@@ -197,4 +201,42 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
             (0..blocks).for_each(block);
         }
     });
+}
+
+/// Pass 2 over some runs of a leaf, for the storage of its momentum (`pass2`'s
+/// arguments), as one [`Body`] so that its loops have an AVX2 build.
+struct Pass2<'a, 'b, F, IO> {
+    plan: &'a Plan<F>,
+    l: Option<&'a Layout>,
+    runs: std::ops::Range<usize>,
+    f: (&'a [F], &'a [F], &'a mut [F]),
+    s: F,
+    wd: bool,
+    mu: BufSlice<'a, F>,
+    io: &'b mut IO,
+}
+
+impl<F: Float, IO: LeafIo<F>> Body for Pass2<'_, '_, F, IO> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let Pass2 {
+            plan,
+            l,
+            runs,
+            f,
+            s,
+            wd,
+            mu,
+            io,
+        } = self;
+        match mu {
+            BufSlice::Native(m) => pass2(plan, l, runs, f, s, wd, m, io),
+            BufSlice::F32(m) => pass2(plan, l, runs, f, s, wd, m, io),
+            BufSlice::F64(m) => pass2(plan, l, runs, f, s, wd, m, io),
+            BufSlice::BF16(m) => pass2(plan, l, runs, f, s, wd, m, io),
+            BufSlice::F16(m) => pass2(plan, l, runs, f, s, wd, m, io),
+            BufSlice::Absent(n) => pass2(plan, l, runs, f, s, wd, &mut absent(n), io),
+        }
+    }
 }

@@ -52,7 +52,15 @@ pub(super) fn factored_moment<F: Float>(
         // SAFETY: block `k` writes part `k` of `a` and `w` and the entries of `sb` and
         // `vb` of its own runs, which no other block touches; the slices above are not
         // used until every block is done.
-        unsafe { rows_block(l, &shared, k, blocks, (d, omd, eps), clip) }
+        // AVX2 build where it is on, on whichever thread runs the block.
+        crate::exec::wide_run(RowsBlock {
+            l,
+            s: &shared,
+            k,
+            blocks,
+            c: (d, omd, eps),
+            clip,
+        })
     };
     if split {
         (0..blocks).into_par_iter().for_each(block);
@@ -93,6 +101,25 @@ struct Shared<'a, F> {
 // SAFETY: the blocks write disjoint elements through the pointers (`rows_block`).
 unsafe impl<F: Sync> Sync for Shared<'_, F> {}
 
+/// [`rows_block`]'s arguments, as a [`Body`](crate::exec::Body).
+struct RowsBlock<'a, 'b, F> {
+    l: &'a Layout,
+    s: &'a Shared<'b, F>,
+    k: usize,
+    blocks: usize,
+    c: (F, F, F),
+    clip: bool,
+}
+
+impl<F: Float> crate::exec::Body for RowsBlock<'_, '_, F> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        // SAFETY: as `factored_moment`, which builds these, promises.
+        unsafe { rows_block(self.l, self.s, self.k, self.blocks, self.c, self.clip) }
+    }
+}
+
 /// Block `k` of `blocks` of pass 1: the runs whose index along a is in the block. Their
 /// sums over a go into part `k` of the scratch `a` and, with clipping, their weights
 /// `w = Σ_i g² / vb` into part `k` of `w`; their sums over b into `sb` and, with
@@ -124,7 +151,8 @@ unsafe fn rows_block<F: Float>(
     };
     pa.fill(F::zero());
     pw.fill(F::zero());
-    l.for_each_run_in(l.block_rows(k, blocks), |start, a_off, b_off| {
+    // Plain loops over the runs (no closure per run), all compiled into the caller.
+    for (start, a_off, b_off) in l.runs_in(l.block_rows(k, blocks)) {
         let g = &s.g[start..start + run];
         let ka = &mut pa[a_off..a_off + run];
         let kb = unsafe { part(s.sb.add(b_off), inner) };
@@ -176,7 +204,7 @@ unsafe fn rows_block<F: Float>(
                 }
             }
         }
-    });
+    }
 }
 
 /// The end of pass 1, over the statistics alone: decays the sums over a (in `sa`) into
