@@ -227,82 +227,91 @@ impl<F: Float> Plan<F> {
     }
 }
 
-/// [`vector_body`] from the AVX2 + FMA build where [`simd`](crate::exec::simd) is on, as
-/// the generated steps run (the same bits: no operation here is fused or reordered).
-fn vector<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], io: &mut IO) {
-    crate::exec::wide(|| vector_body(plan, mu, nu, io))
-}
-
-/// [`rows_body`] from the AVX2 + FMA build where [`simd`](crate::exec::simd) is on.
-fn rows_of<F: Float, IO: LeafIo<F>>(
-    plan: &Plan<F>,
-    shape: &[usize],
-    mu: &[F],
-    nu: &mut [F],
-    new: &mut [F],
-    rows: std::ops::Range<usize>,
-    io: &mut IO,
-) {
-    crate::exec::wide(|| rows_body(plan, shape, mu, nu, new, rows, io))
-}
-
 /// A vector's elements (or a scalar as a 1-element vector): one accumulator per element,
-/// which is the new accumulated value itself.
-#[inline(always)]
-fn vector_body<F: Float, IO: LeafIo<F>>(plan: &Plan<F>, mu: &mut [F], nu: &mut [F], io: &mut IO) {
-    let n = nu.len();
-    let mu = &mut mu[..n];
-    io.apply(0, n, |k, g, _| {
-        let acc = plan.c_g * (g * g) + plan.c_mu * mu[k];
-        mu[k] = acc;
-        plan.element(g, acc, &mut nu[k])
-    });
+/// which is the new accumulated value itself. A [`Body`](crate::exec::Body): run from the
+/// AVX2 + FMA build where [`simd`](crate::exec::simd) is on, as the generated steps are
+/// (the same bits: no operation here is fused or reordered).
+struct Vector<'a, 'b, F, IO> {
+    plan: &'a Plan<F>,
+    mu: &'a mut [F],
+    nu: &'a mut [F],
+    io: &'b mut IO,
+}
+
+impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Vector<'_, '_, F, IO> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let Vector { plan, mu, nu, io } = self;
+        let n = nu.len();
+        let mu = &mut mu[..n];
+        io.apply(0, n, |k, g, _| {
+            let acc = plan.c_g * (g * g) + plan.c_mu * mu[k];
+            mu[k] = acc;
+            plan.element(g, acc, &mut nu[k])
+        });
+    }
 }
 
 /// Rows `rows` of a leaf of rank >= 2 whose elements (from the first row's) are `io` and
 /// `nu`: each element's update from the old accumulators `mu`, and the maxima of the new
-/// ones gathered into `new` (`accumulators(shape)` entries, from -inf).
-#[inline(always)]
-fn rows_body<F: Float, IO: LeafIo<F>>(
-    plan: &Plan<F>,
-    shape: &[usize],
-    mu: &[F],
-    nu: &mut [F],
-    new: &mut [F],
+/// ones gathered into `new` (`accumulators(shape)` entries, from -inf). A
+/// [`Body`](crate::exec::Body), as [`Vector`].
+struct Rows<'a, 'b, F, IO> {
+    plan: &'a Plan<F>,
+    shape: &'a [usize],
+    mu: &'a [F],
+    nu: &'a mut [F],
+    new: &'a mut [F],
     rows: std::ops::Range<usize>,
-    io: &mut IO,
-) {
-    let rank = shape.len();
-    let last = shape[rank - 1];
-    let total = accumulators(shape);
-    // The accumulators of axis k start at Σ shape[..k]; the last axis's are read per
-    // element, the outer axes' once per row.
-    let off_last = total - last;
-    let (new_outer, new_last) = new[..total].split_at_mut(off_last);
-    let mu_last = &mu[off_last..total];
-    // Calls `f(position)` with the position of each outer axis's accumulator of `row`.
-    let outer = |row: usize, f: &mut dyn FnMut(usize)| {
-        let (mut r, mut off) = (row, off_last);
-        for ax in (0..rank - 1).rev() {
-            off -= shape[ax];
-            f(off + r % shape[ax]);
-            r /= shape[ax];
+    io: &'b mut IO,
+}
+
+impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Rows<'_, '_, F, IO> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let Rows {
+            plan,
+            shape,
+            mu,
+            nu,
+            new,
+            rows,
+            io,
+        } = self;
+        let rank = shape.len();
+        let last = shape[rank - 1];
+        let total = accumulators(shape);
+        // The accumulators of axis k start at Σ shape[..k]; the last axis's are read per
+        // element, the outer axes' once per row.
+        let off_last = total - last;
+        let (new_outer, new_last) = new[..total].split_at_mut(off_last);
+        let mu_last = &mu[off_last..total];
+        // Calls `f(position)` with the position of each outer axis's accumulator of `row`.
+        let outer = |row: usize, f: &mut dyn FnMut(usize)| {
+            let (mut r, mut off) = (row, off_last);
+            for ax in (0..rank - 1).rev() {
+                off -= shape[ax];
+                f(off + r % shape[ax]);
+                r /= shape[ax];
+            }
+        };
+        for row in rows.clone() {
+            // The smallest accumulator of the outer axes for this row.
+            let mut m_outer = F::infinity();
+            outer(row, &mut |pos| m_outer = m_outer.min(mu[pos]));
+            let start = (row - rows.start) * last;
+            let nu_row = &mut nu[start..start + last];
+            let mut row_max = F::neg_infinity();
+            io.apply(start, last, |k, g, _| {
+                let acc = plan.c_g * (g * g) + plan.c_mu * m_outer.min(mu_last[k]);
+                new_last[k] = new_last[k].max(acc);
+                row_max = row_max.max(acc);
+                plan.element(g, acc, &mut nu_row[k])
+            });
+            outer(row, &mut |pos| new_outer[pos] = new_outer[pos].max(row_max));
         }
-    };
-    for row in rows.clone() {
-        // The smallest accumulator of the outer axes for this row.
-        let mut m_outer = F::infinity();
-        outer(row, &mut |pos| m_outer = m_outer.min(mu[pos]));
-        let start = (row - rows.start) * last;
-        let nu_row = &mut nu[start..start + last];
-        let mut row_max = F::neg_infinity();
-        io.apply(start, last, |k, g, _| {
-            let acc = plan.c_g * (g * g) + plan.c_mu * m_outer.min(mu_last[k]);
-            new_last[k] = new_last[k].max(acc);
-            row_max = row_max.max(acc);
-            plan.element(g, acc, &mut nu_row[k])
-        });
-        outer(row, &mut |pos| new_outer[pos] = new_outer[pos].max(row_max));
     }
 }
 
@@ -318,7 +327,7 @@ fn run_leaf<F: Float, IO: LeafIo<F>>(
     let n = io.grads().len();
     let nu = &mut nu[..n];
     if shape.len() < 2 {
-        return vector(plan, mu, nu, io);
+        return crate::exec::wide_run(Vector { plan, mu, nu, io });
     }
     if n == 0 {
         // No element: no maximum to take; the accumulators stay.
@@ -327,7 +336,16 @@ fn run_leaf<F: Float, IO: LeafIo<F>>(
     let total = accumulators(shape);
     let new = &mut scratch[..total];
     new.fill(F::neg_infinity());
-    rows_of(plan, shape, mu, nu, new, 0..n / shape[shape.len() - 1], io);
+    let rows = 0..n / shape[shape.len() - 1];
+    crate::exec::wide_run(Rows {
+        plan,
+        shape,
+        mu,
+        nu,
+        new,
+        rows,
+        io,
+    });
     mu[..total].copy_from_slice(new);
 }
 
@@ -353,7 +371,8 @@ fn run_leaf_split<F: Float, IO: LeafIo<F>>(
             .enumerate()
             .for_each(|(c, (mu, nu))| {
                 let start = c * CHUNK;
-                vector(plan, mu, nu, &mut io(start, start + nu.len()));
+                let io = &mut io(start, start + nu.len());
+                crate::exec::wide_run(Vector { plan, mu, nu, io });
             });
         return;
     }
@@ -370,7 +389,15 @@ fn run_leaf_split<F: Float, IO: LeafIo<F>>(
             new.fill(F::neg_infinity());
             let r = b * per..(b * per + per).min(rows);
             let mut io = io(r.start * last, r.end * last);
-            rows_of(plan, shape, old, nu, new, r, &mut io);
+            crate::exec::wide_run(Rows {
+                plan,
+                shape,
+                mu: old,
+                nu,
+                new,
+                rows: r,
+                io: &mut io,
+            });
         });
     let (first, rest) = scratch.split_at(total);
     for (j, m) in mu[..total].iter_mut().enumerate() {

@@ -137,7 +137,7 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
             Some(l) => (l.row_len(), l.col_len(), 0, l.len_a()),
             None => (0, 0, n, 0),
         };
-        let (sa, lb) = scratch_lens(shape, plan.factored, plan.min_dim);
+        let (sa, lb, sw) = scratch_lens(shape, plan.factored, plan.min_dim);
         let wd = decay.get(i).copied().unwrap_or(false);
         let split = exec.is_parallel() && n >= 2 * CHUNK;
         // SAFETY (both passes): leaf `i` runs in this task alone (and, split, in the
@@ -155,7 +155,7 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
             let s = (
                 native(exec, i, 4, 0, sa),
                 native(exec, i, 5, 0, lb),
-                native(exec, i, 6, 0, sa),
+                native(exec, i, 6, 0, sw),
             );
             pass1(plan, layout.as_ref(), g, p, stats, s, split)
         };

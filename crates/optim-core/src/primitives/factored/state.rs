@@ -58,19 +58,27 @@ impl<F> PartialEq for Scratch<F> {
     }
 }
 
-/// The lengths of a leaf's scratch `a` (and `w`) and `b`. A factored leaf: a part of
-/// `len_a` per block of rows (`Layout::a_blocks`), and `len_b`. An unfactored leaf of two
-/// chunks or more: one partial sum of the clip's `Σ u²` per chunk in `a` (and `w`, unused).
-pub(super) fn scratch_lens(shape: &[usize], factored: bool, min_dim: usize) -> (usize, usize) {
+/// The lengths of a leaf's scratch `a`, `b` and `w`. A factored leaf: a part of `len_a`
+/// per block of rows (`Layout::a_blocks`) in `a` and `w`, and `len_b`. An unfactored leaf
+/// of two chunks or more: one partial sum of the clip's `Σ u²` per chunk in `a`.
+pub(super) fn scratch_lens(
+    shape: &[usize],
+    factored: bool,
+    min_dim: usize,
+) -> (usize, usize, usize) {
     match Layout::of(shape, factored, min_dim) {
-        Some(l) => (l.a_blocks() * l.len_a(), l.len_b()),
-        None => (sum_blocks(shape.iter().product()), 0),
+        Some(l) => (
+            l.a_blocks() * l.len_a(),
+            l.len_b(),
+            l.a_blocks() * l.len_a(),
+        ),
+        None => (sum_blocks(shape.iter().product()), 0, 0),
     }
 }
 
 /// The number of chunks whose partial sums an unfactored leaf of `n` elements adds its
 /// clip's `Σ u²` from (none under two chunks: one sum, in the plain order).
-pub(super) fn sum_blocks(n: usize) -> usize {
+fn sum_blocks(n: usize) -> usize {
     if n < 2 * crate::exec::CHUNK {
         0
     } else {
@@ -83,16 +91,16 @@ impl<F: Float> Scratch<F> {
     fn fit(&mut self, metas: &[LeafMeta], factored: bool, min_dim: usize) -> Result<(), Error> {
         let fits = self.a.len() == metas.len()
             && metas.iter().enumerate().all(|(i, m)| {
-                let (la, lb) = scratch_lens(&m.shape, factored, min_dim);
-                self.a[i].len() == la && self.b[i].len() == lb && self.w[i].len() == la
+                let (la, lb, lw) = scratch_lens(&m.shape, factored, min_dim);
+                self.a[i].len() == la && self.b[i].len() == lb && self.w[i].len() == lw
             });
         if !fits {
             let (mut a, mut b, mut w) = (Vec::new(), Vec::new(), Vec::new());
             for m in metas {
-                let (la, lb) = scratch_lens(&m.shape, factored, min_dim);
+                let (la, lb, lw) = scratch_lens(&m.shape, factored, min_dim);
                 a.push(try_zeros(la, &m.path, "scratch")?);
                 b.push(try_zeros(lb, &m.path, "scratch")?);
-                w.push(try_zeros(la, &m.path, "scratch")?);
+                w.push(try_zeros(lw, &m.path, "scratch")?);
             }
             (self.a, self.b, self.w) = (a, b, w);
         }

@@ -48,11 +48,11 @@ pub(super) fn factored_moment<F: Float>(
         sb: sb.as_mut_ptr(),
         vb: vb.as_mut_ptr(),
     };
+    // `RowsBlock`'s promise: block `k` writes part `k` of `a` and `w` and the entries of
+    // `sb` and `vb` of its own runs, which no other block touches, and the slices above
+    // are not used until every block is done. Each block runs from the AVX2 build where
+    // it is on, on whichever thread runs it.
     let block = |k: usize| {
-        // SAFETY: block `k` writes part `k` of `a` and `w` and the entries of `sb` and
-        // `vb` of its own runs, which no other block touches; the slices above are not
-        // used until every block is done.
-        // AVX2 build where it is on, on whichever thread runs the block.
         crate::exec::wide_run(RowsBlock {
             l,
             s: &shared,
@@ -67,18 +67,8 @@ pub(super) fn factored_moment<F: Float>(
     } else {
         (0..blocks).for_each(block);
     }
-    let (sa, rest) = a.split_at_mut(la);
-    for part in rest.chunks_exact(la) {
-        for (s, &p) in sa.iter_mut().zip(part) {
-            *s = *s + p;
-        }
-    }
-    let (sw, rest) = w.split_at_mut(if clip { la } else { 0 });
-    for part in rest.chunks_exact(la.max(1)) {
-        for (s, &p) in sw.iter_mut().zip(part) {
-            *s = *s + p;
-        }
-    }
+    let sa = add_parts(a, la);
+    let sw = add_parts(w, if clip { la } else { 0 });
     if !clip {
         let nb = F::of(l.nb as f64);
         for (v, &s) in vb.iter_mut().zip(sb.iter()) {
@@ -86,6 +76,18 @@ pub(super) fn factored_moment<F: Float>(
         }
     }
     finish(l, v_row, v_col, (sa, sb, sw), d, omd, clip)
+}
+
+/// Adds the parts of `len` elements of `parts` after the first into the first, in order,
+/// and returns the first (empty when `len` is 0).
+fn add_parts<F: Float>(parts: &mut [F], len: usize) -> &mut [F] {
+    let (first, rest) = parts.split_at_mut(len);
+    for part in rest.chunks_exact(len.max(1)) {
+        for (s, &p) in first.iter_mut().zip(part) {
+            *s = *s + p;
+        }
+    }
+    first
 }
 
 /// What the blocks of [`factored_moment`] share: the gradients, and the scratch and
@@ -98,10 +100,19 @@ struct Shared<'a, F> {
     vb: *mut F,
 }
 
-// SAFETY: the blocks write disjoint elements through the pointers (`rows_block`).
+// SAFETY: the blocks write disjoint elements through the pointers (`RowsBlock`).
 unsafe impl<F: Sync> Sync for Shared<'_, F> {}
 
-/// [`rows_block`]'s arguments, as a [`Body`](crate::exec::Body).
+/// Block `k` of `blocks` of pass 1: the runs whose index along a is in the block. Their
+/// sums over a go into part `k` of the scratch `a` and, with clipping, their weights
+/// `w = Σ_i g² / vb` into part `k` of `w`; their sums over b into `sb` and, with
+/// clipping, their new entries of `vb` (and `sb` then holds their reciprocals until the
+/// factors replace them). Run from the AVX2 build where it is on
+/// ([`Body`](crate::exec::Body)).
+///
+/// Built by [`factored_moment`] only, which promises that the pointers of `s` cover
+/// `blocks` parts of `len_a` (`w`: when `clip`), `len_b` and `vb`'s length, and that no
+/// one else accesses part `k` or the entries of this block's runs while it runs.
 struct RowsBlock<'a, 'b, F> {
     l: &'a Layout,
     s: &'a Shared<'b, F>,
@@ -115,92 +126,77 @@ impl<F: Float> crate::exec::Body for RowsBlock<'_, '_, F> {
     type Out = ();
     #[inline(always)]
     fn run(self) {
-        // SAFETY: as `factored_moment`, which builds these, promises.
-        unsafe { rows_block(self.l, self.s, self.k, self.blocks, self.c, self.clip) }
-    }
-}
-
-/// Block `k` of `blocks` of pass 1: the runs whose index along a is in the block. Their
-/// sums over a go into part `k` of the scratch `a` and, with clipping, their weights
-/// `w = Σ_i g² / vb` into part `k` of `w`; their sums over b into `sb` and, with
-/// clipping, their new entries of `vb` (and `sb` then holds their reciprocals until the
-/// factors replace them).
-///
-/// # Safety
-/// The pointers of `s` cover `blocks` parts of `len_a` (`w`: when `clip`), `len_b` and
-/// `vb`'s length, and no one else accesses part `k` or the entries of this block's runs
-/// while it runs.
-#[inline(always)]
-unsafe fn rows_block<F: Float>(
-    l: &Layout,
-    s: &Shared<'_, F>,
-    k: usize,
-    blocks: usize,
-    (d, omd, eps): (F, F, F),
-    clip: bool,
-) {
-    use std::slice::from_raw_parts_mut as part;
-    let (la, run, inner) = (l.len_a(), l.nb * l.inner, l.inner);
-    let nb = F::of(l.nb as f64);
-    // SAFETY (all the slices below): as the caller promises.
-    let pa = unsafe { part(s.a.add(k * la), la) };
-    let pw = if clip {
-        unsafe { part(s.w.add(k * la), la) }
-    } else {
-        &mut []
-    };
-    pa.fill(F::zero());
-    pw.fill(F::zero());
-    // Plain loops over the runs (no closure per run), all compiled into the caller.
-    for (start, a_off, b_off) in l.runs_in(l.block_rows(k, blocks)) {
-        let g = &s.g[start..start + run];
-        let ka = &mut pa[a_off..a_off + run];
-        let kb = unsafe { part(s.sb.add(b_off), inner) };
-        kb.fill(F::zero());
-        if clip {
-            // Read the run once for its sums over b, hence its new entries of `vb`;
-            // read it again, from cache, for the sums over a and for
-            // `w = Σ_i g² / vb`, which gives the clip's Σ u² (`finish`).
-            let kw = &mut pw[a_off..a_off + run];
-            let vb = unsafe { part(s.vb.add(b_off), inner) };
-            if inner == 1 {
-                kb[0] = kb[0] + zip_sum(g, g, |g, _| g * g + eps);
-            } else {
-                for g in g.chunks_exact(inner) {
-                    for (&g, b) in g.iter().zip(kb.iter_mut()) {
-                        *b = *b + (g * g + eps);
-                    }
-                }
-            }
-            for (v, b) in vb.iter_mut().zip(kb.iter_mut()) {
-                *v = d * *v + omd * (*b / nb);
-                *b = F::one() / *v;
-            }
-            if inner == 1 {
-                sums_and_weights(g, ka, kw, kb[0], eps);
-            } else {
-                for ((g, ka), kw) in g
-                    .chunks_exact(inner)
-                    .zip(ka.chunks_exact_mut(inner))
-                    .zip(kw.chunks_exact_mut(inner))
-                {
-                    for (((&g, a), w), &r) in
-                        g.iter().zip(ka.iter_mut()).zip(kw.iter_mut()).zip(&*kb)
-                    {
-                        let g2 = g * g;
-                        *a = *a + (g2 + eps);
-                        *w = *w + g2 * r;
-                    }
-                }
-            }
-        } else if inner == 1 {
-            kb[0] = kb[0] + zip_sum_into(g, ka, eps);
+        let RowsBlock {
+            l,
+            s,
+            k,
+            blocks,
+            c: (d, omd, eps),
+            clip,
+        } = self;
+        use std::slice::from_raw_parts_mut as part;
+        let (la, run, inner) = (l.len_a(), l.nb * l.inner, l.inner);
+        let nb = F::of(l.nb as f64);
+        // SAFETY (all the slices below): as `factored_moment` promises.
+        let pa = unsafe { part(s.a.add(k * la), la) };
+        let pw = if clip {
+            unsafe { part(s.w.add(k * la), la) }
         } else {
-            for (g, ka) in g.chunks_exact(inner).zip(ka.chunks_exact_mut(inner)) {
-                for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
-                    let e = g * g + eps;
-                    *a = *a + e;
-                    *b = *b + e;
+            &mut []
+        };
+        pa.fill(F::zero());
+        pw.fill(F::zero());
+        // Plain loops over the runs (no closure per run), all compiled into the caller.
+        for (start, a_off, b_off) in l.runs_in(l.block_rows(k, blocks)) {
+            let g = &s.g[start..start + run];
+            let ka = &mut pa[a_off..a_off + run];
+            let kb = unsafe { part(s.sb.add(b_off), inner) };
+            kb.fill(F::zero());
+            if clip {
+                // Read the run once for its sums over b, hence its new entries of `vb`;
+                // read it again, from cache, for the sums over a and for
+                // `w = Σ_i g² / vb`, which gives the clip's Σ u² (`finish`).
+                let kw = &mut pw[a_off..a_off + run];
+                let vb = unsafe { part(s.vb.add(b_off), inner) };
+                if inner == 1 {
+                    kb[0] = kb[0] + zip_sum(g, g, |g, _| g * g + eps);
+                } else {
+                    for g in g.chunks_exact(inner) {
+                        for (&g, b) in g.iter().zip(kb.iter_mut()) {
+                            *b = *b + (g * g + eps);
+                        }
+                    }
+                }
+                for (v, b) in vb.iter_mut().zip(kb.iter_mut()) {
+                    *v = d * *v + omd * (*b / nb);
+                    *b = F::one() / *v;
+                }
+                if inner == 1 {
+                    sums_and_weights(g, ka, kw, kb[0], eps);
+                } else {
+                    for ((g, ka), kw) in g
+                        .chunks_exact(inner)
+                        .zip(ka.chunks_exact_mut(inner))
+                        .zip(kw.chunks_exact_mut(inner))
+                    {
+                        for (((&g, a), w), &r) in
+                            g.iter().zip(ka.iter_mut()).zip(kw.iter_mut()).zip(&*kb)
+                        {
+                            let g2 = g * g;
+                            *a = *a + (g2 + eps);
+                            *w = *w + g2 * r;
+                        }
+                    }
+                }
+            } else if inner == 1 {
+                kb[0] = kb[0] + zip_sum_into(g, ka, eps);
+            } else {
+                for (g, ka) in g.chunks_exact(inner).zip(ka.chunks_exact_mut(inner)) {
+                    for ((&g, a), b) in g.iter().zip(ka.iter_mut()).zip(kb.iter_mut()) {
+                        let e = g * g + eps;
+                        *a = *a + e;
+                        *b = *b + e;
+                    }
                 }
             }
         }
