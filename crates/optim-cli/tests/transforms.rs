@@ -4,7 +4,7 @@
 //! `tests/data/transforms_extra/generate.py` made with optax for other shapes and nestings.
 
 use optim_cli::case::{parse_file, Case};
-use optim_cli::check::{check, check_with};
+use optim_cli::check::check;
 use optim_cli::replay::run_case;
 use std::path::Path;
 
@@ -28,14 +28,6 @@ fn cases(folder: &str) -> Vec<Case> {
     cases
 }
 
-/// Cases that deviate from optax on purpose, with why and the tolerance they meet.
-///
-/// Under `inject_hyperparams`, optax keeps a schedule's float32 result (a
-/// `linear_schedule` of `b1` on the int32 count) as a float32 array even when the params
-/// are float64, so adam's `1 - b1^t` runs in float32 there (about 1e-8 relative); here
-/// every per-step scalar is f64, as in the bare optimizer.
-const DEVIATIONS: &[(&str, f64)] = &[("inject_hyperparams/adam_scheduled_lr_b1/float64", 1e-8)];
-
 #[test]
 fn every_transform_case_matches_optax() {
     let cases = cases("transforms");
@@ -57,21 +49,6 @@ fn every_transform_case_matches_optax() {
                 continue;
             }
         };
-        if let Some(&(_, rtol)) = DEVIATIONS.iter().find(|(id, _)| *id == case.id) {
-            // The deviation is real (the reference tolerance misses it) and bounded.
-            assert!(
-                check(case, &trace).is_err(),
-                "{}: no longer deviates; drop it from DEVIATIONS",
-                case.id
-            );
-            if let Err(e) = check_with(case, &trace, rtol, rtol) {
-                failures.push(format!(
-                    "{} (deviation, rtol = atol = {rtol}): {e}",
-                    case.id
-                ));
-            }
-            continue;
-        }
         if let Err(e) = check(case, &trace) {
             failures.push(format!("{}: {e}", case.id));
         }
@@ -115,5 +92,5 @@ fn cases_generated_for_other_shapes_and_nestings_match_optax() {
         cases.len(),
         failures.join("\n")
     );
-    assert_eq!(cases.len(), 32, "the generated case count");
+    assert_eq!(cases.len(), 38, "the generated case count");
 }

@@ -231,6 +231,16 @@ pub trait Hyperparams: Sized {
     /// Sets one argument; errors name it.
     fn set(&mut self, name: &str, value: Value) -> Result<(), Error>;
 
+    /// Sets numeric argument `name` to a jax scalar: its value, as [`set`](Self::set) with
+    /// [`Value::Num`] does, and whether jax holds it as a float32 array (`single`), which
+    /// the per-step code of `#[optimizer]` declarations reads through `jax!(name)` (see
+    /// [`dsl::Jax`](crate::dsl::Jax)); `inject_hyperparams` sets its values this way. The
+    /// default, for configurations written by hand, ignores `single`.
+    fn set_jax(&mut self, name: &str, value: f64, single: bool) -> Result<(), Error> {
+        let _ = single;
+        self.set(name, Value::Num(value))
+    }
+
     /// The current value of argument `name`, or `None` for a name the configuration
     /// does not have. `#[optimizer]` and `hand_hyperparams!` implement it; the default
     /// (for configurations written entirely by hand) knows no argument.

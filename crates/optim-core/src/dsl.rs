@@ -84,26 +84,83 @@ pub fn debiased<F: Float>(
     }
 }
 
-/// The Adam family's per-step scalars, in f64: `(1 - b1, 1 - b2, 1 / (1 - b1^t),
-/// 1 / (1 - b1^(t + 1)), 1 / (1 - b2^t))`. The element code multiplies by the
-/// reciprocals (see [`debiased`]).
+/// A hyperparameter as per-step code sees it through `jax!(name)`: its value and whether
+/// jax holds it as a float32 array, so that the per-step functions optax computes in the
+/// hyperparameter's own dtype ([`bias_correction`], [`bias_corrections`]) do too.
+///
+/// A configuration's arguments are float64 (optax's Python floats, which jax computes
+/// with in the params' dtype or wider). One is float32 when `inject_hyperparams` holds a
+/// schedule whose value jax keeps as a float32 array: `linear_schedule` on the int32 step
+/// count gives float32 even for float64 params, and optax's `inject_hyperparams` keeps a
+/// strongly typed value's dtype, so adam's `1 - b1^t` is then a float32 computation.
+/// A plain `f64` converts to a float64 `Jax`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Jax {
+    /// The value (exactly representable in float32 when `single`).
+    pub value: f64,
+    /// Whether jax holds the value as a float32 array.
+    pub single: bool,
+}
+
+impl From<f64> for Jax {
+    fn from(value: f64) -> Self {
+        Jax {
+            value,
+            single: false,
+        }
+    }
+}
+
+impl Jax {
+    /// [`bias_correction`] of this decay (a method, for declarations whose argument of
+    /// that name shadows the function).
+    #[inline]
+    pub fn bias_correction(self, t: f64) -> f64 {
+        // jax's float32 power of an int32 count is the correctly rounded power.
+        self.round(1.0 - self.round(self.value.powf(t)))
+    }
+
+    /// `x`, the exact result of an operation on this value, rounded as jax rounds the
+    /// result in this value's dtype (for `+`, `-`, `*`, `/` and `sqrt` of float32
+    /// operands, rounding the float64 result gives the float32 operation's result).
+    #[inline]
+    fn round(self, x: f64) -> f64 {
+        if self.single {
+            x as f32 as f64
+        } else {
+            x
+        }
+    }
+}
+
+/// The Adam family's per-step scalars: `(1 - b1, 1 - b2, 1 / (1 - b1^t),
+/// 1 / (1 - b1^(t + 1)), 1 / (1 - b2^t))`. `1 - b` and `1 - b^t` are computed in each
+/// decay's dtype (see [`Jax`]; f64 for a plain `f64`), as optax's `update_moment` and
+/// `bias_correction` compute them; the element code multiplies by the reciprocals (see
+/// [`debiased`]).
 #[inline]
-pub fn bias_corrections(b1: f64, b2: f64, t: f64) -> (f64, f64, f64, f64, f64) {
+pub fn bias_corrections(
+    b1: impl Into<Jax>,
+    b2: impl Into<Jax>,
+    t: f64,
+) -> (f64, f64, f64, f64, f64) {
+    let (b1, b2) = (b1.into(), b2.into());
     (
-        1.0 - b1,
-        1.0 - b2,
-        1.0 / (1.0 - b1.powf(t)),
-        1.0 / (1.0 - b1.powf(t + 1.0)),
-        1.0 / (1.0 - b2.powf(t)),
+        b1.round(1.0 - b1.value),
+        b2.round(1.0 - b2.value),
+        1.0 / bias_correction(b1, t),
+        1.0 / bias_correction(b1, t + 1.0),
+        1.0 / bias_correction(b2, t),
     )
 }
 
-/// optax's `bias_correction` divisor `1 - decay^t` for one moment, in f64, for the
-/// primitives that divide by it as optax does (Adan's three moments, AdEMAMix's, ACProp's
-/// delayed one); [`bias_corrections`] gives the Adam family's reciprocals instead.
+/// optax's `bias_correction` divisor `1 - decay^t` for one moment, in the decay's dtype
+/// (see [`Jax`]; f64 for a plain `f64`), for the primitives that divide by it as optax
+/// does (Adan's three moments, AdEMAMix's, ACProp's delayed one, RMSProp's and the EMA's);
+/// [`bias_corrections`] gives the Adam family's reciprocals instead.
 #[inline]
-pub fn bias_correction(decay: f64, t: f64) -> f64 {
-    1.0 - decay.powf(t)
+pub fn bias_correction(decay: impl Into<Jax>, t: f64) -> f64 {
+    decay.into().bias_correction(t)
 }
 
 /// RMSProp's scaling of a second moment `v`: `1 / sqrt(v + eps)` (optax's default,

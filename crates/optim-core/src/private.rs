@@ -7,6 +7,30 @@ pub use optim_macros::__fuse as fuse;
 pub use optim_macros::__partial as partial;
 pub use serde;
 
+/// Which numeric arguments of a generated configuration jax holds as float32 arrays: bit
+/// `i` for argument `i` of [`Hyperparams::NAMES`](crate::Hyperparams::NAMES), set by
+/// [`Hyperparams::set_jax`](crate::Hyperparams::set_jax) and read by `jax!(name)` in
+/// per-step code (see [`dsl::Jax`](crate::dsl::Jax)). Arguments past the 64th are always
+/// float64.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Single(u64);
+
+impl Single {
+    /// Whether argument `i` is float32.
+    #[inline]
+    pub fn get(self, i: usize) -> bool {
+        i < 64 && self.0 >> i & 1 == 1
+    }
+
+    /// Marks argument `i` float32 (`on`) or float64.
+    #[inline]
+    pub fn set(&mut self, i: usize, on: bool) {
+        if i < 64 {
+            self.0 = self.0 & !(1 << i) | u64::from(on) << i;
+        }
+    }
+}
+
 /// Converts a per-step value into its per-element form: floats become `F`; bools and
 /// integers stay as they are.
 pub trait ToElem<F> {

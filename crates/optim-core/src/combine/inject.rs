@@ -7,13 +7,17 @@
 //! sets the values on a working copy of the configuration (kept in the state, so a step
 //! allocates nothing) and runs it.
 //!
-//! Deliberate deviation from optax: the values stay f64, as in a bare optimizer's
+//! Deliberate deviation from optax: constant values stay f64, as in a bare optimizer's
 //! configuration, where optax casts them to the params' dtype. So with constant values
 //! the wrapped optimizer computes exactly what the bare one does, bit for bit, in float32
-//! too (optax's issue #583 is the drift its cast causes); a schedule gives the value the
-//! bare optimizer's schedule would.
+//! too (optax's issue #583 is the drift its cast causes). A schedule gives the value, and
+//! the dtype, optax's would: a strongly typed float32 result (`linear_schedule` on the
+//! int32 count, even for float64 params) stays float32, so the bias corrections that
+//! optax computes in the decay's dtype are float32 computations here too
+//! ([`Hyperparams::set_jax`], [`dsl::Jax`](crate::dsl::Jax)).
 
 use crate::kernel::jax_mode;
+use crate::schedule::JaxDtype;
 use crate::{Error, Extra, Float, Hyperparams, LearningRate, Transformation, Tree, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -172,13 +176,20 @@ impl<T: Hyperparams + Clone> InjectHyperparams<T> {
     ) -> Result<(), Error> {
         let mode = jax_mode::<F>();
         for (name, &v) in hyperparams {
-            let v = match self.source(name) {
+            match self.source(name) {
                 Some(LearningRate::Schedule(s)) => {
-                    s.at_count(count.min(i32::MAX as u64), mode).value
+                    let x = s.at_count(count.min(i32::MAX as u64), mode);
+                    // optax's `_convert_floats`: a strongly typed value keeps its dtype,
+                    // a weakly typed one takes the params' dtype.
+                    let dtype = if x.weak {
+                        mode.default_float()
+                    } else {
+                        x.dtype
+                    };
+                    config.set_jax(name, x.value, dtype == JaxDtype::Float32)?;
                 }
-                _ => v,
-            };
-            config.set(name, Value::Num(v))?;
+                _ => config.set_jax(name, v, false)?,
+            }
         }
         Ok(())
     }

@@ -48,7 +48,7 @@ pub fn scale_by_acprop(
     let initial = t == 1.0;
     // optax corrects the stored moment with the previous count, or with 1 on the first
     // step (where the corrected value is then replaced by 1).
-    let bc2_prev = bias_correction(b2, if initial { 1.0 } else { t - 1.0 });
+    let bc2_prev = bias_correction(jax!(b2), if initial { 1.0 } else { t - 1.0 });
     each(|g| {
         let nu_hat = select(initial, 1.0, nu / bc2_prev);
         let err = g - mu;

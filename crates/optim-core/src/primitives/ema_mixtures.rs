@@ -65,7 +65,7 @@ pub fn scale_by_ademamix(
     // optax divides each moment by its bias correction; so do we (Adam's
     // `bias_corrections` gives reciprocals, to multiply by).
     let (one_minus_b1, one_minus_b2) = (1.0 - b1, 1.0 - b2);
-    let (bc1, bc2) = (bias_correction(b1, t), bias_correction(b2, t));
+    let (bc1, bc2) = (bias_correction(jax!(b1), t), bias_correction(jax!(b2), t));
     let one_minus_b3 = 1.0 - b3;
     each(|g| {
         m1 = moment(g, m1, one_minus_b1, b1);
@@ -114,7 +114,7 @@ pub fn scale_by_simplified_ademamix(
     #[state]
     nu: State,
 ) {
-    let bc2 = bias_correction(b2, t);
+    let bc2 = bias_correction(jax!(b2), t);
     each(|g| {
         m = g + b1 * m;
         let g2 = g * g;

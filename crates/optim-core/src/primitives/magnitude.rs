@@ -32,7 +32,7 @@ pub fn scale_by_rms(
     #[state(init = initial_scale)]
     nu: State,
 ) {
-    let bc = 1.0 - decay.powf(t);
+    let bc = jax!(decay).bias_correction(t);
     each(|g| {
         nu = moment(g * g, nu, 1.0 - decay, decay);
         let nu_hat = if bias_correction { nu / bc } else { nu };
@@ -73,7 +73,7 @@ pub fn scale_by_stddev(
     #[state(init = initial_scale)]
     nu: State,
 ) {
-    let bc = 1.0 - decay.powf(t);
+    let bc = jax!(decay).bias_correction(t);
     each(|g| {
         mu = moment(g, mu, 1.0 - decay, decay);
         nu = moment(g * g, nu, 1.0 - decay, decay);

@@ -57,7 +57,8 @@ pub fn scale_by_adam(
     #[state(dtype = nu_dtype)]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) =
+        bias_corrections(jax!(b1), jax!(b2), t);
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         nu = moment(g * g, nu, one_minus_b2, b2);
@@ -92,7 +93,7 @@ pub fn scale_by_adamax(
     nu: State,
 ) {
     let one_minus_b1 = 1.0 - b1;
-    let bc1 = 1.0 - b1.powf(t);
+    let bc1 = bias_correction(jax!(b1), t);
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         nu = maximum(g.abs() + eps, b2 * nu);
@@ -142,12 +143,12 @@ pub fn scale_by_amsgrad(
     let one_minus_b1 = 1.0 - b1;
     let one_minus_b2 = 1.0 - b2;
     let bc1 = if bias_correction_mu {
-        1.0 - b1.powf(t)
+        bias_correction(jax!(b1), t)
     } else {
         1.0
     };
     let bc2 = if bias_correction_nu {
-        1.0 - b2.powf(t)
+        bias_correction(jax!(b2), t)
     } else {
         1.0
     };
@@ -193,7 +194,8 @@ pub fn scale_by_belief(
     #[state]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) =
+        bias_corrections(jax!(b1), jax!(b2), t);
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         let err = g - mu;
@@ -242,7 +244,8 @@ pub fn scale_by_radam(
     #[state]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, inv_bc1_next, inv_bc2) =
+        bias_corrections(jax!(b1), jax!(b2), t);
     let rho_inf = 2.0 / (1.0 - b2) - 1.0;
     let b2t = integer_pow(b2, t);
     let rho = rho_inf - 2.0 * t * b2t / (1.0 - b2t);
@@ -294,7 +297,7 @@ pub fn scale_by_yogi(
     #[state(init = initial_accumulator_value)]
     nu: State,
 ) {
-    let (one_minus_b1, one_minus_b2, inv_bc1, _, inv_bc2) = bias_corrections(b1, b2, t);
+    let (one_minus_b1, one_minus_b2, inv_bc1, _, inv_bc2) = bias_corrections(jax!(b1), jax!(b2), t);
     each(|g| {
         mu = moment(g, mu, one_minus_b1, b1);
         let g2 = g * g;

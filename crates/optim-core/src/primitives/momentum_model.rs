@@ -148,8 +148,8 @@ pub fn scale_by_momo_adam(
     let one_minus_b1 = 1.0 - b1;
     let one_minus_b2 = 1.0 - b2;
     barf = b1 * barf + one_minus_b1 * value;
-    let bc1 = 1.0 - b1.powf(t);
-    let bc2 = 1.0 - b2.powf(t);
+    let bc1 = bias_correction(jax!(b1), t);
+    let bc2 = bias_correction(jax!(b2), t);
     let (g_dot_x, exp_avg_norm, iprod) = tree_sum(|g, p| {
         let m = b1 * exp_avg + one_minus_b1 * g;
         let v = b2 * exp_avg_sq + one_minus_b2 * g * g;

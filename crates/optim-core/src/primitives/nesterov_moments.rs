@@ -56,9 +56,9 @@ pub fn scale_by_adan(
     let one_minus_b1 = 1.0 - b1;
     let one_minus_b2 = 1.0 - b2;
     let one_minus_b3 = 1.0 - b3;
-    let bc1 = bias_correction(b1, t);
-    let bc2 = bias_correction(b2, t);
-    let bc3 = bias_correction(b3, t);
+    let bc1 = bias_correction(jax!(b1), t);
+    let bc2 = bias_correction(jax!(b2), t);
+    let bc3 = bias_correction(jax!(b3), t);
     each(|g| {
         let diff = select(first, 0.0, g - prev_grad);
         prev_grad = g;

@@ -60,7 +60,11 @@ pub fn ema(
     #[state(dtype = accumulator_dtype)]
     ema: State,
 ) {
-    let correction = if debias { 1.0 - decay.powf(t) } else { 1.0 };
+    let correction = if debias {
+        bias_correction(jax!(decay), t)
+    } else {
+        1.0
+    };
     each(|g| {
         ema = (1.0 - decay) * g + decay * ema;
         ema / correction

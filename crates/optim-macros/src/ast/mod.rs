@@ -296,6 +296,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Decl, (TokenStream,
         );
     }
     let body = body::parse(&func, &states, composite, &mut names, &mut errs);
+    check_jax(&hypers, &body, composite, &mut errs);
     if !errs.is_empty() {
         return Err((errs.into_tokens(), fallback));
     }
@@ -313,6 +314,85 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Decl, (TokenStream,
         states,
         body,
     })
+}
+
+/// `jax!(name)`, a numeric argument with its jax dtype (`optim::dsl::Jax`), is per-step
+/// code: it names a numeric argument and appears in the per-step statements, outside the
+/// `tree_sum` closure, of a declaration with an update of its own (not a fused
+/// composition).
+fn check_jax(hypers: &[Hyper], body: &Body, composite: bool, errs: &mut Errors) {
+    #[derive(Default)]
+    struct Calls(Vec<syn::Macro>);
+    impl<'a> syn::visit::Visit<'a> for Calls {
+        fn visit_macro(&mut self, m: &'a syn::Macro) {
+            if m.path.is_ident("jax") {
+                self.0.push(m.clone());
+            }
+        }
+    }
+    let calls = |stmts: &mut dyn Iterator<Item = &syn::Stmt>| {
+        let mut c = Calls::default();
+        for st in stmts {
+            syn::visit::Visit::visit_stmt(&mut c, st);
+        }
+        c.0
+    };
+    let reduce_at = body.tree_reduce.as_ref().map(|(at, _)| *at);
+    let step = calls(
+        &mut body
+            .step_stmts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != reduce_at)
+            .map(|(_, s)| s),
+    );
+    for m in &step {
+        if composite {
+            errs.at(
+                m,
+                "`jax!` belongs in a stage's per-step code: a fused composition's `let`s bind its stages' arguments, which keep their dtype",
+            );
+            continue;
+        }
+        let numeric = |id: &Ident| {
+            hypers.iter().any(|h| {
+                h.name == *id
+                    && match h.kind {
+                        Some(Kind::Rate) => true,
+                        Some(Kind::Plain) => h.ty.as_ref().is_some_and(|t| ty_string(t) == "f64"),
+                        _ => false,
+                    }
+            })
+        };
+        match m.parse_body::<Ident>() {
+            Ok(id) if numeric(&id) => {}
+            _ => errs.at(
+                m,
+                "`jax!` takes the name of a numeric argument (an `f64` or a `LearningRate`): `jax!(b1)`",
+            ),
+        }
+    }
+    let mut elsewhere = Calls::default();
+    for e in body.elem.iter().map(|e| &e.body).chain(
+        body.tree_reduce
+            .iter()
+            .map(|(_, r)| &r.body)
+            .chain(body.leaf_reduce.iter().map(|r| &r.body)),
+    ) {
+        syn::visit::Visit::visit_expr(&mut elsewhere, e);
+    }
+    for (_, c) in &body.helpers {
+        syn::visit::Visit::visit_expr_closure(&mut elsewhere, c);
+    }
+    for st in &body.leaf_stmts {
+        syn::visit::Visit::visit_stmt(&mut elsewhere, st);
+    }
+    for m in &elsewhere.0 {
+        errs.at(
+            m,
+            "`jax!` is per-step code: use it in the `let`s before `each`, outside `tree_sum`",
+        );
+    }
 }
 
 fn fallback(func: &syn::ItemFn, struct_name: &Ident) -> TokenStream {

@@ -94,15 +94,27 @@ pub fn config(cx: &Cx, docs: TokenStream) -> TokenStream {
         // The user's docs are part of `docs` (doc.rs), which puts their references
         // paragraph last, after the generated sections and the documented trace.
         #docs
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         #vis struct #name {
             #(#fields)*
+            /// Which arguments jax holds as float32 arrays (`Hyperparams::set_jax`).
+            #[doc(hidden)]
+            pub __single: #krate::__private::Single,
+        }
+
+        // The arguments only, as `derive(Debug)` would print them without `__single`.
+        impl ::core::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(stringify!(#name))
+                    #(.field(#all_names, &self.#all_idents))*
+                    .finish()
+            }
         }
 
         impl #name {
             /// A configuration with the documented defaults.
             #vis fn new(#(#req_params),*) -> Self {
-                Self { #(#init_fields)* }
+                Self { #(#init_fields)* __single: ::core::default::Default::default() }
             }
             #(#setters)*
         }
@@ -113,7 +125,7 @@ pub fn config(cx: &Cx, docs: TokenStream) -> TokenStream {
             const NAMES: &'static [&'static str] = &[#(#all_names),*];
             const REQUIRED: &'static [&'static str] = &[#(#req_strs),*];
             fn blank() -> Self {
-                Self { #(#blank_fields)* }
+                Self { #(#blank_fields)* __single: ::core::default::Default::default() }
             }
             // A declaration without hyperparameters has only the error arm.
             #[allow(unreachable_code)]
@@ -121,6 +133,13 @@ pub fn config(cx: &Cx, docs: TokenStream) -> TokenStream {
                 match name {
                     #(#all_names => self.#all_idents = #krate::config::convert(#opt_name, name, value)?,)*
                     _ => return Err(#krate::config::unknown(#opt_name, name, Self::NAMES)),
+                }
+                Ok(())
+            }
+            fn set_jax(&mut self, name: &str, value: f64, single: bool) -> ::core::result::Result<(), #krate::Error> {
+                #krate::Hyperparams::set(self, name, #krate::Value::Num(value))?;
+                if let ::core::option::Option::Some(__i) = Self::NAMES.iter().position(|__n| *__n == name) {
+                    self.__single.set(__i, single);
                 }
                 Ok(())
             }

@@ -156,11 +156,36 @@ pub fn render(k: &Kernel) -> TokenStream {
     }
 }
 
+/// Replaces `jax!(name)` with `name`.
+struct PlainJax;
+impl syn::visit_mut::VisitMut for PlainJax {
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        if let syn::Expr::Macro(m) = e {
+            if m.mac.path.is_ident("jax") {
+                if let Ok(id) = m.mac.parse_body::<syn::Ident>() {
+                    *e = syn::parse_quote!(#id);
+                    return;
+                }
+            }
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
+}
+
 /// The equations of an elementary declaration: per step, per leaf, per element.
 fn render_equations(d: &Decl, out: &mut String, top: bool) {
     let b = &d.body;
     if !b.step_stmts.is_empty() || !b.helpers.is_empty() {
-        let stmts = &b.step_stmts;
+        // `jax!(b1)` reads as `b1` in the equations (its dtype is the value's own).
+        let stmts: Vec<_> = b
+            .step_stmts
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                syn::visit_mut::VisitMut::visit_stmt_mut(&mut PlainJax, &mut s);
+                s
+            })
+            .collect();
         let helpers = b.helpers.iter().map(|(n, c)| quote!(let #n = #c;));
         out.push_str("Once per step, with `t` the 1-based step count:\n\n```text\n");
         out.push_str(&pretty(quote!(#(#stmts)* #(#helpers)*)));

@@ -306,8 +306,10 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
                 names.extend(r.names.iter().cloned());
             }
             _ => {
+                let mut stmt = stmt.clone();
+                JaxArgs { cx, s }.visit_stmt_mut(&mut stmt);
                 out.push(quote!(#stmt));
-                if let syn::Stmt::Local(l) = stmt {
+                if let syn::Stmt::Local(l) = &stmt {
                     let mut ids = Vec::new();
                     crate::ast::body::collect_pat_idents(&l.pat, &mut ids);
                     names.extend(ids);
@@ -316,6 +318,39 @@ fn step_statements(cx: &Cx, i: usize, s: &Stage) -> Vec<TokenStream> {
         }
     }
     out
+}
+
+/// `jax!(name)` in a stage's per-step code: the stage argument `name` as a `dsl::Jax`,
+/// float32 when the configuration marks the composition's argument it comes from (see
+/// `Hyperparams::set_jax`); an argument the composition binds to an expression or leaves
+/// at its default is float64.
+struct JaxArgs<'c, 'k, 'a> {
+    cx: &'c Cx<'k, 'a>,
+    s: &'c Stage<'a>,
+}
+
+impl VisitMut for JaxArgs<'_, '_, '_> {
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        if let syn::Expr::Macro(m) = e {
+            if m.mac.path.is_ident("jax") {
+                // The declaration's checks let only a numeric argument's name through.
+                let id: syn::Ident = m.mac.parse_body().expect("checked in the model");
+                let hi = self.s.decl.hypers.iter().position(|h| h.name == id);
+                let arg = match hi.map(|hi| &self.s.sources[hi]) {
+                    Some(Source::Arg(c)) => self.cx.k.args.iter().position(|a| a.name == *c),
+                    _ => None,
+                };
+                let single = match arg {
+                    Some(ai) => quote!(this.__single.get(#ai)),
+                    None => quote!(false),
+                };
+                let krate = &self.cx.krate;
+                *e = syn::parse_quote!(#krate::dsl::Jax { value: #id, single: #single });
+                return;
+            }
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
 }
 
 /// One stage's block: its bindings, checks and per-step statements, and its closures.

@@ -89,6 +89,26 @@ SPECS = [
         {"fn": "scale_by_zoom_linesearch", "args": {"max_linesearch_steps": 15,
                                                     "max_learning_rate": 2.0}}]}},
      SHAPES, 10, [], []),
+    # Scheduled decays: jax keeps a float32 schedule value (linear, exponential and
+    # polynomial schedules of the int32 count) as float32 even with float64 params, so
+    # the bias corrections are float32 computations; a cosine schedule's value is a
+    # weakly typed float, which takes the params' dtype.
+    ("inject_hyperparams/adan_scheduled_b1_b3", {"fn": "inject_hyperparams", "args": {
+        "inner": "adan", "hyperparams": {
+            "learning_rate": 0.05,
+            "b1": {"schedule": "linear_schedule", "init_value": 0.9, "end_value": 0.98, "transition_steps": 8},
+            "b3": {"schedule": "exponential_decay", "init_value": 0.99, "transition_steps": 5,
+                   "decay_rate": 0.9}}}}, SHAPES, 12, [], []),
+    ("inject_hyperparams/amsgrad_scheduled_b2", {"fn": "inject_hyperparams", "args": {
+        "inner": "amsgrad", "hyperparams": {
+            "learning_rate": 0.05,
+            "b2": {"schedule": "polynomial_schedule", "init_value": 0.9, "end_value": 0.999,
+                   "power": 2, "transition_steps": 10}}}}, SHAPES, 12, [], []),
+    ("inject_hyperparams/nadamw_cosine_b1", {"fn": "inject_hyperparams", "args": {
+        "inner": "nadamw", "hyperparams": {
+            "learning_rate": 0.05,
+            "b1": {"schedule": "cosine_decay_schedule", "init_value": 0.95, "decay_steps": 10,
+                   "alpha": 0.9}}}}, SHAPES, 12, [], []),
 ]
 
 
