@@ -1,16 +1,18 @@
-//! The AVX2 build of the generated loops gives the same bits as the baseline build: for
-//! every registered optimizer (and primitive), in f32 and f64, and for the storage
-//! dtypes a `mu_dtype` can pick, params and state after three steps are bit-identical
-//! with `optim::exec::set_simd(true)` and `set_simd(false)`, on a tree with a leaf of
+//! The AVX2 build of the generated loops gives the same bits as the baseline build, and
+//! the prefetching loop of large leaves the same as the plain one: for every registered
+//! optimizer (and primitive), in f32 and f64, and for the storage dtypes a `mu_dtype` can
+//! pick, params and state after three steps are bit-identical with
+//! `optim::exec::set_simd(true)` and `set_simd(false)`, and with the AVX2 build
+//! prefetching on every leaf (`set_prefetch_min_len(0)`), on a tree with a leaf of
 //! several chunks, small leaves, a matrix, a scalar, an empty leaf, and values that
 //! reach the rounding corners (tiny, huge, negative zero, and overflow to infinity and
 //! NaN). Bits are compared exactly, except that all NaNs count as one.
 //!
-//! One test in its own binary: the switch is process-wide.
+//! One test in its own binary: the switches are process-wide.
 
 mod common;
 
-use optim::exec::{set_simd, CHUNK};
+use optim::exec::{set_prefetch_min_len, set_simd, CHUNK};
 use optim::registry::{self, Visitor};
 use optim::{Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
 
@@ -73,14 +75,16 @@ fn canonical(x: f64) -> u64 {
     }
 }
 
-/// Three steps with the AVX2 build on or off; the params' bits (as f64 bits, exact for
-/// either dtype) and the state's JSON.
+/// Three steps with the AVX2 build on or off, and the prefetching loop on the leaves of
+/// at least `.1` elements; the params' bits (as f64 bits, exact for either dtype) and the
+/// state's JSON.
 #[derive(Clone, Copy)]
-struct Run(bool);
+struct Run(bool, usize);
 impl<F: Float> Visitor<F> for Run {
     type Out = (Vec<u64>, String);
     fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> (Vec<u64>, String) {
         set_simd(self.0);
+        set_prefetch_min_len(self.1);
         let mut p = tree::<F>(0.0);
         let g = tree::<F>(0.3);
         let mut s = t.init(&p).expect("init");
@@ -96,20 +100,27 @@ impl<F: Float> Visitor<F> for Run {
     }
 }
 
-/// What differs between the two builds, if anything.
+/// What differs between the builds and loops, if anything.
 fn differs<F: Float>(name: &str, args: Vec<(String, Value)>) -> Option<String> {
-    let on = common::by_name_filled::<F, _>(name, args.clone(), 0.01, Run(true));
-    let off = common::by_name_filled::<F, _>(name, args.clone(), 0.01, Run(false));
-    let what = match (on.0 == off.0, on.1 == off.1) {
-        (true, true) => return None,
-        (false, _) => "params",
-        (true, false) => "state",
-    };
-    Some(format!("{name} {args:?} ({}): {what} differ", F::DTYPE))
+    let run = |r: Run| common::by_name_filled::<F, _>(name, args.clone(), 0.01, r);
+    let off = run(Run(false, usize::MAX));
+    let mut what = Vec::new();
+    for (r, label) in [
+        (Run(true, usize::MAX), "AVX2 build"),
+        (Run(true, 0), "prefetching loop"),
+    ] {
+        let got = run(r);
+        match (got.0 == off.0, got.1 == off.1) {
+            (true, true) => {}
+            (false, _) => what.push(format!("{label}: params differ")),
+            (true, false) => what.push(format!("{label}: state differs")),
+        }
+    }
+    (!what.is_empty()).then(|| format!("{name} {args:?} ({}): {}", F::DTYPE, what.join(", ")))
 }
 
 #[test]
-fn the_avx2_build_gives_the_baseline_bits() {
+fn the_avx2_build_and_the_prefetching_loop_give_the_baseline_bits() {
     let wide = set_simd(true);
     #[cfg(target_arch = "x86_64")]
     assert_eq!(
@@ -141,5 +152,6 @@ fn the_avx2_build_gives_the_baseline_bits() {
         }
     }
     set_simd(true);
+    set_prefetch_min_len(optim::exec::PREFETCH_MIN_LEN);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -7,6 +7,51 @@ pub use optim_macros::__fuse as fuse;
 pub use optim_macros::__partial as partial;
 pub use serde;
 
+pub use crate::exec::{prefetch_leaf, prefetching};
+
+/// Elements of `T` in a 64-byte cache line: the block of a generated element loop, which
+/// prefetches once per block and stream.
+#[inline(always)]
+pub const fn line<T>() -> usize {
+    let s = core::mem::size_of::<T>();
+    if s == 0 || s >= 64 {
+        1
+    } else {
+        64 / s
+    }
+}
+
+/// Cache lines per block of a generated element loop: its prefetches are issued at the
+/// block's start.
+pub const PREFETCH_LINES: usize = 4;
+
+/// How many elements of `T` ahead a generated element loop prefetches
+/// ([`PREFETCH_BYTES`](crate::exec::PREFETCH_BYTES) of them).
+#[inline(always)]
+pub const fn ahead<T>() -> usize {
+    match crate::exec::PREFETCH_BYTES.checked_div(core::mem::size_of::<T>()) {
+        Some(n) => n,
+        None => 0,
+    }
+}
+
+/// Asks the CPU to bring element `i` of `s` into cache (nothing past the end, and nothing
+/// off x86-64). A hint: it changes no value.
+#[inline(always)]
+pub fn prefetch<T>(s: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if i < s.len() {
+        // SAFETY: `i` is in bounds, and a prefetch reads nothing into the program.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                s.as_ptr().add(i).cast::<i8>(),
+            )
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, i);
+}
+
 /// Which numeric arguments of a generated configuration jax holds as float32 arrays: bit
 /// `i` for argument `i` of [`Hyperparams::NAMES`](crate::Hyperparams::NAMES), set by
 /// [`Hyperparams::set_jax`](crate::Hyperparams::set_jax) and read by `jax!(name)` in
@@ -130,6 +175,8 @@ pub trait Io<F> {
     fn g(&self, i: usize) -> F;
     fn p(&self, i: usize) -> F;
     fn put(&mut self, i: usize, u: F);
+    /// Prefetches element `i` of every slice this reads or writes ([`prefetch`]).
+    fn prefetch(&self, i: usize);
 }
 
 pub struct StepIo<'a, F> {
@@ -159,6 +206,11 @@ impl<F: crate::Float> Io<F> for StepIo<'_, F> {
     #[inline(always)]
     fn put(&mut self, i: usize, u: F) {
         self.p[i] = self.p[i] + u;
+    }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        prefetch(self.p, i);
+        prefetch(self.g, i);
     }
 }
 
@@ -190,6 +242,11 @@ impl<F: crate::Float> Io<F> for UpdateIo<'_, F> {
     fn put(&mut self, i: usize, u: F) {
         self.u[i] = u;
     }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        prefetch(self.u, i);
+        prefetch(self.p, i);
+    }
 }
 
 /// `update` without params, for kernels that do not read them.
@@ -218,6 +275,10 @@ impl<F: crate::Float> Io<F> for UpdateNoParamsIo<'_, F> {
     #[inline(always)]
     fn put(&mut self, i: usize, u: F) {
         self.u[i] = u;
+    }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        prefetch(self.u, i);
     }
 }
 
@@ -251,6 +312,13 @@ impl<F: crate::Float> Io<F> for ReadIo<'_, F> {
     }
     #[inline(always)]
     fn put(&mut self, _: usize, _: F) {}
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        prefetch(self.g, i);
+        if let Some(p) = self.p {
+            prefetch(p, i);
+        }
+    }
 }
 
 /// Checks that every state buffer has one entry per leaf, of the leaf's length.

@@ -73,6 +73,18 @@ pub fn loops(cx: &Cx) -> TokenStream {
             #dispatch_body
         },
     });
+    let elem = quote! {
+        let (__u, #(#s_new,)*) = __k(
+            __io.g(__i), __io.p(__i),
+            #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
+            __shape,
+            __masks,
+            __lv,
+            #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
+        );
+        #(#s_args[__i] = <#s_generics as #krate::__private::Store<F>>::store(#s_new);)*
+        __io.put(__i, __u);
+    };
     quote! {
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
@@ -82,17 +94,37 @@ pub fn loops(cx: &Cx) -> TokenStream {
             let __n = __io.len();
             let __len: usize = __shape.iter().product();
             #(let #s_args = &mut #s_args[..__n];)*
-            for __i in 0..__n {
-                let (__u, #(#s_new,)*) = __k(
-                    __io.g(__i), __io.p(__i),
-                    #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
-                    __shape,
-                    __masks,
-                    __lv,
-                    #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
-                );
-                #(#s_args[__i] = <#s_generics as #krate::__private::Store<F>>::store(#s_new);)*
-                __io.put(__i, __u);
+            if !#krate::__private::prefetch_leaf(__len) {
+                for __i in 0..__n {
+                    #elem
+                }
+                return;
+            }
+            // A large leaf: blocks of `PREFETCH_LINES` cache lines, each prefetching its
+            // lines of every stream `ahead` elements on (`exec::prefetching`), then the
+            // rest.
+            let (__line, __ahead) = (#krate::__private::line::<F>(), #krate::__private::ahead::<F>());
+            let __block = __line * #krate::__private::PREFETCH_LINES;
+            let __full = __n - __n % __block;
+            let mut __i0 = 0;
+            while __i0 < __full {
+                // SAFETY: `__i0` is a multiple of `__block` below `__full`, itself a
+                // multiple of `__block` at most `__n`; told so, the compiler drops the
+                // bounds checks and keeps the block's constant trip count.
+                unsafe { ::core::hint::assert_unchecked(__i0 + __block <= __n) };
+                let mut __j = __i0 + __ahead;
+                while __j < __i0 + __ahead + __block {
+                    __io.prefetch(__j);
+                    #(#krate::__private::prefetch(#s_args, __j);)*
+                    __j += __line;
+                }
+                for __i in __i0..__i0 + __block {
+                    #elem
+                }
+                __i0 += __block;
+            }
+            for __i in __full..__n {
+                #elem
             }
         }
 
