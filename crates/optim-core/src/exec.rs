@@ -71,6 +71,10 @@ static PREFETCH: AtomicU8 = AtomicU8::new(0);
 /// bytes gave 29 and 1 KiB 28 (Adam: 39 to 34 ms).
 pub const PREFETCH_BYTES: usize = 2048;
 
+/// Cache lines per block of a generated element loop that prefetches: its prefetches
+/// are issued at the block's start.
+pub const PREFETCH_LINES: usize = 4;
+
 /// The smallest leaf a generated element loop prefetches on, unless
 /// [`set_prefetch_min_len`] says otherwise. On smaller leaves, whose state stays in cache
 /// from step to step, the blocks and prefetches cost more than they save (an Adam step on

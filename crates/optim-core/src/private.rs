@@ -7,7 +7,7 @@ pub use optim_macros::__fuse as fuse;
 pub use optim_macros::__partial as partial;
 pub use serde;
 
-pub use crate::exec::{prefetch_leaf, prefetching};
+pub use crate::exec::{prefetch_leaf, PREFETCH_LINES};
 
 /// Elements of `T` in a 64-byte cache line: the block of a generated element loop, which
 /// prefetches once per block and stream.
@@ -20,10 +20,6 @@ pub const fn line<T>() -> usize {
         64 / s
     }
 }
-
-/// Cache lines per block of a generated element loop: its prefetches are issued at the
-/// block's start.
-pub const PREFETCH_LINES: usize = 4;
 
 /// How many elements of `T` ahead a generated element loop prefetches
 /// ([`PREFETCH_BYTES`](crate::exec::PREFETCH_BYTES) of them).

@@ -316,6 +316,14 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> Result<Decl, (TokenStream,
     })
 }
 
+/// The name in a `jax!(name)` expression; `None` for any other expression.
+pub fn jax_arg(e: &Expr) -> Option<Ident> {
+    match e {
+        Expr::Macro(m) if m.mac.path.is_ident("jax") => m.mac.parse_body().ok(),
+        _ => None,
+    }
+}
+
 /// `jax!(name)`, a numeric argument with its jax dtype (`optim::dsl::Jax`), is per-step
 /// code: it names a numeric argument and appears in the per-step statements, outside the
 /// `tree_sum` closure, of a declaration with an update of its own (not a fused
@@ -330,23 +338,27 @@ fn check_jax(hypers: &[Hyper], body: &Body, composite: bool, errs: &mut Errors) 
             }
         }
     }
-    let calls = |stmts: &mut dyn Iterator<Item = &syn::Stmt>| {
-        let mut c = Calls::default();
-        for st in stmts {
-            syn::visit::Visit::visit_stmt(&mut c, st);
-        }
-        c.0
-    };
     let reduce_at = body.tree_reduce.as_ref().map(|(at, _)| *at);
-    let step = calls(
-        &mut body
-            .step_stmts
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != reduce_at)
-            .map(|(_, s)| s),
-    );
-    for m in &step {
+    let mut step = Calls::default();
+    for (_, st) in body
+        .step_stmts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != reduce_at)
+    {
+        syn::visit::Visit::visit_stmt(&mut step, st);
+    }
+    let numeric = |id: &Ident| {
+        hypers.iter().any(|h| {
+            h.name == *id
+                && match h.kind {
+                    Some(Kind::Rate) => true,
+                    Some(Kind::Plain) => h.ty.as_ref().is_some_and(|t| ty_string(t) == "f64"),
+                    _ => false,
+                }
+        })
+    };
+    for m in &step.0 {
         if composite {
             errs.at(
                 m,
@@ -354,16 +366,6 @@ fn check_jax(hypers: &[Hyper], body: &Body, composite: bool, errs: &mut Errors) 
             );
             continue;
         }
-        let numeric = |id: &Ident| {
-            hypers.iter().any(|h| {
-                h.name == *id
-                    && match h.kind {
-                        Some(Kind::Rate) => true,
-                        Some(Kind::Plain) => h.ty.as_ref().is_some_and(|t| ty_string(t) == "f64"),
-                        _ => false,
-                    }
-            })
-        };
         match m.parse_body::<Ident>() {
             Ok(id) if numeric(&id) => {}
             _ => errs.at(

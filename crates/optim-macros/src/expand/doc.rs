@@ -160,13 +160,9 @@ pub fn render(k: &Kernel) -> TokenStream {
 struct PlainJax;
 impl syn::visit_mut::VisitMut for PlainJax {
     fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
-        if let syn::Expr::Macro(m) = e {
-            if m.mac.path.is_ident("jax") {
-                if let Ok(id) = m.mac.parse_body::<syn::Ident>() {
-                    *e = syn::parse_quote!(#id);
-                    return;
-                }
-            }
+        if let Some(id) = crate::ast::jax_arg(e) {
+            *e = syn::parse_quote!(#id);
+            return;
         }
         syn::visit_mut::visit_expr_mut(self, e);
     }

@@ -331,23 +331,20 @@ struct JaxArgs<'c, 'k, 'a> {
 
 impl VisitMut for JaxArgs<'_, '_, '_> {
     fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
-        if let syn::Expr::Macro(m) = e {
-            if m.mac.path.is_ident("jax") {
-                // The declaration's checks let only a numeric argument's name through.
-                let id: syn::Ident = m.mac.parse_body().expect("checked in the model");
-                let hi = self.s.decl.hypers.iter().position(|h| h.name == id);
-                let arg = match hi.map(|hi| &self.s.sources[hi]) {
-                    Some(Source::Arg(c)) => self.cx.k.args.iter().position(|a| a.name == *c),
-                    _ => None,
-                };
-                let single = match arg {
-                    Some(ai) => quote!(this.__single.get(#ai)),
-                    None => quote!(false),
-                };
-                let krate = &self.cx.krate;
-                *e = syn::parse_quote!(#krate::dsl::Jax { value: #id, single: #single });
-                return;
-            }
+        // The declaration's checks let only a numeric argument's name through.
+        if let Some(id) = crate::ast::jax_arg(e) {
+            let hi = self.s.decl.hypers.iter().position(|h| h.name == id);
+            let arg = match hi.map(|hi| &self.s.sources[hi]) {
+                Some(Source::Arg(c)) => self.cx.k.args.iter().position(|a| a.name == *c),
+                _ => None,
+            };
+            let single = match arg {
+                Some(ai) => quote!(this.__single.get(#ai)),
+                None => quote!(false),
+            };
+            let krate = &self.cx.krate;
+            *e = syn::parse_quote!(#krate::dsl::Jax { value: #id, single: #single });
+            return;
         }
         syn::visit_mut::visit_expr_mut(self, e);
     }
