@@ -63,6 +63,21 @@ pub(crate) trait LeafIo<F: Float> {
     /// For `k` in `0..len`: computes `f(k, g, p)` from the gradient and param at
     /// `start + k` (the param reads as zero without params) and delivers it as the update.
     fn apply(&mut self, start: usize, len: usize, f: impl FnMut(usize, F, F) -> F);
+    /// Elements `start..start + len` as slices, for a loop that takes them as arguments of
+    /// its own: a closure passed to [`apply`](LeafIo::apply) reaches the kernel's other
+    /// buffers through its captures, which the compiler cannot prove disjoint, so a loop
+    /// writing more than a few of them stays scalar; slices passed as arguments of an
+    /// inlined function keep their `noalias`.
+    fn slices(&mut self, start: usize, len: usize) -> Slices<'_, F>;
+}
+
+/// Where an element loop of a hand-written kernel reads its gradients and puts its
+/// updates ([`LeafIo::slices`]).
+pub(crate) enum Slices<'a, F> {
+    /// The fused step: the updates are added to `p`; `g` holds the gradients.
+    Step { p: &'a mut [F], g: &'a [F] },
+    /// `update`: the updates replace the gradients in `u`.
+    Update { u: &'a mut [F] },
 }
 
 /// The fused step: `p += u`.
@@ -86,6 +101,13 @@ impl<F: Float> LeafIo<F> for StepLeaf<'_, F> {
         let g = &self.g[start..start + len];
         for (k, (p, &g)) in p.iter_mut().zip(g).enumerate() {
             *p = *p + f(k, g, *p);
+        }
+    }
+    #[inline(always)]
+    fn slices(&mut self, start: usize, len: usize) -> Slices<'_, F> {
+        Slices::Step {
+            p: &mut self.p[start..start + len],
+            g: &self.g[start..start + len],
         }
     }
 }
@@ -120,6 +142,12 @@ impl<F: Float> LeafIo<F> for UpdateLeaf<'_, F> {
                     *u = f(k, *u, F::zero());
                 }
             }
+        }
+    }
+    #[inline(always)]
+    fn slices(&mut self, start: usize, len: usize) -> Slices<'_, F> {
+        Slices::Update {
+            u: &mut self.u[start..start + len],
         }
     }
 }
@@ -284,6 +312,13 @@ impl<F: Float> LeafIo<F> for AnyLeaf<'_, F> {
         match self {
             AnyLeaf::Step(s) => s.apply(start, len, f),
             AnyLeaf::Update(u) => u.apply(start, len, f),
+        }
+    }
+    #[inline(always)]
+    fn slices(&mut self, start: usize, len: usize) -> Slices<'_, F> {
+        match self {
+            AnyLeaf::Step(s) => s.slices(start, len),
+            AnyLeaf::Update(u) => u.slices(start, len),
         }
     }
 }

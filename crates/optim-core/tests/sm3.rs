@@ -93,3 +93,71 @@ fn errors_name_the_leaf_and_leave_the_state_alone() {
         .to_string();
     assert!(e.contains("learning_rate"), "{e}");
 }
+
+/// A NaN gradient poisons the cover as in optax, whose `jnp.minimum` and `jnp.max`
+/// propagate NaN: its row's and its column's accumulators become NaN, so on the next step
+/// every element that reads one of them has a NaN accumulator, an update of zero (`acc >
+/// 0` is false) and a decaying momentum, and the whole cover turns NaN. Values printed by
+/// optax 0.2.8 (`optax.sm3(0.1)` in float32 on a 2x3 leaf, updates of three steps).
+#[test]
+fn a_nan_gradient_poisons_the_cover_as_in_optax() {
+    let nan = f32::NAN;
+    let grads = [
+        [nan, 1.0, 2.0, 3.0, 4.0, 5.0],
+        [1.0, 1.0, 1.0, 1.0, 2.0, 1.0],
+        [0.5; 6],
+    ];
+    let nan64 = f64::NAN;
+    let want: [[f64; 6]; 3] = [
+        [
+            nan64,
+            -0.010000000707805157,
+            -0.010000000707805157,
+            -0.010000000707805157,
+            -0.010000000707805157,
+            -0.010000000707805157,
+        ],
+        [
+            nan64,
+            -0.008999999612569809,
+            -0.008999999612569809,
+            -0.008999999612569809,
+            -0.013472135178744793,
+            -0.010961160995066166,
+        ],
+        [
+            nan64,
+            -0.008099999278783798,
+            -0.008099999278783798,
+            -0.008099999278783798,
+            -0.012124921195209026,
+            -0.009865044616162777,
+        ],
+    ];
+    let want_mu: [&[f32]; 3] = [&[nan, 25.0, nan, 16.0, 25.0], &[nan; 5], &[nan; 5]];
+    let leaf32 = |data: &[f32]| -> TensorMap<f32> {
+        [(
+            "w".to_string(),
+            Tensor::new(vec![2, 3], data.to_vec()).unwrap(),
+        )]
+        .into()
+    };
+    let opt = sm3(0.1);
+    let mut s = opt.init(&leaf32(&[1.0; 6])).unwrap();
+    for (step, ((g, want), want_mu)) in grads.iter().zip(&want).zip(want_mu).enumerate() {
+        let mut u = leaf32(g);
+        opt.update(&mut u, &mut s, None).unwrap();
+        for (k, (&got, &w)) in u["w"].data().iter().zip(want).enumerate() {
+            let ok = if w.is_nan() {
+                got.is_nan()
+            } else {
+                (got as f64 - w).abs() <= 1e-6 * w.abs()
+            };
+            assert!(ok, "step {step} update [{k}]: {got} against optax's {w}");
+        }
+        for (k, (&got, &w)) in s.mu[0].iter().zip(want_mu).enumerate() {
+            let ok = if w.is_nan() { got.is_nan() } else { got == w };
+            assert!(ok, "step {step} accumulator {k}: {got} against optax's {w}");
+        }
+    }
+}

@@ -11,7 +11,8 @@
 //! A step is one pass over each leaf: the update of an element needs only the previous
 //! accumulators, so the new maxima are gathered in a scratch buffer (sized by `init`, one
 //! entry per accumulator) during the same pass and copied over the old ones at the end.
-//! Each gradient, momentum and param element is read once and written once. On several
+//! Each gradient, momentum and param element is read once and written once from memory
+//! (a row's two element loops, [`row_loop`], meet its gradients the second time in L1). On several
 //! threads a large leaf's rows are split into blocks, each with a scratch part of its
 //! own, whose maxima are combined at the end (a maximum is exact, so the bits do not
 //! depend on the split). The per-block loops are built twice, like the generated steps:
@@ -22,7 +23,8 @@
 
 use crate::exec::{BufPtr, Exec, LeafMem, CHUNK};
 use crate::kernel::{
-    corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, try_zeros, AnyLeaf, LeafIo,
+    corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, try_zeros, AnyLeaf,
+    LeafIo, Slices,
 };
 use crate::state_tensors::{
     visit_elems, visit_elems_mut, StateTensors, TensorMut, TensorRef, VisitTensor, VisitTensorMut,
@@ -97,13 +99,63 @@ fn parts(shape: &[usize]) -> usize {
     }
 }
 
-/// Number of scratch entries of a leaf of `shape`: a set of new accumulators per part.
+/// Scratch entries of one part of a leaf of rank >= 2: its new accumulators, then the
+/// accumulated values of the row it is on (`shape[rank - 1]`), whose maximum is taken
+/// after the row's element loop so that loop has no running maximum (a loop-carried
+/// NaN-propagating maximum the compiler does not vectorize). None for a leaf without
+/// elements, which never runs its loops (so `[0, 2^40]` keeps no row of 2^40).
+fn part_len(shape: &[usize]) -> usize {
+    match shape.last() {
+        Some(&last) if !shape.contains(&0) => accumulators(shape).saturating_add(last),
+        _ => 0,
+    }
+}
+
+/// Number of scratch entries of a leaf of `shape`: [`part_len`] per part.
 fn scratch_len(shape: &[usize]) -> usize {
     if shape.len() >= 2 {
-        accumulators(shape).saturating_mul(parts(shape))
+        part_len(shape).saturating_mul(parts(shape))
     } else {
         0
     }
+}
+
+/// The larger of `a` and `b`, NaN if either is (`jnp.maximum`; `f32::max` drops a NaN,
+/// so a NaN gradient would leave optax's NaN accumulators finite here).
+#[inline(always)]
+fn nan_max<F: Float>(a: F, b: F) -> F {
+    if a > b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of `a` and `b`, NaN if either is (`jnp.minimum`).
+#[inline(always)]
+fn nan_min<F: Float>(a: F, b: F) -> F {
+    if a < b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// The NaN-propagating maximum of `xs` (`-inf` for none), in 16 lanes combined in a fixed
+/// order: a maximum is exact, so only which NaN comes out could depend on the order.
+#[inline(always)]
+fn max_of<F: Float>(xs: &[F]) -> F {
+    const W: usize = 16;
+    let mut lanes = [F::neg_infinity(); W];
+    let blocks = xs.chunks_exact(W);
+    let rest = blocks.remainder();
+    for b in blocks {
+        for j in 0..W {
+            lanes[j] = nan_max(lanes[j], b[j]);
+        }
+    }
+    let m = rest.iter().fold(F::neg_infinity(), |m, &x| nan_max(m, x));
+    lanes.into_iter().fold(m, nan_max)
 }
 
 impl<F: Float> Sm3State<F> {
@@ -244,19 +296,79 @@ impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Vector<'_, '_, F, IO> {
     fn run(self) {
         let Vector { plan, mu, nu, io } = self;
         let n = nu.len();
-        let mu = &mut mu[..n];
-        io.apply(0, n, |k, g, _| {
-            let acc = plan.c_g * (g * g) + plan.c_mu * mu[k];
-            mu[k] = acc;
-            plan.element(g, acc, &mut nu[k])
-        });
+        match io.slices(0, n) {
+            Slices::Step { p, g } => vector_loop::<F, true>(plan, p, g, mu, nu),
+            Slices::Update { u } => vector_loop::<F, false>(plan, u, &[], mu, nu),
+        }
+    }
+}
+
+/// The element loop of a vector: `out` gets the updates (added to it when `STEP`, with the
+/// gradients in `g`; written over the gradients it holds otherwise). Its buffers are
+/// arguments, so they keep `noalias` when it inlines into the AVX2 build and the loop
+/// vectorizes without runtime overlap checks.
+#[inline(always)]
+fn vector_loop<F: Float, const STEP: bool>(
+    plan: &Plan<F>,
+    out: &mut [F],
+    g: &[F],
+    mu: &mut [F],
+    nu: &mut [F],
+) {
+    let n = out.len();
+    let (g, mu, nu) = (&g[..if STEP { n } else { 0 }], &mut mu[..n], &mut nu[..n]);
+    let plan = *plan;
+    for k in 0..n {
+        let gk = if STEP { g[k] } else { out[k] };
+        let acc = plan.c_g * (gk * gk) + plan.c_mu * mu[k];
+        mu[k] = acc;
+        let u = plan.element(gk, acc, &mut nu[k]);
+        out[k] = if STEP { out[k] + u } else { u };
+    }
+}
+
+/// The element loops of one row of a leaf of rank >= 2, as [`vector_loop`]: `m_outer` is
+/// the row's smallest outer-axis accumulator, `mu_last` the old accumulators of the last
+/// axis, `new_last` their new maxima, and `row_acc` receives each element's accumulated
+/// value for the row's maximum. Two loops over the row (in L1) rather than one: the
+/// compiler checks at run time that the buffers a loop writes do not overlap the others
+/// (`noalias` does not survive rustc's own inlining), up to 8 pairs, and one loop writing
+/// four buffers and reading two needs 14, so it stayed scalar; these need 5 each.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn row_loop<F: Float, const STEP: bool>(
+    plan: &Plan<F>,
+    m_outer: F,
+    out: &mut [F],
+    g: &[F],
+    mu_last: &[F],
+    new_last: &mut [F],
+    row_acc: &mut [F],
+    nu: &mut [F],
+) {
+    let n = out.len();
+    let g = &g[..if STEP { n } else { 0 }];
+    let (mu_last, new_last) = (&mu_last[..n], &mut new_last[..n]);
+    let (row_acc, nu) = (&mut row_acc[..n], &mut nu[..n]);
+    let (c_g, c_mu) = (plan.c_g, plan.c_mu);
+    for k in 0..n {
+        let gk = if STEP { g[k] } else { out[k] };
+        let acc = c_g * (gk * gk) + c_mu * nan_min(m_outer, mu_last[k]);
+        new_last[k] = nan_max(new_last[k], acc);
+        row_acc[k] = acc;
+    }
+    let plan = *plan;
+    for k in 0..n {
+        let gk = if STEP { g[k] } else { out[k] };
+        let u = plan.element(gk, row_acc[k], &mut nu[k]);
+        out[k] = if STEP { out[k] + u } else { u };
     }
 }
 
 /// Rows `rows` of a leaf of rank >= 2 whose elements (from the first row's) are `io` and
 /// `nu`: each element's update from the old accumulators `mu`, and the maxima of the new
-/// ones gathered into `new` (`accumulators(shape)` entries, from -inf). A
-/// [`Body`](crate::exec::Body), as [`Vector`].
+/// ones gathered into `new` (a [`part_len`] part: `accumulators(shape)` entries from -inf,
+/// then room for a row). A [`Body`](crate::exec::Body), as [`Vector`].
 struct Rows<'a, 'b, F, IO> {
     plan: &'a Plan<F>,
     shape: &'a [usize],
@@ -286,7 +398,8 @@ impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Rows<'_, '_, F, IO> {
         // The accumulators of axis k start at Σ shape[..k]; the last axis's are read per
         // element, the outer axes' once per row.
         let off_last = total - last;
-        let (new_outer, new_last) = new[..total].split_at_mut(off_last);
+        let (new, row_acc) = new[..total + last].split_at_mut(total);
+        let (new_outer, new_last) = new.split_at_mut(off_last);
         let mu_last = &mu[off_last..total];
         // Calls `f(position)` with the position of each outer axis's accumulator of `row`.
         let outer = |row: usize, f: &mut dyn FnMut(usize)| {
@@ -300,17 +413,21 @@ impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Rows<'_, '_, F, IO> {
         for row in rows.clone() {
             // The smallest accumulator of the outer axes for this row.
             let mut m_outer = F::infinity();
-            outer(row, &mut |pos| m_outer = m_outer.min(mu[pos]));
+            outer(row, &mut |pos| m_outer = nan_min(m_outer, mu[pos]));
             let start = (row - rows.start) * last;
             let nu_row = &mut nu[start..start + last];
-            let mut row_max = F::neg_infinity();
-            io.apply(start, last, |k, g, _| {
-                let acc = plan.c_g * (g * g) + plan.c_mu * m_outer.min(mu_last[k]);
-                new_last[k] = new_last[k].max(acc);
-                row_max = row_max.max(acc);
-                plan.element(g, acc, &mut nu_row[k])
+            match io.slices(start, last) {
+                Slices::Step { p, g } => {
+                    row_loop::<F, true>(plan, m_outer, p, g, mu_last, new_last, row_acc, nu_row)
+                }
+                Slices::Update { u } => {
+                    row_loop::<F, false>(plan, m_outer, u, &[], mu_last, new_last, row_acc, nu_row)
+                }
+            }
+            let row_max = max_of(row_acc);
+            outer(row, &mut |pos| {
+                new_outer[pos] = nan_max(new_outer[pos], row_max)
             });
-            outer(row, &mut |pos| new_outer[pos] = new_outer[pos].max(row_max));
         }
     }
 }
@@ -334,8 +451,8 @@ fn run_leaf<F: Float, IO: LeafIo<F>>(
         return;
     }
     let total = accumulators(shape);
-    let new = &mut scratch[..total];
-    new.fill(F::neg_infinity());
+    let new = &mut scratch[..part_len(shape)];
+    new[..total].fill(F::neg_infinity());
     let rows = 0..n / shape[shape.len() - 1];
     crate::exec::wide_run(Rows {
         plan,
@@ -346,7 +463,7 @@ fn run_leaf<F: Float, IO: LeafIo<F>>(
         rows,
         io,
     });
-    mu[..total].copy_from_slice(new);
+    mu[..total].copy_from_slice(&new[..total]);
 }
 
 /// [`run_leaf`] across the threads of a parallel step, for a leaf that [`splits`]: a
@@ -377,16 +494,16 @@ fn run_leaf_split<F: Float, IO: LeafIo<F>>(
         return;
     }
     let last = shape[shape.len() - 1];
-    let (rows, total) = (n / last, accumulators(shape));
+    let (rows, total, part) = (n / last, accumulators(shape), part_len(shape));
     let per = rows.div_ceil(parts(shape));
     let blocks = rows.div_ceil(per);
     let old = &*mu;
-    scratch[..blocks * total]
-        .par_chunks_mut(total)
+    scratch[..blocks * part]
+        .par_chunks_mut(part)
         .zip(nu.par_chunks_mut(per * last))
         .enumerate()
         .for_each(|(b, (new, nu))| {
-            new.fill(F::neg_infinity());
+            new[..total].fill(F::neg_infinity());
             let r = b * per..(b * per + per).min(rows);
             let mut io = io(r.start * last, r.end * last);
             crate::exec::wide_run(Rows {
@@ -399,9 +516,8 @@ fn run_leaf_split<F: Float, IO: LeafIo<F>>(
                 io: &mut io,
             });
         });
-    let (first, rest) = scratch.split_at(total);
     for (j, m) in mu[..total].iter_mut().enumerate() {
-        *m = (1..blocks).fold(first[j], |acc, b| acc.max(rest[(b - 1) * total + j]));
+        *m = (1..blocks).fold(scratch[j], |acc, b| nan_max(acc, scratch[b * part + j]));
     }
 }
 
@@ -514,7 +630,9 @@ impl<F: Float> Sm3State<F> {
 /// ```
 ///
 /// A vector keeps one accumulator per element (`μ = acc`); a scalar is a 1-element
-/// vector (optax raises on it).
+/// vector (optax raises on it). The minimum and maximum propagate NaN, as optax's
+/// `jnp.minimum` and `jnp.max` do: a NaN gradient makes its accumulators NaN, and an
+/// element that reads a NaN accumulator gets a zero `u` (`acc > 0` is false).
 ///
 /// # Arguments
 ///
