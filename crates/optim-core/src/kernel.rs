@@ -63,11 +63,10 @@ pub(crate) trait LeafIo<F: Float> {
     /// For `k` in `0..len`: computes `f(k, g, p)` from the gradient and param at
     /// `start + k` (the param reads as zero without params) and delivers it as the update.
     fn apply(&mut self, start: usize, len: usize, f: impl FnMut(usize, F, F) -> F);
-    /// Elements `start..start + len` as slices, for a loop that takes them as arguments of
-    /// its own: a closure passed to [`apply`](LeafIo::apply) reaches the kernel's other
-    /// buffers through its captures, which the compiler cannot prove disjoint, so a loop
-    /// writing more than a few of them stays scalar; slices passed as arguments of an
-    /// inlined function keep their `noalias`.
+    /// Elements `start..start + len` as slices, for a kernel that shapes its own loops
+    /// over them (sm3 splits a row into two loops, each writing few enough buffers for
+    /// the compiler to vectorize it, ARCHITECTURE.md says why) where
+    /// [`apply`](LeafIo::apply) runs one loop of its own.
     fn slices(&mut self, start: usize, len: usize) -> Slices<'_, F>;
 }
 

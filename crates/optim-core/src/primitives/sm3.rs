@@ -12,8 +12,8 @@
 //! accumulators, so the new maxima are gathered in a scratch buffer (sized by `init`, one
 //! entry per accumulator) during the same pass and copied over the old ones at the end.
 //! Each gradient, momentum and param element is read once and written once from memory
-//! (a row's two element loops, [`row_loop`], meet its gradients the second time in L1). On several
-//! threads a large leaf's rows are split into blocks, each with a scratch part of its
+//! (a row's two element loops, `row_loop`, meet its gradients the second time in L1).
+//! On several threads a large leaf's rows are split into blocks, each with a scratch part of its
 //! own, whose maxima are combined at the end (a maximum is exact, so the bits do not
 //! depend on the split). The per-block loops are built twice, like the generated steps:
 //! for the baseline target and for AVX2 + FMA, chosen by [`crate::exec::simd`].
@@ -304,9 +304,9 @@ impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Vector<'_, '_, F, IO> {
 }
 
 /// The element loop of a vector: `out` gets the updates (added to it when `STEP`, with the
-/// gradients in `g`; written over the gradients it holds otherwise). Its buffers are
-/// arguments, so they keep `noalias` when it inlines into the AVX2 build and the loop
-/// vectorizes without runtime overlap checks.
+/// gradients in `g`; written over the gradients it holds otherwise). It writes three
+/// buffers and reads one: 6 pairs to check for overlap at run time, within the
+/// compiler's 8 (see [`row_loop`]).
 #[inline(always)]
 fn vector_loop<F: Float, const STEP: bool>(
     plan: &Plan<F>,
@@ -330,10 +330,12 @@ fn vector_loop<F: Float, const STEP: bool>(
 /// The element loops of one row of a leaf of rank >= 2, as [`vector_loop`]: `m_outer` is
 /// the row's smallest outer-axis accumulator, `mu_last` the old accumulators of the last
 /// axis, `new_last` their new maxima, and `row_acc` receives each element's accumulated
-/// value for the row's maximum. Two loops over the row (in L1) rather than one: the
-/// compiler checks at run time that the buffers a loop writes do not overlap the others
-/// (`noalias` does not survive rustc's own inlining), up to 8 pairs, and one loop writing
-/// four buffers and reading two needs 14, so it stayed scalar; these need 5 each.
+/// value for the row's maximum. Two loops over the row (in L1) rather than one. LLVM
+/// vectorizes a loop whose buffers it cannot prove disjoint only behind run-time overlap
+/// checks, at most 8 pairs of them (the `noalias` of slice arguments is gone by then,
+/// most likely because rustc inlines `#[inline(always)]` functions itself). One loop
+/// writing four buffers and reading two needs 14 and stayed scalar (`perf annotate`).
+/// These need 5 each.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn row_loop<F: Float, const STEP: bool>(
