@@ -161,3 +161,50 @@ fn a_nan_gradient_poisons_the_cover_as_in_optax() {
         }
     }
 }
+
+/// The same on a leaf large enough to split across threads, whose blocks of rows gather
+/// their maxima apart and combine them afterwards: after one step with a NaN gradient at
+/// (5, 7), exactly row 5's and column 7's accumulators are NaN, and 1 and 2 threads give
+/// the same bits (updates and accumulators) over three steps.
+#[test]
+fn a_nan_gradient_poisons_the_cover_of_a_split_leaf_alike_on_any_thread_count() {
+    let (rows, cols) = (300usize, 256usize);
+    assert!(rows * cols >= 2 * optim_core::exec::CHUNK);
+    let grads = |step: usize| -> TensorMap<f32> {
+        let mut g: Vec<f32> = (0..rows * cols)
+            .map(|i| (((i + 31 * step) % 97) as f32 - 48.0) * 1e-2)
+            .collect();
+        if step == 0 {
+            g[5 * cols + 7] = f32::NAN;
+        }
+        [("w".to_string(), Tensor::new(vec![rows, cols], g).unwrap())].into()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let opt = sm3(0.1);
+            let mut s = opt.init(&grads(1)).unwrap();
+            let mut bits = Vec::new();
+            for step in 0..3 {
+                let mut u = grads(step);
+                opt.update(&mut u, &mut s, None).unwrap();
+                if step == 0 {
+                    let (row_acc, col_acc) = s.mu[0].split_at(rows);
+                    for (r, m) in row_acc.iter().enumerate() {
+                        assert_eq!(m.is_nan(), r == 5, "row {r}: {m}");
+                    }
+                    for (c, m) in col_acc.iter().enumerate() {
+                        assert_eq!(m.is_nan(), c == 7, "column {c}: {m}");
+                    }
+                }
+                bits.extend(u["w"].data().iter().map(|x| x.to_bits()));
+                bits.extend(s.mu[0].iter().map(|x| x.to_bits()));
+            }
+            bits
+        })
+    };
+    assert!(run(1) == run(2), "1 and 2 threads differ");
+}

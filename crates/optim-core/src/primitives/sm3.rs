@@ -13,14 +13,15 @@
 //! entry per accumulator) during the same pass and copied over the old ones at the end.
 //! Each gradient, momentum and param element is read once and written once from memory
 //! (a row's two element loops, `row_loop`, meet its gradients the second time in L1).
-//! On several threads a large leaf's rows are split into blocks, each with a scratch part of its
-//! own, whose maxima are combined at the end (a maximum is exact, so the bits do not
+//! On several threads a large leaf's rows are split into blocks, each with a scratch part
+//! of its own, whose maxima are combined at the end (a maximum is exact, so the bits do not
 //! depend on the split). The per-block loops are built twice, like the generated steps:
 //! for the baseline target and for AVX2 + FMA, chosen by [`crate::exec::simd`].
 //!
 //! A scalar (0-d) leaf behaves as a 1-element vector, where optax 0.2.8 raises an
 //! `IndexError` (deviation 3 of the reference set).
 
+use crate::dsl::{maximum, minimum};
 use crate::exec::{BufPtr, Exec, LeafMem, CHUNK};
 use crate::kernel::{
     corrupt, for_each_step_leaf, for_each_update_leaf, hand_hyperparams, try_zeros, AnyLeaf,
@@ -120,29 +121,9 @@ fn scratch_len(shape: &[usize]) -> usize {
     }
 }
 
-/// The larger of `a` and `b`, NaN if either is (`jnp.maximum`; `f32::max` drops a NaN,
-/// so a NaN gradient would leave optax's NaN accumulators finite here).
-#[inline(always)]
-fn nan_max<F: Float>(a: F, b: F) -> F {
-    if a > b || a.is_nan() {
-        a
-    } else {
-        b
-    }
-}
-
-/// The smaller of `a` and `b`, NaN if either is (`jnp.minimum`).
-#[inline(always)]
-fn nan_min<F: Float>(a: F, b: F) -> F {
-    if a < b || a.is_nan() {
-        a
-    } else {
-        b
-    }
-}
-
-/// The NaN-propagating maximum of `xs` (`-inf` for none), in 16 lanes combined in a fixed
-/// order: a maximum is exact, so only which NaN comes out could depend on the order.
+/// The maximum of `xs` (`-inf` for none), NaN if any is NaN (`jnp.max`; `f32::max` drops
+/// a NaN, so a NaN gradient would leave optax's NaN accumulators finite here), in 16
+/// lanes combined in a fixed order.
 #[inline(always)]
 fn max_of<F: Float>(xs: &[F]) -> F {
     const W: usize = 16;
@@ -151,11 +132,11 @@ fn max_of<F: Float>(xs: &[F]) -> F {
     let rest = blocks.remainder();
     for b in blocks {
         for j in 0..W {
-            lanes[j] = nan_max(lanes[j], b[j]);
+            lanes[j] = maximum(lanes[j], b[j]);
         }
     }
-    let m = rest.iter().fold(F::neg_infinity(), |m, &x| nan_max(m, x));
-    lanes.into_iter().fold(m, nan_max)
+    let m = rest.iter().fold(F::neg_infinity(), |m, &x| maximum(m, x));
+    lanes.into_iter().fold(m, maximum)
 }
 
 impl<F: Float> Sm3State<F> {
@@ -355,8 +336,8 @@ fn row_loop<F: Float, const STEP: bool>(
     let (c_g, c_mu) = (plan.c_g, plan.c_mu);
     for k in 0..n {
         let gk = if STEP { g[k] } else { out[k] };
-        let acc = c_g * (gk * gk) + c_mu * nan_min(m_outer, mu_last[k]);
-        new_last[k] = nan_max(new_last[k], acc);
+        let acc = c_g * (gk * gk) + c_mu * minimum(m_outer, mu_last[k]);
+        new_last[k] = maximum(new_last[k], acc);
         row_acc[k] = acc;
     }
     let plan = *plan;
@@ -415,7 +396,7 @@ impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Rows<'_, '_, F, IO> {
         for row in rows.clone() {
             // The smallest accumulator of the outer axes for this row.
             let mut m_outer = F::infinity();
-            outer(row, &mut |pos| m_outer = nan_min(m_outer, mu[pos]));
+            outer(row, &mut |pos| m_outer = minimum(m_outer, mu[pos]));
             let start = (row - rows.start) * last;
             let nu_row = &mut nu[start..start + last];
             match io.slices(start, last) {
@@ -428,7 +409,7 @@ impl<F: Float, IO: LeafIo<F>> crate::exec::Body for Rows<'_, '_, F, IO> {
             }
             let row_max = max_of(row_acc);
             outer(row, &mut |pos| {
-                new_outer[pos] = nan_max(new_outer[pos], row_max)
+                new_outer[pos] = maximum(new_outer[pos], row_max)
             });
         }
     }
@@ -519,7 +500,7 @@ fn run_leaf_split<F: Float, IO: LeafIo<F>>(
             });
         });
     for (j, m) in mu[..total].iter_mut().enumerate() {
-        *m = (1..blocks).fold(scratch[j], |acc, b| nan_max(acc, scratch[b * part + j]));
+        *m = (1..blocks).fold(scratch[j], |acc, b| maximum(acc, scratch[b * part + j]));
     }
 }
 
