@@ -474,6 +474,7 @@ fn median_ns(group: &str, kind: &str, n: usize) -> Option<f64> {
 fn main() {
     step();
     Criterion::default().configure_from_args().final_summary();
+    pairs::run();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("\nmedians from this run (load average {})", load.trim());
     println!(
@@ -598,6 +599,156 @@ fn main() {
                     bytes * BIG as f64 / a,
                     a / h
                 );
+            }
+        }
+    }
+}
+
+/// Interleaved pairs: two steps timed alternately on the same pool, so that the other
+/// work on a shared machine slows both sides of each pair alike; reported as the median
+/// and the quartiles of the per-pair ratios. Criterion measures each benchmark for a few
+/// seconds after the previous one, and on this machine a neighbour's burst can double
+/// one of them; a ratio of adjacent criterion medians then moves by 0.5 or more between
+/// runs, where the median pair ratio moves by a few hundredths.
+mod pairs {
+    use super::*;
+
+    /// Each side of a pair runs for at least this long (repeating the step).
+    const SIDE: Duration = Duration::from_millis(15);
+    /// Pairs per comparison, half with `a` first and half with `b` first.
+    const PAIRS: usize = 24;
+
+    /// The per-pair ratios `time(b) / time(a)`.
+    fn ratios(
+        pool: &rayon::ThreadPool,
+        a: &mut (dyn FnMut() + Send),
+        b: &mut (dyn FnMut() + Send),
+    ) -> Vec<f64> {
+        pool.install(|| {
+            let time = |f: &mut (dyn FnMut() + Send), reps: u32| {
+                let t = std::time::Instant::now();
+                for _ in 0..reps {
+                    f();
+                }
+                t.elapsed().as_secs_f64()
+            };
+            // Warm up both, then pick one repetition count for both sides.
+            time(a, 1);
+            time(b, 1);
+            let one = time(a, 1).max(1e-9);
+            let reps = (SIDE.as_secs_f64() / one).ceil().clamp(1.0, 1e6) as u32;
+            (0..PAIRS)
+                .map(|i| {
+                    let (ta, tb) = if i % 2 == 0 {
+                        let ta = time(a, reps);
+                        (ta, time(b, reps))
+                    } else {
+                        let tb = time(b, reps);
+                        (time(a, reps), tb)
+                    };
+                    tb / ta
+                })
+                .collect()
+        })
+    }
+
+    fn report(name: &str, mut r: Vec<f64>) {
+        r.sort_by(f64::total_cmp);
+        let q = |f: f64| r[((r.len() - 1) as f64 * f).round() as usize];
+        println!(
+            "pairs {name}: median {:.3} (quartiles {:.3}-{:.3}, {} pairs)",
+            q(0.5),
+            q(0.25),
+            q(0.75),
+            r.len()
+        );
+    }
+
+    /// Whether to run the pairs, and which: `STEP_PAIRS` (a substring of the names
+    /// printed, empty for all) when set, else all of them on a run with no filter
+    /// (`cargo bench --bench step`), none on a filtered one.
+    fn filter() -> Option<String> {
+        if let Ok(f) = std::env::var("STEP_PAIRS") {
+            return Some(f);
+        }
+        let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
+        (!filtered).then(String::new)
+    }
+
+    /// `opt`'s generated step over the hand-written loop of `what`, from `p0`.
+    fn against_hand<T: Transformation<f32>>(
+        pool: &rayon::ThreadPool,
+        opt: T,
+        what: &str,
+        p0: &[f32],
+        g: &Vec<f32>,
+    ) -> Vec<f64> {
+        let n = p0.len();
+        let mut pg = p0.to_vec();
+        let mut s = opt.init(&pg).expect("init");
+        let (mut hp, mut hm, mut hv) = (p0.to_vec(), vec![0.0f32; n], vec![0.0f32; n]);
+        let mut t = 0;
+        ratios(
+            pool,
+            &mut || {
+                t += 1;
+                let g = black_box(g.as_slice());
+                let (p, m, v) = (&mut hp[..], &mut hm[..], &mut hv[..]);
+                match what {
+                    "adam" => chunks4(p, g, m, v, |p, g, m, v| hand_adam(p, g, m, v, t, 1e-3, 0.0)),
+                    "adamw" => chunks4(p, g, m, v, |p, g, m, v| {
+                        hand_adam(p, g, m, v, t, 1e-3, 1e-4)
+                    }),
+                    "lion" => chunks3(p, g, m, |p, g, m| hand_lion(p, g, m, 1e-4, 1e-3)),
+                    _ => chunks3(p, g, m, |p, g, m| hand_sgd_momentum(p, g, m, 1e-3, 0.9)),
+                }
+            },
+            &mut || opt.step(&mut pg, black_box(g), &mut s).expect("step"),
+        )
+    }
+
+    pub fn run() {
+        let Some(filter) = filter() else {
+            return;
+        };
+        let wanted = |name: &str| name.contains(filter.as_str());
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!("\ninterleaved pairs (load average {})", load.trim());
+        for n in SIZES {
+            let (p0, g) = data(n);
+            for threads in THREADS {
+                let pool = pool(threads);
+                let name = |what: &str| format!("{what}/{threads}t/{n}");
+                // bf16 mu and nu against f32 state, both generated.
+                let bf16 = name("adam_bf16_state/adam");
+                if wanted(&bf16) {
+                    let (f, b) = (
+                        adam(1e-3),
+                        adam(1e-3).mu_dtype(Dtype::BF16).nu_dtype(Dtype::BF16),
+                    );
+                    let (mut pf, mut pb) = (p0.clone(), p0.clone());
+                    let (mut sf, mut sb) = (f.init(&pf).expect("init"), b.init(&pb).expect("init"));
+                    let r = ratios(
+                        &pool,
+                        &mut || f.step(&mut pf, black_box(&g), &mut sf).expect("step"),
+                        &mut || b.step(&mut pb, black_box(&g), &mut sb).expect("step"),
+                    );
+                    report(&bf16, r);
+                }
+                // The generated step against the hand-written loop of the same math.
+                for what in ["adam", "adamw", "lion", "sgd_momentum"] {
+                    let label = name(&format!("{what}/hand"));
+                    if !wanted(&label) {
+                        continue;
+                    }
+                    let r = match what {
+                        "adam" => against_hand(&pool, adam(1e-3), what, &p0, &g),
+                        "adamw" => against_hand(&pool, adamw(1e-3), what, &p0, &g),
+                        "lion" => against_hand(&pool, lion(1e-4), what, &p0, &g),
+                        _ => against_hand(&pool, sgd(1e-3).momentum(0.9), what, &p0, &g),
+                    };
+                    report(&label, r);
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 //! optimizer (and primitive), in f32 and f64, and for the storage dtypes a `mu_dtype` can
 //! pick, params and state after three steps are bit-identical with
 //! `optim::exec::set_simd(true)` and `set_simd(false)`, and with the AVX2 build
-//! prefetching on every leaf (`set_prefetch_min_len(0)`), on a tree with a leaf of
+//! prefetching on every leaf (`set_prefetch(true)`, `set_prefetch_min_len(0)`), on a tree with a leaf of
 //! several chunks, small leaves, a matrix, a scalar, an empty leaf, and values that
 //! reach the rounding corners (tiny, huge, negative zero, and overflow to infinity and
 //! NaN). Bits are compared exactly, except that all NaNs count as one.
@@ -12,7 +12,7 @@
 
 mod common;
 
-use optim::exec::{set_prefetch_min_len, set_simd, CHUNK};
+use optim::exec::{set_prefetch, set_prefetch_min_len, set_simd, CHUNK};
 use optim::registry::{self, Visitor};
 use optim::{Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
 
@@ -75,16 +75,17 @@ fn canonical(x: f64) -> u64 {
     }
 }
 
-/// Three steps with the AVX2 build on or off, and the prefetching loop on the leaves of
-/// at least `.1` elements; the params' bits (as f64 bits, exact for either dtype) and the
+/// Three steps with the AVX2 build on or off (`.0`), and the prefetching loop on every
+/// leaf or on none (`.1`); the params' bits (as f64 bits, exact for either dtype) and the
 /// state's JSON.
 #[derive(Clone, Copy)]
-struct Run(bool, usize);
+struct Run(bool, bool);
 impl<F: Float> Visitor<F> for Run {
     type Out = (Vec<u64>, String);
     fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> (Vec<u64>, String) {
         set_simd(self.0);
-        set_prefetch_min_len(self.1);
+        set_prefetch(self.1);
+        set_prefetch_min_len(if self.1 { 0 } else { usize::MAX });
         let mut p = tree::<F>(0.0);
         let g = tree::<F>(0.3);
         let mut s = t.init(&p).expect("init");
@@ -103,11 +104,11 @@ impl<F: Float> Visitor<F> for Run {
 /// What differs between the builds and loops, if anything.
 fn differs<F: Float>(name: &str, args: Vec<(String, Value)>) -> Option<String> {
     let run = |r: Run| common::by_name_filled::<F, _>(name, args.clone(), 0.01, r);
-    let off = run(Run(false, usize::MAX));
+    let off = run(Run(false, false));
     let mut what = Vec::new();
     for (r, label) in [
-        (Run(true, usize::MAX), "AVX2 build"),
-        (Run(true, 0), "prefetching loop"),
+        (Run(true, false), "AVX2 build"),
+        (Run(true, true), "prefetching loop"),
     ] {
         let got = run(r);
         match (got.0 == off.0, got.1 == off.1) {
