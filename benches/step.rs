@@ -12,8 +12,12 @@
 //! - dfdx 0.13's Adam on the same flat buffer.
 //! - LAMB (two passes) and Adafactor (hand-written) at 1e7 against the fused Adam loop.
 //! - Each generated step again from the baseline x86-64 build of its loops (4 lanes;
-//!   by default steps run an AVX2 build where the CPU has it). The hand-written loops
-//!   and bandwidth kernels are built as the default generated step is.
+//!   by default steps run the widest build the CPU has: AVX-512 or AVX2). The
+//!   hand-written loops and bandwidth kernels are built as the default generated step is.
+//! - Interleaved pairs, after criterion (`pairs`): bf16 against f32 state, the AVX-512
+//!   build against the AVX2 one, and each generated step against its hand-written loop,
+//!   timed alternately, as the median of the per-pair ratios. All of them run on an
+//!   unfiltered run; `STEP_PAIRS=<part of a name>` picks some.
 //!
 //! Memory traffic per element (4-byte f32): Adam/AdamW read p, g, m, v and write p, m, v
 //! (28 bytes); Lion and SGD with momentum read p, g, m and write p, m (20 bytes); Adam
@@ -127,21 +131,33 @@ fn stream3_body(p: &mut [f32], g: &[f32], m: &mut [f32]) {
     }
 }
 
-/// The hand-written loops built as the generated ones are: with AVX2 and FMA where the
-/// CPU has them and `optim::exec::simd()` is on (8 lanes), else for the baseline target.
+/// The hand-written loops built as the generated ones are: for the `optim::exec::simd()`
+/// level in use (AVX-512, AVX2 + FMA, or the baseline target).
 macro_rules! wide {
     ($name:ident = $body:ident($($a:ident: $t:ty),*)) => {
         #[allow(clippy::too_many_arguments)]
         fn $name($($a: $t),*) {
             #[cfg(target_arch = "x86_64")]
-            if optim::exec::simd() {
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn go($($a: $t),*) {
-                    $body($($a),*)
+            match optim::exec::simd() {
+                optim::exec::Simd::Avx512 => {
+                    #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
+                    #[allow(clippy::too_many_arguments)]
+                    unsafe fn go($($a: $t),*) {
+                        $body($($a),*)
+                    }
+                    // SAFETY: `simd()` is `Avx512` only where the CPU has these features.
+                    return unsafe { go($($a),*) };
                 }
-                // SAFETY: `simd()` is on only where the CPU has AVX2 and FMA.
-                return unsafe { go($($a),*) };
+                optim::exec::Simd::Avx2 => {
+                    #[target_feature(enable = "avx2,fma")]
+                    #[allow(clippy::too_many_arguments)]
+                    unsafe fn go($($a: $t),*) {
+                        $body($($a),*)
+                    }
+                    // SAFETY: `simd()` is `Avx2` only where the CPU has AVX2 and FMA.
+                    return unsafe { go($($a),*) };
+                }
+                optim::exec::Simd::Baseline => {}
             }
             $body($($a),*)
         }
@@ -215,9 +231,9 @@ fn generated<T: Transformation<f32>>(c: &mut Criterion, name: &str, bytes: u64, 
                 })
             });
             // The same step from the baseline x86-64 build of the loops (4 lanes), right
-            // after the AVX2 build (8 lanes) that steps run by default where the CPU has it.
+            // after the widest build, which steps run by default.
             let wide = optim::exec::simd();
-            optim::exec::set_simd(false);
+            optim::exec::set_simd(optim::exec::Simd::Baseline);
             group.bench_function(id("baseline", threads, n), |b| {
                 b.iter_custom(|iters| {
                     on_pool(&pool, iters, || {
@@ -734,6 +750,34 @@ mod pairs {
                         &mut || b.step(&mut pb, black_box(&g), &mut sb).expect("step"),
                     );
                     report(&bf16, r);
+                }
+                // The AVX-512 build against the AVX2 one, same step, f32 and bf16 state.
+                for (what, bf16) in [("adam", false), ("adam_bf16_state", true)] {
+                    let label = name(&format!("{what}/avx512_over_avx2"));
+                    if !wanted(&label) || optim::exec::Simd::best() != optim::exec::Simd::Avx512 {
+                        continue;
+                    }
+                    let opt = if bf16 {
+                        adam(1e-3).mu_dtype(Dtype::BF16).nu_dtype(Dtype::BF16)
+                    } else {
+                        adam(1e-3)
+                    };
+                    let (mut pa, mut pb) = (p0.clone(), p0.clone());
+                    let (mut sa, mut sb) =
+                        (opt.init(&pa).expect("init"), opt.init(&pb).expect("init"));
+                    let r = ratios(
+                        &pool,
+                        &mut || {
+                            optim::exec::set_simd(optim::exec::Simd::Avx2);
+                            opt.step(&mut pa, black_box(&g), &mut sa).expect("step")
+                        },
+                        &mut || {
+                            optim::exec::set_simd(optim::exec::Simd::Avx512);
+                            opt.step(&mut pb, black_box(&g), &mut sb).expect("step")
+                        },
+                    );
+                    optim::exec::set_simd(optim::exec::Simd::best());
+                    report(&label, r);
                 }
                 // The generated step against the hand-written loop of the same math.
                 for what in ["adam", "adamw", "lion", "sgd_momentum"] {

@@ -1,8 +1,8 @@
-//! The AVX2 build of the generated loops gives the same bits as the baseline build, and
-//! the prefetching loop of large leaves the same as the plain one: for every registered
-//! optimizer (and primitive), in f32 and f64, and for the storage dtypes a `mu_dtype` can
-//! pick, params and state after three steps are bit-identical with
-//! `optim::exec::set_simd(true)` and `set_simd(false)`, and with the AVX2 build
+//! The AVX2 and AVX-512 builds of the generated loops give the same bits as the baseline
+//! build, and the prefetching loop of large leaves the same as the plain one: for every
+//! registered optimizer (and primitive), in f32 and f64, and for the storage dtypes a
+//! `mu_dtype` can pick, params and state after three steps are bit-identical under
+//! `optim::exec::set_simd` with each level the CPU has, and with the widest build
 //! prefetching on every leaf (`set_prefetch(true)`, `set_prefetch_min_len(0)`), on a tree with a leaf of
 //! several chunks, small leaves, a matrix, a scalar, an empty leaf, and values that
 //! reach the rounding corners (tiny, huge, negative zero, and overflow to infinity and
@@ -12,7 +12,7 @@
 
 mod common;
 
-use optim::exec::{set_prefetch, set_prefetch_min_len, set_simd, CHUNK};
+use optim::exec::{set_prefetch, set_prefetch_min_len, set_simd, Simd, CHUNK};
 use optim::registry::{self, Visitor};
 use optim::{Float, Hyperparams, Tensor, TensorMap, Transformation, Value};
 
@@ -75,11 +75,10 @@ fn canonical(x: f64) -> u64 {
     }
 }
 
-/// Three steps with the AVX2 build on or off (`.0`), and the prefetching loop on every
-/// leaf or on none (`.1`); the params' bits (as f64 bits, exact for either dtype) and the
-/// state's JSON.
+/// Three steps with a build (`.0`), and the prefetching loop on every leaf or on none
+/// (`.1`); the params' bits (as f64 bits, exact for either dtype) and the state's JSON.
 #[derive(Clone, Copy)]
-struct Run(bool, bool);
+struct Run(Simd, bool);
 impl<F: Float> Visitor<F> for Run {
     type Out = (Vec<u64>, String);
     fn visit<T: Transformation<F> + Hyperparams>(self, t: T) -> (Vec<u64>, String) {
@@ -104,12 +103,15 @@ impl<F: Float> Visitor<F> for Run {
 /// What differs between the builds and loops, if anything.
 fn differs<F: Float>(name: &str, args: Vec<(String, Value)>) -> Option<String> {
     let run = |r: Run| common::by_name_filled::<F, _>(name, args.clone(), 0.01, r);
-    let off = run(Run(false, false));
+    let off = run(Run(Simd::Baseline, false));
     let mut what = Vec::new();
-    for (r, label) in [
-        (Run(true, false), "AVX2 build"),
-        (Run(true, true), "prefetching loop"),
-    ] {
+    let mut runs = vec![(Run(Simd::best(), true), "prefetching loop".to_string())];
+    for level in [Simd::Avx2, Simd::Avx512] {
+        if level <= Simd::best() {
+            runs.push((Run(level, false), format!("{level:?} build")));
+        }
+    }
+    for (r, label) in runs {
         let got = run(r);
         match (got.0 == off.0, got.1 == off.1) {
             (true, true) => {}
@@ -121,14 +123,21 @@ fn differs<F: Float>(name: &str, args: Vec<(String, Value)>) -> Option<String> {
 }
 
 #[test]
-fn the_avx2_build_and_the_prefetching_loop_give_the_baseline_bits() {
-    let wide = set_simd(true);
+fn the_wide_builds_and_the_prefetching_loop_give_the_baseline_bits() {
+    let widest = set_simd(Simd::Avx512);
+    assert_eq!(widest, Simd::best(), "set_simd caps a level at the CPU's");
     #[cfg(target_arch = "x86_64")]
-    assert_eq!(
-        wide,
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
-        "the AVX2 build is on exactly where the CPU has AVX2 and FMA"
-    );
+    {
+        use std::is_x86_feature_detected as has;
+        let avx2 = has!("avx2") && has!("fma");
+        let avx512 =
+            avx2 && has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq");
+        assert_eq!(
+            (widest >= Simd::Avx2, widest == Simd::Avx512),
+            (avx2, avx512),
+            "each wide build runs exactly where the CPU has its features"
+        );
+    }
     let names = registry::names();
     assert!(names.len() >= 40);
     let mut bad = Vec::new();
@@ -152,7 +161,7 @@ fn the_avx2_build_and_the_prefetching_loop_give_the_baseline_bits() {
             bad.extend(differs::<f64>(name, args));
         }
     }
-    set_simd(true);
+    set_simd(Simd::best());
     set_prefetch_min_len(optim::exec::PREFETCH_MIN_LEN);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -528,4 +528,4 @@ pub fn bad_buf(path: &str, name: &str) -> crate::Error {
         detail: "this buffer cannot be disabled or stored in that dtype".into(),
     }
 }
-pub use crate::exec::simd;
+pub use crate::exec::{simd, Simd};

@@ -171,12 +171,13 @@ pub fn loops(cx: &Cx) -> TokenStream {
     }
 }
 
-/// A dispatch function compiled twice: for the target's baseline and, on x86-64, with
-/// AVX2 and FMA enabled (the loops it inlines get 8-lane vectors), chosen per call by
-/// `__private::simd()` (detected once; `OPTIM_SIMD=off` turns it off). The wider code
-/// gives the same bits, NaNs aside: every operation the loops do is correctly rounded per element
-/// (Rust never contracts `a * b + c` into a fused multiply-add, and `mul_add` is fused
-/// in both), and reductions add in the order the source writes, whatever the width.
+/// A dispatch function compiled three times: for the target's baseline and, on x86-64,
+/// with AVX2 and FMA enabled (the loops it inlines get 8-lane vectors) and with AVX-512
+/// (16 lanes), chosen per call by `__private::simd()` (detected once; `OPTIM_SIMD` caps
+/// it). The wider code gives the same bits, NaNs aside: every operation the loops do is
+/// correctly rounded per element (Rust never contracts `a * b + c` into a fused
+/// multiply-add, and `mul_add` is fused in all), and reductions add in the order the
+/// source writes, whatever the width.
 struct Versioned<'a> {
     krate: &'a TokenStream,
     name: &'a syn::Ident,
@@ -199,6 +200,7 @@ fn versioned(v: Versioned<'_>) -> TokenStream {
     } = v;
     let plain = format_ident!("{}_plain", name);
     let wide = format_ident!("{}_avx2", name);
+    let wider = format_ident!("{}_avx512", name);
     quote! {
         #[inline(always)]
         #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
@@ -213,12 +215,22 @@ fn versioned(v: Versioned<'_>) -> TokenStream {
             #plain(#args)
         }
 
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn #wider<#generics>(#params) #ret {
+            #plain(#args)
+        }
+
         #[allow(clippy::too_many_arguments)]
         fn #name<#generics>(#params) #ret {
             #[cfg(target_arch = "x86_64")]
-            if #krate::__private::simd() {
-                // SAFETY: `simd()` is true only where the CPU has AVX2 and FMA.
-                return unsafe { #wide(#args) };
+            match #krate::__private::simd() {
+                // SAFETY: `simd()` is `Avx512` only where the CPU has these features.
+                #krate::__private::Simd::Avx512 => return unsafe { #wider(#args) },
+                // SAFETY: `simd()` is `Avx2` only where the CPU has AVX2 and FMA.
+                #krate::__private::Simd::Avx2 => return unsafe { #wide(#args) },
+                #krate::__private::Simd::Baseline => {}
             }
             #plain(#args)
         }
