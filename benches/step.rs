@@ -17,7 +17,8 @@
 //! - Interleaved pairs, after criterion (`pairs`): bf16 against f32 state, the AVX-512
 //!   build against the AVX2 one, and each generated step against its hand-written loop,
 //!   timed alternately, as the median of the per-pair ratios. All of them run on an
-//!   unfiltered run; `STEP_PAIRS=<part of a name>` picks some.
+//!   unfiltered run; `cargo bench --bench step -- pairs` runs only them, and
+//!   `STEP_PAIRS=<part of a name>` picks some.
 //!
 //! Memory traffic per element (4-byte f32): Adam/AdamW read p, g, m, v and write p, m, v
 //! (28 bytes); Lion and SGD with momentum read p, g, m and write p, m (20 bytes); Adam
@@ -682,13 +683,18 @@ mod pairs {
 
     /// Whether to run the pairs, and which: `STEP_PAIRS` (a substring of the names
     /// printed, empty for all) when set, else all of them on a run with no filter
-    /// (`cargo bench --bench step`), none on a filtered one.
+    /// (`cargo bench --bench step`) or with the filter `pairs` (which no criterion
+    /// benchmark matches), none on another filtered one.
     fn filter() -> Option<String> {
         if let Ok(f) = std::env::var("STEP_PAIRS") {
             return Some(f);
         }
-        let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
-        (!filtered).then(String::new)
+        let mut filters = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+        match filters.next() {
+            None => Some(String::new()),
+            Some(f) if f == "pairs" => Some(String::new()),
+            Some(_) => None,
+        }
     }
 
     /// `opt`'s generated step over the hand-written loop of `what`, from `p0`.
