@@ -22,8 +22,9 @@
 //! # How a step runs
 //!
 //! The vars form an optim tree with one leaf per var ([`CandleTree`]), named by the
-//! VarMap's names ([`Optim::from_varmap`]) or by position ([`Optim::new`], given
-//! `Vec<Var>`); their gradients form a second tree of the same names. The optimizer's
+//! VarMap's names ([`Optim::from_varmap`]) or by position
+//! ([`Optimizer::new`](candle_nn::Optimizer::new), given `Vec<Var>`); their gradients
+//! form a second tree of the same names. The optimizer's
 //! fused step runs over the two: for each var, candle's `inplace_op2` hands it the var's
 //! `&mut` CPU storage and the gradient's storage, and the step writes the new params
 //! there. Nothing is copied. After the first step, a step allocates nothing in

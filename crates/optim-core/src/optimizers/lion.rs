@@ -1,4 +1,4 @@
-//! The Lion optimizer: [`scale_by_lion`](crate::scale_by_lion), the decoupled weight decay
+//! The Lion optimizer: [`scale_by_lion`], the decoupled weight decay
 //! and the learning rate, fused.
 
 use crate::{add_decayed_weights, optimizer, scale_by_learning_rate, scale_by_lion};

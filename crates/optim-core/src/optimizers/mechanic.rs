@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 /// (`λ` = `weight_decay`), a running maximum `m`, a second moment `v` and a reward `r`,
 /// and sets `s_i = ((s_init / num_betas)·m_i + max(r_i, 0)) / (sqrt(v_i) + eps)`.
 ///
-/// By name (`optim replay`, the registry), the base is [`adam`] and its arguments are
+/// By name (`optim replay`, the registry), the base is [`adam`](fn@crate::adam) and its arguments are
 /// given beside mechanize's (`learning_rate` is required); an expression gives any base
 /// (`{"fn": "mechanize", "args": {"base_optimizer": {...}}}`).
 ///

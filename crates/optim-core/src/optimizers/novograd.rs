@@ -1,4 +1,4 @@
-//! NovoGrad: [`scale_by_novograd`](crate::scale_by_novograd) and the learning rate, fused.
+//! NovoGrad: [`scale_by_novograd`] and the learning rate, fused.
 
 use crate::{optimizer, scale_by_learning_rate, scale_by_novograd};
 

@@ -1,6 +1,6 @@
 //! SGD with a Polyak step size: the scaled gradient
-//! ([`scale_by_learning_rate`](crate::scale_by_learning_rate) by `scaling`) rescaled by
-//! [`scale_by_polyak`](crate::scale_by_polyak), fused. It reads the objective value, an
+//! ([`scale_by_learning_rate`] by `scaling`) rescaled by
+//! [`scale_by_polyak`], fused. It reads the objective value, an
 //! extra argument.
 
 use crate::{optimizer, scale_by_learning_rate, scale_by_polyak};

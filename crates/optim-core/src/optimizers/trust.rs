@@ -1,5 +1,5 @@
 //! The trust-ratio family: LAMB, LARS and Fromage, each scaling a leaf's update by a ratio
-//! of norms with [`scale_by_trust_ratio`](crate::scale_by_trust_ratio), fused with the
+//! of norms with [`scale_by_trust_ratio`], fused with the
 //! stages around it as in optax's `alias.py`.
 
 use crate::{

@@ -1,6 +1,6 @@
 //! The sgd family's primitives: the momentum trace, gradient noise, the optimistic
 //! gradient and Rprop's step. The optimizers built from them are in
-//! [`optimizers::sgd`](crate::optimizers::sgd).
+//! [`optimizers::sgd`](mod@crate::optimizers::sgd).
 
 use crate::optimizer;
 

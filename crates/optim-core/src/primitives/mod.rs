@@ -21,8 +21,8 @@
 //! - [`averaging`][]: `scale_by_schedule_free`, the post-processing of optax's
 //!   `schedule_free` wrapper.
 //! - [`momentum_model`][]: `scale_by_momo`, `scale_by_momo_adam`.
-//! - [`scale`]: `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
-//! - [`clip`]: `clip`, `clip_by_global_norm`.
+//! - [`scale`](mod@scale): `scale`, `scale_by_learning_rate`, `add_decayed_weights`, `ema`.
+//! - [`clip`](mod@clip): `clip`, `clip_by_global_norm`.
 //! - [`constrain`][]: `set_to_zero`, `zero_nans`, `keep_params_nonnegative`.
 //! - [`rescale`][]: `scale_by_schedule`, `normalize_by_update_norm`.
 //! - [`accumulate`][]: `apply_every`.

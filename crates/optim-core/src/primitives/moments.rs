@@ -1,7 +1,7 @@
 //! Moment estimates: Adam's moments and their variants (AdaMax, AMSGrad, AdaBelief, RAdam,
 //! Yogi), and NovoGrad's per-leaf second moment. The optimizers built from them are in
-//! [`optimizers::adam`](crate::optimizers::adam) and
-//! [`optimizers::novograd`](crate::optimizers::novograd).
+//! [`optimizers::adam`](mod@crate::optimizers::adam) and
+//! [`optimizers::novograd`](mod@crate::optimizers::novograd).
 //!
 //! NovoGrad's second moment is one scalar per leaf, the running average of the leaf's
 //! squared gradient norm: a `leaf_sum` followed by a per-leaf state update.
