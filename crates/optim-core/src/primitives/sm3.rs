@@ -15,8 +15,8 @@
 //! (a row's two element loops, `row_loop`, meet its gradients the second time in L1).
 //! On several threads a large leaf's rows are split into blocks, each with a scratch part
 //! of its own, whose maxima are combined at the end (a maximum is exact, so the bits do not
-//! depend on the split). The per-block loops are built twice, like the generated steps:
-//! for the baseline target and for AVX2 + FMA, chosen by [`crate::exec::simd`].
+//! depend on the split). The per-block loops are built for each level, like the generated
+//! steps (baseline, AVX2 + FMA, AVX-512), chosen by [`crate::exec::simd`].
 //!
 //! A scalar (0-d) leaf behaves as a 1-element vector, where optax 0.2.8 raises an
 //! `IndexError` (deviation 3 of the reference set).
@@ -262,7 +262,7 @@ impl<F: Float> Plan<F> {
 
 /// A vector's elements (or a scalar as a 1-element vector): one accumulator per element,
 /// which is the new accumulated value itself. A [`Body`](crate::exec::Body): run from the
-/// AVX2 + FMA build where [`simd`](crate::exec::simd) is on, as the generated steps are
+/// widest build [`simd`](crate::exec::simd) allows, as the generated steps are
 /// (the same bits: no operation here is fused or reordered).
 struct Vector<'a, 'b, F, IO> {
     plan: &'a Plan<F>,

@@ -204,7 +204,7 @@ impl<F: Float> Decayed<F> for crate::AsF32 {
 }
 
 /// `moment_and_sum` over one chunk of an unfactored leaf, as a
-/// [`Body`](crate::exec::Body) (its AVX2 build).
+/// [`Body`](crate::exec::Body) (its wide builds).
 struct MomentChunk<'a, F> {
     g: &'a [F],
     v: &'a mut [F],

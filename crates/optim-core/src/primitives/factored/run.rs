@@ -204,7 +204,7 @@ fn execute<F: Float>(plan: &Plan<F>, st: &mut FactoredRmsState<F>, ex: &Extras<'
 }
 
 /// Pass 2 over some runs of a leaf, for the storage of its momentum (`pass2`'s
-/// arguments), as one [`Body`] so that its loops have an AVX2 build.
+/// arguments), as one [`Body`] so that its loops have the wide builds.
 struct Pass2<'a, 'b, F, IO> {
     plan: &'a Plan<F>,
     l: Option<&'a Layout>,

@@ -50,8 +50,8 @@ pub(super) fn factored_moment<F: Float>(
     };
     // `RowsBlock`'s promise: block `k` writes part `k` of `a` and `w` and the entries of
     // `sb` and `vb` of its own runs, which no other block touches, and the slices above
-    // are not used until every block is done. Each block runs from the AVX2 build where
-    // it is on, on whichever thread runs it.
+    // are not used until every block is done. Each block runs from the widest build
+    // `exec::simd` allows, on whichever thread runs it.
     let block = |k: usize| {
         crate::exec::wide_run(RowsBlock {
             l,
@@ -107,7 +107,7 @@ unsafe impl<F: Sync> Sync for Shared<'_, F> {}
 /// sums over a go into part `k` of the scratch `a` and, with clipping, their weights
 /// `w = Σ_i g² / vb` into part `k` of `w`; their sums over b into `sb` and, with
 /// clipping, their new entries of `vb` (and `sb` then holds their reciprocals until the
-/// factors replace them). Run from the AVX2 build where it is on
+/// factors replace them). Run from the widest build `exec::simd` allows
 /// ([`Body`](crate::exec::Body)).
 ///
 /// Built by [`factored_moment`] only, which promises that the pointers of `s` cover
