@@ -217,3 +217,61 @@ fn a_streamed_entry_has_every_steps_params_and_every_value() {
     assert_eq!(out[0]["values"].as_array().map(Vec::len), Some(4));
     assert!(out[0].get("error").is_none());
 }
+
+/// The performance switches read from the environment: an unknown value is named on
+/// stderr and the default used, and no switch changes the numbers.
+#[test]
+fn unknown_switch_values_are_named_and_no_switch_changes_the_numbers() {
+    let x = json!({"x": {"shape": [40], "data": (0..40).map(|i| i as f64 * 0.1 - 2.0).collect::<Vec<_>>()}});
+    let cases = json!([case("adam", "adam", json!({"learning_rate": 0.1}), x, 5)]);
+    let path = temp_file("switches.json", &cases.to_string());
+    let run = |env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_optim"))
+            .arg("replay")
+            .arg(&path)
+            .env_remove("OPTIM_SIMD")
+            .env_remove("OPTIM_PREFETCH")
+            .env_remove("OPTIM_STATE_ALIGN")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run optim");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{env:?}: {stderr}");
+        (
+            serde_json::from_str::<Value>(&stdout).expect("json"),
+            stderr,
+        )
+    };
+    let (default, quiet) = run(&[]);
+    assert!(!quiet.contains("optim:"), "{quiet}");
+    let (bogus, said) = run(&[
+        ("OPTIM_SIMD", "avx-512"),
+        ("OPTIM_PREFETCH", "yes"),
+        ("OPTIM_STATE_ALIGN", "page"),
+    ]);
+    for var in [
+        "OPTIM_SIMD=\"avx-512\"",
+        "OPTIM_PREFETCH=\"yes\"",
+        "OPTIM_STATE_ALIGN=\"page\"",
+    ] {
+        assert!(said.contains(var), "stderr does not name {var}: {said}");
+    }
+    assert_eq!(bogus, default);
+    for env in [
+        [
+            ("OPTIM_SIMD", "off"),
+            ("OPTIM_PREFETCH", "on"),
+            ("OPTIM_STATE_ALIGN", "none"),
+        ],
+        [
+            ("OPTIM_SIMD", "avx2"),
+            ("OPTIM_PREFETCH", "off"),
+            ("OPTIM_STATE_ALIGN", "line"),
+        ],
+    ] {
+        let (got, said) = run(&env);
+        assert!(!said.contains("optim:"), "{env:?}: {said}");
+        assert_eq!(got, default, "{env:?}");
+    }
+}

@@ -35,7 +35,11 @@ fn mode() -> u8 {
     *MODE.get_or_init(|| match std::env::var("OPTIM_STATE_ALIGN").as_deref() {
         Ok("none") => 0,
         Ok("line") => 1,
-        _ => 2,
+        Ok("huge") | Err(_) => 2,
+        Ok(other) => {
+            crate::exec::unknown_setting("OPTIM_STATE_ALIGN", other, "huge, line, none");
+            2
+        }
     })
 }
 

@@ -82,7 +82,11 @@ pub fn simd() -> Simd {
             let cap = match std::env::var("OPTIM_SIMD").as_deref() {
                 Ok("off" | "baseline") => Simd::Baseline,
                 Ok("avx2") => Simd::Avx2,
-                _ => Simd::Avx512,
+                Ok("avx512") | Err(_) => Simd::Avx512,
+                Ok(other) => {
+                    unknown_setting("OPTIM_SIMD", other, "off, baseline, avx2, avx512");
+                    Simd::Avx512
+                }
             };
             let level = cap.min(Simd::best());
             SIMD.store(level.code(), Ordering::Relaxed);
@@ -108,7 +112,11 @@ pub fn prefetching() -> bool {
                 && match std::env::var("OPTIM_PREFETCH").as_deref() {
                     Ok("on") => true,
                     Ok("off") => false,
-                    _ => cpu_is_intel(),
+                    Err(_) => cpu_is_intel(),
+                    Ok(other) => {
+                        unknown_setting("OPTIM_PREFETCH", other, "on, off");
+                        cpu_is_intel()
+                    }
                 };
             PREFETCH.store(if on { 2 } else { 1 }, Ordering::Relaxed);
             on
@@ -125,6 +133,13 @@ pub fn set_prefetch(on: bool) -> bool {
     let on = on && cfg!(target_arch = "x86_64");
     PREFETCH.store(if on { 2 } else { 1 }, Ordering::Relaxed);
     was
+}
+
+/// Says once, on stderr, that an environment setting has a value it does not know (a
+/// performance switch: the step runs either way, with the default).
+#[cold]
+pub(crate) fn unknown_setting(var: &str, value: &str, known: &str) {
+    eprintln!("optim: {var}={value:?} is not one of {known}; using the default");
 }
 
 /// Whether the CPU's vendor string (CPUID leaf 0) is Intel's.
@@ -172,7 +187,9 @@ pub fn set_prefetch_min_len(len: usize) -> usize {
 /// Whether a generated element loop prefetches on a leaf of `len` elements.
 #[inline]
 pub fn prefetch_leaf(len: usize) -> bool {
-    len >= PREFETCH_MIN.load(Ordering::Relaxed) && prefetching()
+    // `prefetching()` first, so that `OPTIM_PREFETCH` is read (and an unknown value
+    // reported) on the first step, whatever its leaves' sizes.
+    prefetching() && len >= PREFETCH_MIN.load(Ordering::Relaxed)
 }
 
 /// The body of a hand-written kernel (adafactor's, sm3's), for [`wide_run`]: the kernel's
