@@ -269,6 +269,16 @@ fn unknown_switch_values_are_named_and_no_switch_changes_the_numbers() {
             ("OPTIM_PREFETCH", "off"),
             ("OPTIM_STATE_ALIGN", "line"),
         ],
+        [
+            ("OPTIM_SIMD", "avx512"),
+            ("OPTIM_PREFETCH", "off"),
+            ("OPTIM_STATE_ALIGN", "line"),
+        ],
+        [
+            ("OPTIM_SIMD", "avx512bf16"),
+            ("OPTIM_PREFETCH", "on"),
+            ("OPTIM_STATE_ALIGN", "line"),
+        ],
     ] {
         let (got, said) = run(&env);
         assert!(!said.contains("optim:"), "{env:?}: {said}");

@@ -31,7 +31,9 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 /// A build of the generated element loops (and the hand-written kernels'): each
 /// dispatch is compiled for the target's baseline and, on x86-64, again with AVX2 and
 /// FMA (8 f32 lanes) and with AVX-512 (F, VL, BW, DQ, with AVX2 and FMA: 16 lanes, and
-/// single instructions for the narrowing and the NaN selects of bf16 state). Every build
+/// single instructions for the narrowing and the NaN selects of bf16 state); a step
+/// that writes bf16 state has one more, with AVX512_BF16, whose loop narrows 16 lanes
+/// in one instruction ([`Store::store_16`](crate::__private::Store::store_16)). Every build
 /// gives the same bits, NaNs aside (which NaN `0 * inf` meets depends on operand order,
 /// which the compiler may commute in any build; `tests/simd.rs` checks every registered
 /// optimizer).
@@ -43,6 +45,9 @@ pub enum Simd {
     Avx2,
     /// AVX-512 F, VL, BW and DQ, with AVX2 and FMA.
     Avx512,
+    /// [`Simd::Avx512`] with AVX512_BF16, for the steps that write bf16 state (the others
+    /// run the `Avx512` build). Zen 4 and later, Cooper Lake, Sapphire Rapids and later.
+    Avx512Bf16,
 }
 
 impl Simd {
@@ -53,6 +58,9 @@ impl Simd {
             use std::is_x86_feature_detected as has;
             if has!("avx2") && has!("fma") {
                 if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+                    if has!("avx512bf16") {
+                        return Simd::Avx512Bf16;
+                    }
                     return Simd::Avx512;
                 }
                 return Simd::Avx2;
@@ -66,26 +74,34 @@ impl Simd {
             Simd::Baseline => 1,
             Simd::Avx2 => 2,
             Simd::Avx512 => 3,
+            Simd::Avx512Bf16 => 4,
         }
     }
 }
 
 /// The build generated steps run: the widest this CPU has, unless `OPTIM_SIMD` was set
-/// when the first step ran (`off` or `baseline`, `avx2`, `avx512`: at most that one).
+/// when the first step ran (`off` or `baseline`, `avx2`, `avx512`, `avx512bf16`: at most
+/// that one).
 #[inline]
 pub fn simd() -> Simd {
     match SIMD.load(Ordering::Relaxed) {
         1 => Simd::Baseline,
         2 => Simd::Avx2,
         3 => Simd::Avx512,
+        4 => Simd::Avx512Bf16,
         _ => {
             let cap = match std::env::var("OPTIM_SIMD").as_deref() {
                 Ok("off" | "baseline") => Simd::Baseline,
                 Ok("avx2") => Simd::Avx2,
-                Ok("avx512") | Err(_) => Simd::Avx512,
+                Ok("avx512") => Simd::Avx512,
+                Ok("avx512bf16") | Err(_) => Simd::Avx512Bf16,
                 Ok(other) => {
-                    unknown_setting("OPTIM_SIMD", other, "off, baseline, avx2, avx512");
-                    Simd::Avx512
+                    unknown_setting(
+                        "OPTIM_SIMD",
+                        other,
+                        "off, baseline, avx2, avx512, avx512bf16",
+                    );
+                    Simd::Avx512Bf16
                 }
             };
             let level = cap.min(Simd::best());
@@ -220,7 +236,8 @@ pub(crate) fn wide_run<B: Body>(b: B) -> B::Out {
     }
     #[cfg(target_arch = "x86_64")]
     match simd() {
-        Simd::Avx512 => go!("avx2,fma,avx512f,avx512vl,avx512bw,avx512dq"),
+        // The hand-written kernels keep no bf16 state in their element loops' stores.
+        Simd::Avx512 | Simd::Avx512Bf16 => go!("avx2,fma,avx512f,avx512vl,avx512bw,avx512dq"),
         Simd::Avx2 => go!("avx2,fma"),
         Simd::Baseline => {}
     }

@@ -168,13 +168,43 @@ pub struct Pos {
 /// Reads and writes the leaf a kernel runs over: the fused step (`params += u`), or
 /// `update` (gradients replaced by updates in place, params optional).
 #[allow(clippy::len_without_is_empty)]
-pub trait Io<F> {
+pub trait Io<F: Copy> {
     fn len(&self) -> usize;
     fn g(&self, i: usize) -> F;
     fn p(&self, i: usize) -> F;
     fn put(&mut self, i: usize, u: F);
     /// Prefetches element `i` of every slice this reads or writes ([`prefetch`]).
     fn prefetch(&self, i: usize);
+
+    /// Elements `i..i + 16` of [`Io::g`], [`Io::p`] and [`Io::put`], for the blocked loop
+    /// of the AVX512_BF16 build: one bounds check a block.
+    #[inline(always)]
+    fn g16(&self, i: usize) -> [F; 16] {
+        core::array::from_fn(|l| self.g(i + l))
+    }
+    #[inline(always)]
+    fn p16(&self, i: usize) -> [F; 16] {
+        core::array::from_fn(|l| self.p(i + l))
+    }
+    #[inline(always)]
+    fn put16(&mut self, i: usize, u: &[F; 16]) {
+        for (l, &u) in u.iter().enumerate() {
+            self.put(i + l, u);
+        }
+    }
+}
+
+/// Elements `i..i + 16` of `s`.
+#[inline(always)]
+fn block16<F: Copy>(s: &[F], i: usize) -> [F; 16] {
+    let b: &[F; 16] = s[i..i + 16].try_into().expect("16 elements");
+    *b
+}
+
+/// Elements `i..i + 16` of `s`, mutably.
+#[inline(always)]
+fn block16_mut<F>(s: &mut [F], i: usize) -> &mut [F; 16] {
+    (&mut s[i..i + 16]).try_into().expect("16 elements")
 }
 
 /// Element `i` of `s`, a slice its `Io` cut to `n`, the length of the slice that gives the
@@ -225,6 +255,20 @@ impl<F: crate::Float> Io<F> for StepIo<'_, F> {
         prefetch(self.p, i);
         prefetch(self.g, i);
     }
+    #[inline(always)]
+    fn g16(&self, i: usize) -> [F; 16] {
+        block16(self.g, i)
+    }
+    #[inline(always)]
+    fn p16(&self, i: usize) -> [F; 16] {
+        block16(self.p, i)
+    }
+    #[inline(always)]
+    fn put16(&mut self, i: usize, u: &[F; 16]) {
+        for (p, &u) in block16_mut(self.p, i).iter_mut().zip(u) {
+            *p = *p + u;
+        }
+    }
 }
 
 pub struct UpdateIo<'a, F> {
@@ -260,6 +304,18 @@ impl<F: crate::Float> Io<F> for UpdateIo<'_, F> {
         prefetch(self.u, i);
         prefetch(self.p, i);
     }
+    #[inline(always)]
+    fn g16(&self, i: usize) -> [F; 16] {
+        block16(self.u, i)
+    }
+    #[inline(always)]
+    fn p16(&self, i: usize) -> [F; 16] {
+        block16(self.p, i)
+    }
+    #[inline(always)]
+    fn put16(&mut self, i: usize, u: &[F; 16]) {
+        *block16_mut(self.u, i) = *u;
+    }
 }
 
 /// `update` without params, for kernels that do not read them.
@@ -292,6 +348,14 @@ impl<F: crate::Float> Io<F> for UpdateNoParamsIo<'_, F> {
     #[inline(always)]
     fn prefetch(&self, i: usize) {
         prefetch(self.u, i);
+    }
+    #[inline(always)]
+    fn g16(&self, i: usize) -> [F; 16] {
+        block16(self.u, i)
+    }
+    #[inline(always)]
+    fn put16(&mut self, i: usize, u: &[F; 16]) {
+        *block16_mut(self.u, i) = *u;
     }
 }
 

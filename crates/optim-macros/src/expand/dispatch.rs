@@ -35,6 +35,23 @@ pub fn loops(cx: &Cx) -> TokenStream {
         ),
         0,
         &mut Vec::new(),
+        None,
+    );
+    // The AVX512_BF16 copy's: the blocked loop where a buffer is bf16; the copy returns
+    // to the AVX-512 one before the matches when none is, so the other arms never run.
+    let hw_loop_fn = format_ident!("{}_bf16", loop_fn);
+    let wider_dispatch = format_ident!("{}_avx512", dispatch_fn);
+    let main_args = quote!(__k, __io, __leaf, __base, __masks, __lv, __shape, __bs);
+    let hw_dispatch_body = dispatch(
+        cx,
+        &k.bufs,
+        &(
+            quote!(#hw_loop_fn),
+            quote!(__k, __io, __leaf, __base, __masks, __lv, __shape,),
+        ),
+        0,
+        &mut Vec::new(),
+        Some(false),
     );
     let red_dispatch_body = dispatch(
         cx,
@@ -45,6 +62,7 @@ pub fn loops(cx: &Cx) -> TokenStream {
         ),
         0,
         &mut Vec::new(),
+        None,
     );
     let slices = quote!([#krate::exec::BufSlice<'_, F>; #nb]);
     let red_dispatch = versioned(Versioned {
@@ -60,6 +78,7 @@ pub fn loops(cx: &Cx) -> TokenStream {
             #red_dispatch_body
             __out
         },
+        bf16: None,
     });
     let main_dispatch = versioned(Versioned {
         krate,
@@ -72,61 +91,141 @@ pub fn loops(cx: &Cx) -> TokenStream {
             let [#(#bufs),*] = __bs;
             #dispatch_body
         },
+        bf16: Some(quote! {
+            if !__bs.iter().any(|__b| ::core::matches!(__b, #krate::exec::BufSlice::BF16(_))) {
+                // SAFETY: this build's features include the AVX-512 build's.
+                return unsafe { #wider_dispatch(#main_args) };
+            }
+            let [#(#bufs),*] = __bs;
+            #hw_dispatch_body
+        }),
     });
-    let elem = quote! {
-        let (__u, #(#s_new,)*) = __k(
+    let call = quote! {
+        __k(
             __io.g(__i), __io.p(__i),
             #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
             __shape,
             __masks,
             __lv,
             #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
-        );
+        )
+    };
+    let elem = quote! {
+        let (__u, #(#s_new,)*) = #call;
         #(#s_args[__i] = <#s_generics as #krate::__private::Store<F>>::store(#s_new);)*
         __io.put(__i, __u);
     };
-    quote! {
-        #[inline(always)]
-        #[allow(clippy::too_many_arguments)]
-        fn #loop_fn<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __K: #kernel_sig>(
-            __k: &__K, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
-        ) {
-            let __n = __io.len();
-            let __len: usize = __shape.iter().product();
-            #(let #s_args = &mut #s_args[..__n];)*
-            if !#krate::__private::prefetch_leaf(__len) {
-                for __i in 0..__n {
-                    #elem
-                }
-                return;
+    // Elements `__lo..__hi`, one at a time: the compiler vectorizes the loop.
+    let plain_range = quote! {
+        for __i in __lo..__hi {
+            #elem
+        }
+    };
+    // The same in blocks of 16, then the rest one at a time. A block loads its inputs
+    // into arrays, runs the kernel on them and stores its outputs after: with every
+    // operand local, the compiler vectorizes the block's 16 elements without the
+    // checks for overlapping buffers that so short a loop does not pay for (loads and
+    // stores through the buffers themselves left it scalar). New state is stored 16 at a
+    // time (`Store::store_16`). Each element reads its own state only, so storing it
+    // after the block's other elements changes nothing.
+    let s_blk: Vec<_> = (0..nb).map(|i| format_ident!("__b{}", i)).collect();
+    let s_in: Vec<_> = (0..nb).map(|i| format_ident!("__in{}", i)).collect();
+    let blocked_range = quote! {
+        let mut __i0 = __lo;
+        while __i0 + 16 <= __hi {
+            let (__gb, __pb) = (__io.g16(__i0), __io.p16(__i0));
+            #(
+                let #s_in: [F; 16] = {
+                    let __src: &[#s_generics; 16] = (&#s_args[__i0..__i0 + 16]).try_into().unwrap();
+                    ::core::array::from_fn(|__l| #krate::__private::Store::<F>::load(__src[__l]))
+                };
+            )*
+            let mut __ub = [F::zero(); 16];
+            #(let mut #s_blk = [F::zero(); 16];)*
+            for __l in 0..16 {
+                let (__u, #(#s_new,)*) = __k(
+                    __gb[__l], __pb[__l],
+                    #krate::__private::Pos { leaf: __leaf, index: __base + __i0 + __l, len: __len },
+                    __shape,
+                    __masks,
+                    __lv,
+                    #(#s_in[__l],)*
+                );
+                __ub[__l] = __u;
+                #(#s_blk[__l] = #s_new;)*
             }
-            // A large leaf: blocks of `PREFETCH_LINES` cache lines, each prefetching its
-            // lines of every stream `ahead` elements on (`exec::prefetching`), then the
-            // rest.
-            let (__line, __ahead) = (#krate::__private::line::<F>(), #krate::__private::ahead::<F>());
-            let __block = __line * #krate::__private::PREFETCH_LINES;
-            let __full = __n - __n % __block;
-            let mut __i0 = 0;
-            while __i0 < __full {
-                // SAFETY: `__i0` is a multiple of `__block` below `__full`, itself a
-                // multiple of `__block` at most `__n`; told so, the compiler drops the
-                // bounds checks and keeps the block's constant trip count.
-                unsafe { ::core::hint::assert_unchecked(__i0 + __block <= __n) };
-                let mut __j = __i0 + __ahead;
-                while __j < __i0 + __ahead + __block {
-                    __io.prefetch(__j);
-                    #(#krate::__private::prefetch(#s_args, __j);)*
-                    __j += __line;
+            __io.put16(__i0, &__ub);
+            #(
+                let __dst: &mut [#s_generics; 16] = (&mut #s_args[__i0..__i0 + 16]).try_into().unwrap();
+                // SAFETY: the loop's contract.
+                unsafe { <#s_generics as #krate::__private::Store<F>>::store_16(&#s_blk, __dst) };
+            )*
+            __i0 += 16;
+        }
+        for __i in __i0..__hi {
+            #elem
+        }
+    };
+    let main_loop = |name: &syn::Ident,
+                     range: &TokenStream,
+                     attrs: TokenStream,
+                     unsafety: TokenStream| {
+        quote! {
+            #attrs
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            #unsafety fn #name<F: #krate::Float, __IO: #krate::__private::Io<F>, #(#s_generics: #krate::__private::Store<F>,)* __K: #kernel_sig>(
+                __k: &__K, __io: &mut __IO, __leaf: usize, __base: usize, __masks: [bool; #m], __lv: [F; #l], __shape: &[usize], #(#s_args: &mut [#s_generics],)*
+            ) {
+                let __n = __io.len();
+                let __len: usize = __shape.iter().product();
+                #(let #s_args = &mut #s_args[..__n];)*
+                if !#krate::__private::prefetch_leaf(__len) {
+                    let (__lo, __hi) = (0, __n);
+                    #range
+                    return;
                 }
-                for __i in __i0..__i0 + __block {
-                    #elem
+                // A large leaf: blocks of `PREFETCH_LINES` cache lines, each prefetching its
+                // lines of every stream `ahead` elements on (`exec::prefetching`), then the
+                // rest.
+                let (__line, __ahead) = (#krate::__private::line::<F>(), #krate::__private::ahead::<F>());
+                let __block = __line * #krate::__private::PREFETCH_LINES;
+                let __full = __n - __n % __block;
+                let mut __p0 = 0;
+                while __p0 < __full {
+                    // SAFETY: `__p0` is a multiple of `__block` below `__full`, itself a
+                    // multiple of `__block` at most `__n`; told so, the compiler drops the
+                    // bounds checks and keeps the block's constant trip count.
+                    unsafe { ::core::hint::assert_unchecked(__p0 + __block <= __n) };
+                    let mut __j = __p0 + __ahead;
+                    while __j < __p0 + __ahead + __block {
+                        __io.prefetch(__j);
+                        #(#krate::__private::prefetch(#s_args, __j);)*
+                        __j += __line;
+                    }
+                    {
+                        let (__lo, __hi) = (__p0, __p0 + __block);
+                        #range
+                    }
+                    __p0 += __block;
                 }
-                __i0 += __block;
-            }
-            for __i in __full..__n {
-                #elem
+                let (__lo, __hi) = (__full, __n);
+                #range
             }
         }
+    };
+    let plain_loop = main_loop(loop_fn, &plain_range, quote!(), quote!());
+    // Only x86-64 has a build with AVX512_BF16. Safety: the CPU has AVX-512 F, DQ and
+    // BF16 (`Store::store_16`'s contract).
+    let hw_loop = main_loop(
+        &hw_loop_fn,
+        &blocked_range,
+        quote!(#[cfg(target_arch = "x86_64")]),
+        quote!(unsafe),
+    );
+    quote! {
+        #plain_loop
+        #hw_loop
 
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
@@ -174,10 +273,12 @@ pub fn loops(cx: &Cx) -> TokenStream {
 /// A dispatch function compiled three times: for the target's baseline and, on x86-64,
 /// with AVX2 and FMA enabled (the loops it inlines get 8-lane vectors) and with AVX-512
 /// (16 lanes), chosen per call by `__private::simd()` (detected once; `OPTIM_SIMD` caps
-/// it). The wider code gives the same bits, NaNs aside: every operation the loops do is
-/// correctly rounded per element (Rust never contracts `a * b + c` into a fused
-/// multiply-add, and `mul_add` is fused in all), and reductions add in the order the
-/// source writes, whatever the width.
+/// it); the main loop's dispatch has a fourth copy, with AVX512_BF16, for chunks that
+/// write bf16 state (`bf16` below). The wider code gives the same bits, NaNs aside: every
+/// operation the loops do is correctly rounded per element (Rust never contracts
+/// `a * b + c` into a fused multiply-add, and `mul_add` is fused in all), the hardware
+/// bf16 narrowing is used only on blocks where it equals the software one, and
+/// reductions add in the order the source writes, whatever the width.
 struct Versioned<'a> {
     krate: &'a TokenStream,
     name: &'a syn::Ident,
@@ -186,6 +287,9 @@ struct Versioned<'a> {
     args: TokenStream,
     ret: TokenStream,
     body: TokenStream,
+    /// The body of a fourth copy, with AVX512_BF16 as well, for `Simd::Avx512Bf16`; without
+    /// one that level runs the AVX-512 copy.
+    bf16: Option<TokenStream>,
 }
 
 fn versioned(v: Versioned<'_>) -> TokenStream {
@@ -197,10 +301,29 @@ fn versioned(v: Versioned<'_>) -> TokenStream {
         args,
         ret,
         body,
+        bf16,
     } = v;
     let plain = format_ident!("{}_plain", name);
     let wide = format_ident!("{}_avx2", name);
     let wider = format_ident!("{}_avx512", name);
+    let (hw_copy, hw_arm) = match bf16 {
+        Some(hw_body) => {
+            let hw = format_ident!("{}_avx512bf16", name);
+            (
+                quote! {
+                    #[cfg(target_arch = "x86_64")]
+                    #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq,avx512bf16")]
+                    #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
+                    unsafe fn #hw<#generics>(#params) #ret {
+                        #hw_body
+                    }
+                },
+                // SAFETY: `simd()` is `Avx512Bf16` only where the CPU has these features.
+                quote!(#krate::__private::Simd::Avx512Bf16 => return unsafe { #hw(#args) },),
+            )
+        }
+        None => (quote!(), quote!()),
+    };
     quote! {
         #[inline(always)]
         #[allow(clippy::too_many_arguments, unused_variables, unused_assignments, unused_mut)]
@@ -222,12 +345,16 @@ fn versioned(v: Versioned<'_>) -> TokenStream {
             #plain(#args)
         }
 
+        #hw_copy
+
         #[allow(clippy::too_many_arguments)]
         fn #name<#generics>(#params) #ret {
             #[cfg(target_arch = "x86_64")]
             match #krate::__private::simd() {
-                // SAFETY: `simd()` is `Avx512` only where the CPU has these features.
-                #krate::__private::Simd::Avx512 => return unsafe { #wider(#args) },
+                #hw_arm
+                // SAFETY: `simd()` is `Avx512` (or `Avx512Bf16`) only where the CPU has
+                // these features.
+                #krate::__private::Simd::Avx512 | #krate::__private::Simd::Avx512Bf16 => return unsafe { #wider(#args) },
                 // SAFETY: `simd()` is `Avx2` only where the CPU has AVX2 and FMA.
                 #krate::__private::Simd::Avx2 => return unsafe { #wide(#args) },
                 #krate::__private::Simd::Baseline => {}
@@ -282,6 +409,7 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
             ),
             0,
             &mut Vec::new(),
+            None,
         );
         out.extend(quote! {
             #[inline(always)]
@@ -321,41 +449,55 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
                 #body
                 __out
             },
+            bf16: None,
         }));
     }
     out
 }
 
 /// Nested matches over each buffer's storage variant; the innermost arm runs `call`
-/// (a loop call missing its trailing buffer-slice arguments).
+/// (a loop call missing its trailing buffer-slice arguments). `hw` is `None` for the
+/// loops of every build but AVX512_BF16's, and for that one whether a buffer matched so
+/// far is bf16: its innermost arms call the (unsafe) blocked loop where one is, and
+/// are unreachable elsewhere (the build returns to the AVX-512 one first).
 fn dispatch(
     cx: &Cx,
     bufs: &[BufDef],
     call: &(TokenStream, TokenStream),
     i: usize,
     bound: &mut Vec<TokenStream>,
+    hw: Option<bool>,
 ) -> TokenStream {
     let krate = &cx.krate;
     if i == bufs.len() {
         let (head, args) = call;
-        return quote!(#head(#args #(#bound),*););
+        return match hw {
+            None => quote!(#head(#args #(#bound),*);),
+            // SAFETY: the AVX512_BF16 build runs only where the CPU has it.
+            Some(true) => quote!(unsafe { #head(#args #(#bound),*) };),
+            Some(false) => quote!(::core::unreachable!("a bf16 buffer was checked for");),
+        };
     }
     let b = &bufs[i];
     let name = &b.name;
     let v = format_ident!("__v{}", i);
     let mut arms = Vec::new();
-    let mut arm =
-        |pat: TokenStream, setup: TokenStream, slice: TokenStream, bound: &mut Vec<TokenStream>| {
-            bound.push(slice);
-            let inner = dispatch(cx, bufs, call, i + 1, bound);
-            bound.pop();
-            arms.push(quote!(#pat => { #setup #inner }));
-        };
+    let mut arm = |pat: TokenStream,
+                   setup: TokenStream,
+                   slice: TokenStream,
+                   bound: &mut Vec<TokenStream>,
+                   bf16: bool| {
+        bound.push(slice);
+        let inner = dispatch(cx, bufs, call, i + 1, bound, hw.map(|seen| seen || bf16));
+        bound.pop();
+        arms.push(quote!(#pat => { #setup #inner }));
+    };
     arm(
         quote!(#krate::exec::BufSlice::Native(#v)),
         quote!(),
         quote!(#v),
         bound,
+        false,
     );
     if b.dtype {
         for variant in ["F32", "F64", "BF16", "F16"] {
@@ -365,6 +507,7 @@ fn dispatch(
                 quote!(),
                 quote!(#v),
                 bound,
+                variant == "BF16",
             );
         }
     }
@@ -374,6 +517,7 @@ fn dispatch(
             quote!(let mut #v = #krate::exec::absent(#v);),
             quote!(#v.as_mut_slice()),
             bound,
+            false,
         );
     }
     let total = 1 + if b.dtype { 4 } else { 0 } + usize::from(b.absent);
