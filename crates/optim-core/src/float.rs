@@ -117,9 +117,15 @@ pub trait Store<F: Copy>: Copy + Send + Sync + 'static {
     /// The CPU has AVX-512 F, DQ and BF16 (what that build requires).
     #[inline(always)]
     unsafe fn store_16(src: &[F; 16], dst: &mut [Self; 16]) {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = Self::store(s);
-        }
+        store_each(src, dst);
+    }
+}
+
+/// [`Store::store_16`] one element at a time.
+#[inline(always)]
+fn store_each<F: Copy, S: Store<F>>(src: &[F; 16], dst: &mut [S; 16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = S::store(s);
     }
 }
 
@@ -183,9 +189,7 @@ impl<F: Float> Store<F> for half::bf16 {
             unsafe { f32x16_to_bf16(&x, dst) };
             return;
         }
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = <Self as Store<F>>::store(s);
-        }
+        store_each(src, dst);
     }
 }
 

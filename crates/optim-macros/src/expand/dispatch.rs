@@ -26,29 +26,22 @@ pub fn loops(cx: &Cx) -> TokenStream {
     let s_generics: Vec<_> = (0..nb).map(|i| format_ident!("__S{}", i)).collect();
     let s_args: Vec<_> = (0..nb).map(|i| format_ident!("__s{}", i)).collect();
     let s_new: Vec<_> = (0..nb).map(|i| format_ident!("__n{}", i)).collect();
+    let loop_args = quote!(__k, __io, __leaf, __base, __masks, __lv, __shape,);
     let dispatch_body = dispatch(
         cx,
         &k.bufs,
-        &(
-            quote!(#loop_fn),
-            quote!(__k, __io, __leaf, __base, __masks, __lv, __shape,),
-        ),
+        &(quote!(#loop_fn), loop_args.clone()),
         0,
         &mut Vec::new(),
         None,
     );
-    // The AVX512_BF16 copy's: the blocked loop where a buffer is bf16; the copy returns
-    // to the AVX-512 one before the matches when none is, so the other arms never run.
+    // The AVX512_BF16 copy's: the blocked loop where a buffer is bf16 (the selector
+    // takes that copy only for such chunks, so the other arms never run).
     let hw_loop_fn = format_ident!("{}_bf16", loop_fn);
-    let wider_dispatch = format_ident!("{}_avx512", dispatch_fn);
-    let main_args = quote!(__k, __io, __leaf, __base, __masks, __lv, __shape, __bs);
     let hw_dispatch_body = dispatch(
         cx,
         &k.bufs,
-        &(
-            quote!(#hw_loop_fn),
-            quote!(__k, __io, __leaf, __base, __masks, __lv, __shape,),
-        ),
+        &(quote!(#hw_loop_fn), loop_args),
         0,
         &mut Vec::new(),
         Some(false),
@@ -91,27 +84,25 @@ pub fn loops(cx: &Cx) -> TokenStream {
             let [#(#bufs),*] = __bs;
             #dispatch_body
         },
-        bf16: Some(quote! {
-            if !__bs.iter().any(|__b| ::core::matches!(__b, #krate::exec::BufSlice::BF16(_))) {
-                // SAFETY: this build's features include the AVX-512 build's.
-                return unsafe { #wider_dispatch(#main_args) };
-            }
-            let [#(#bufs),*] = __bs;
-            #hw_dispatch_body
-        }),
+        bf16: Some((
+            quote!(__bs
+                .iter()
+                .any(|__b| ::core::matches!(__b, #krate::exec::BufSlice::BF16(_)))),
+            quote! {
+                let [#(#bufs),*] = __bs;
+                #hw_dispatch_body
+            },
+        )),
     });
-    let call = quote! {
-        __k(
+    let elem = quote! {
+        let (__u, #(#s_new,)*) = __k(
             __io.g(__i), __io.p(__i),
             #krate::__private::Pos { leaf: __leaf, index: __base + __i, len: __len },
             __shape,
             __masks,
             __lv,
             #(#krate::__private::Store::<F>::load(#s_args[__i]),)*
-        )
-    };
-    let elem = quote! {
-        let (__u, #(#s_new,)*) = #call;
+        );
         #(#s_args[__i] = <#s_generics as #krate::__private::Store<F>>::store(#s_new);)*
         __io.put(__i, __u);
     };
@@ -287,9 +278,10 @@ struct Versioned<'a> {
     args: TokenStream,
     ret: TokenStream,
     body: TokenStream,
-    /// The body of a fourth copy, with AVX512_BF16 as well, for `Simd::Avx512Bf16`; without
-    /// one that level runs the AVX-512 copy.
-    bf16: Option<TokenStream>,
+    /// A guard and the body of a fourth copy, with AVX512_BF16 as well, which
+    /// `Simd::Avx512Bf16` runs where the guard holds; elsewhere, and without one, that
+    /// level runs the AVX-512 copy.
+    bf16: Option<(TokenStream, TokenStream)>,
 }
 
 fn versioned(v: Versioned<'_>) -> TokenStream {
@@ -307,7 +299,7 @@ fn versioned(v: Versioned<'_>) -> TokenStream {
     let wide = format_ident!("{}_avx2", name);
     let wider = format_ident!("{}_avx512", name);
     let (hw_copy, hw_arm) = match bf16 {
-        Some(hw_body) => {
+        Some((guard, hw_body)) => {
             let hw = format_ident!("{}_avx512bf16", name);
             (
                 quote! {
@@ -319,7 +311,7 @@ fn versioned(v: Versioned<'_>) -> TokenStream {
                     }
                 },
                 // SAFETY: `simd()` is `Avx512Bf16` only where the CPU has these features.
-                quote!(#krate::__private::Simd::Avx512Bf16 => return unsafe { #hw(#args) },),
+                quote!(#krate::__private::Simd::Avx512Bf16 if #guard => return unsafe { #hw(#args) },),
             )
         }
         None => (quote!(), quote!()),
@@ -459,7 +451,7 @@ pub fn tree_loops(cx: &Cx) -> TokenStream {
 /// (a loop call missing its trailing buffer-slice arguments). `hw` is `None` for the
 /// loops of every build but AVX512_BF16's, and for that one whether a buffer matched so
 /// far is bf16: its innermost arms call the (unsafe) blocked loop where one is, and
-/// are unreachable elsewhere (the build returns to the AVX-512 one first).
+/// are unreachable elsewhere (the selector runs that build only on chunks with a bf16 buffer).
 fn dispatch(
     cx: &Cx,
     bufs: &[BufDef],
